@@ -13,7 +13,7 @@ BINDGEN_VERSION=0.69.5
 CACHE=${EXECMEM_RS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/execmem_rs}
 TOOLS=$CACHE/tools
 
-APT_PKGS=(rustc-web rust-web-src clang-19 lld-19 llvm-19 libclang-19-dev
+APT_PKGS=(rustc-web rust-web-src rust-web-clippy rustfmt-web clang-19 lld-19 llvm-19 libclang-19-dev
 	  bc flex bison libelf-dev libssl-dev cpio kmod make python3-venv
 	  qemu-system-x86 busybox-static udev xz-utils)
 
@@ -27,7 +27,7 @@ need_root() {
 apt_missing() {
 	local p
 	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || echo "$p"
 	done
 }
 
@@ -41,8 +41,15 @@ apt_update_once() {
 apt_install() {
 	need_root "$*"
 	apt_update_once
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
-		>/dev/null || die "apt-get install failed for: $*"
+	local log
+	log=$(mktemp)
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+		>"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		die "apt-get install failed for: $*"
+	fi
+	rm -f "$log"
 }
 
 # --- Debian packages -------------------------------------------------------
@@ -61,7 +68,7 @@ if [ -z "$(apt_missing linux-source-6.12)" ]; then
 	:
 else
 	apt_update_once
-	if apt-cache madison linux-source-6.12 | awk '{print $3}' | grep -qx "$KSRC_PIN"; then
+	if apt-cache madison linux-source-6.12 | awk '{print $3}' | grep -x "$KSRC_PIN" >/dev/null; then
 		log "installing linux-source-6.12=$KSRC_PIN"
 		apt_install "linux-source-6.12=$KSRC_PIN"
 	else
@@ -75,11 +82,13 @@ fi
 rv=$(/usr/bin/rustc --version | awk '{print $2}')
 case "$rv" in 1.9[6-9]*|1.[1-9][0-9][0-9]*) ;; *) die "/usr/bin/rustc is $rv; need rustc-web >= 1.96";; esac
 [ -d /usr/lib/rustlib/src/rust/library/core ] || die "rust-web-src: /usr/lib/rustlib/src/rust/library missing"
-clang-19 --version | grep -q 'version 19' || die "clang-19 is not version 19"
+clang-19 --version | grep "version 19" >/dev/null || die "clang-19 is not version 19"
+/usr/bin/clippy-driver --rustc --version 2>/dev/null | grep " $rv " >/dev/null ||
+	die "/usr/bin/clippy-driver does not match rustc $rv (rust-web-clippy)"
 
 # --- crates.io: bindgen-cli (pinned) ----------------------------------------
 BINDGEN=$TOOLS/bin/bindgen
-if ! { [ -x "$BINDGEN" ] && "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; }; then
+if ! { [ -x "$BINDGEN" ] && "$BINDGEN" --version 2>/dev/null | grep " $BINDGEN_VERSION\$" >/dev/null; }; then
 	command -v cargo >/dev/null || die "cargo not found (needed to install bindgen-cli $BINDGEN_VERSION)"
 	log "installing bindgen-cli $BINDGEN_VERSION into $TOOLS"
 	LIBCLANG_PATH=/usr/lib/llvm-19/lib cargo install -q --locked --root "$TOOLS" \
@@ -88,7 +97,7 @@ fi
 
 # --- PyPI: virtme-ng (pinned), in a venv in the cache -----------------------
 VENV=$TOOLS/venv
-if ! { [ -x "$VENV/bin/vng" ] && "$VENV/bin/pip" show virtme-ng 2>/dev/null | grep -qx "Version: $VIRTME_NG_VERSION"; }; then
+if ! { [ -x "$VENV/bin/vng" ] && "$VENV/bin/pip" show virtme-ng 2>/dev/null | grep -x "Version: $VIRTME_NG_VERSION" >/dev/null; }; then
 	log "installing virtme-ng $VIRTME_NG_VERSION into $VENV"
 	python3 -m venv "$VENV" || die "python3 -m venv failed (python3-venv missing?)"
 	"$VENV/bin/pip" install -q "virtme-ng==$VIRTME_NG_VERSION" || die "pip install virtme-ng failed"

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build (or reuse) the execmem_rs test kernel and print its directory.
+#
+#   scripts/kernel.sh [base|debug]     build/reuse, print "KDIR=<dir>" last
+#   scripts/kernel.sh --kdir [flavour] only print the directory it would use
+#
+# The kernel is Debian's linux-source-6.12 plus kernel/patches, configured
+# from allnoconfig + kernel/execmem_rs.config (+ kernel/debug.config for the
+# debug flavour). It is cached outside the repository under a key made of
+# everything that changes its output; a changed key builds a new tree.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/env.sh"
+
+print_only=
+[ "${1:-}" = --kdir ] && { print_only=1; shift; }
+flavour=${1:-base}
+case "$flavour" in base|debug) ;; *) echo "kernel: unknown flavour '$flavour' (base|debug)" >&2; exit 2;; esac
+
+frags=("$here/kernel/execmem_rs.config")
+[ "$flavour" = debug ] && frags+=("$here/kernel/debug.config")
+patches=()
+while read -r p; do [ -n "$p" ] && patches+=("$here/kernel/patches/$p"); done <"$here/kernel/patches/series"
+
+# Bump when the build recipe below changes its output.
+RECIPE=1
+kkey() {
+	{
+		echo "recipe $RECIPE flavour $flavour"
+		dpkg-query -W -f='${Version}\n' linux-source-6.12
+		/usr/bin/rustc --version
+		clang-19 --version | head -n1
+		"$BINDGEN" --version
+		grep -v -e '^#[^ ]' -e '^# [^C]' -e '^#$' -e '^$' "${frags[@]}"
+		# Only the diffs count: a reworded commit message changes no output.
+		[ -n "${PATCHLESS:-}" ] || sed -n '/^diff --git/,$p' "${patches[@]}"
+	} | sha256sum | cut -c1-16
+}
+key=$(kkey)
+dir=$CACHE/kernel/$flavour-$key
+kdir=$dir/linux
+if [ -n "$print_only" ]; then echo "$kdir"; exit 0; fi
+
+if [ -f "$dir/built" ]; then
+	echo "kernel: reusing $flavour kernel $kdir (key $key unchanged)"
+	echo "KDIR=$kdir"
+	exit 0
+fi
+
+start=$(date +%s)
+# Key of everything but the patches: a tree with the same base can be moved
+# forward by swapping its patches and rebuilding incrementally.
+basekey=$(PATCHLESS=1 kkey)
+prev=
+for d in "$CACHE/kernel/$flavour-"*; do
+	[ -f "$d/basekey" ] && [ "$(cat "$d/basekey")" = "$basekey" ] && [ -f "$d/patches.applied" ] && prev=$d
+done
+if [ -n "$prev" ]; then
+	echo "kernel: rebuilding $flavour kernel incrementally: patches changed (key $key, was $(basename "$prev"))"
+	rm -f "$prev/built"
+	patch -s -R -p1 -d "$prev/linux" <"$prev/patches.applied" ||
+		{ echo "kernel: cannot revert the old patches in $prev; delete it and rerun" >&2; exit 1; }
+	rm -f "$prev/patches.applied"
+	[ "$prev" = "$dir" ] || { rm -rf "$dir"; mv "$prev" "$dir"; }
+else
+	if ls "$CACHE/kernel" 2>/dev/null | grep "^$flavour-" >/dev/null; then
+		echo "kernel: building $flavour kernel from scratch: key $key; cached" \
+			"$(ls "$CACHE/kernel" | grep "^$flavour-" | tr '\n' ' ')differ in source, toolchain or config"
+	else
+		echo "kernel: building $flavour kernel from scratch: nothing cached under $CACHE/kernel"
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	tar -C "$dir" -xf /usr/src/linux-source-6.12.tar.xz
+	mv "$dir"/linux-source-6.12 "$kdir"
+fi
+echo "$basekey" >"$dir/basekey"
+cat "${patches[@]}" >"$dir/patches.new"
+patch -s -p1 -d "$kdir" <"$dir/patches.new" || { echo "kernel: the patch series does not apply" >&2; exit 1; }
+mv "$dir/patches.new" "$dir/patches.applied"
+
+km=(make -s -C "$kdir" "${KMAKE_ARGS[@]}")
+"${km[@]}" rustavailable >/dev/null || { echo "kernel: Rust is not available for the kernel build" >&2; exit 1; }
+cat "${frags[@]}" >"$dir/fragment.config"
+# Same base key means the same config: keep .config (and its timestamps) as is.
+[ -f "$kdir/.config" ] || "${km[@]}" KCONFIG_ALLCONFIG="$dir/fragment.config" allnoconfig >/dev/null
+
+# Every option the fragment asks for must have survived dependency resolution.
+bad=0
+while IFS= read -r line; do
+	case "$line" in
+	CONFIG_*=*)
+		grep -qx "$line" "$kdir/.config" || { echo "kernel: config wants '$line', got '$(grep "^${line%%=*}=" "$kdir/.config" || echo unset)'" >&2; bad=1; } ;;
+	"# CONFIG_"*" is not set")
+		opt=${line#\# }; opt=${opt%% *}
+		! grep -q "^$opt=" "$kdir/.config" || { echo "kernel: config wants $opt unset" >&2; bad=1; } ;;
+	esac
+done <"$dir/fragment.config"
+[ "$bad" = 0 ] || exit 1
+
+echo "kernel: compiling in $kdir (log: $dir/build.log)"
+if ! "${km[@]}" -j"$(nproc)" all >"$dir/build.log" 2>&1; then
+	tail -n 40 "$dir/build.log" >&2
+	echo "kernel: build failed, full log in $dir/build.log" >&2
+	exit 1
+fi
+echo "$key" >"$dir/built"
+# Older trees of this flavour are stale now; keep the cache from growing.
+for old in "$CACHE/kernel/$flavour-"*; do
+	[ "$old" = "$dir" ] || rm -rf "$old"
+done
+echo "kernel: built $flavour kernel in $(( $(date +%s) - start )) s"
+echo "KDIR=$kdir"
