@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! debugfs: a directory and files whose behaviour is a safe Rust type.
+//!
+//! 6.12's kernel crate has no debugfs abstraction. This is the smallest one
+//! execmem_rs needs: a [`Dir`] removed on drop, and [`File`]s whose open,
+//! read and write(2) are forwarded to a [`FileOps`] value created per open
+//! file and dropped on the last close. A read returns what the value last
+//! produced ([`FileOps::show`] or the reply of [`FileOps::command`]) from a
+//! cursor private to the open file, so `cat` works and a command channel
+//! can reply to each write(2).
+//!
+//! Lifetimes: files are created with full debugfs proxies and `owner` set
+//! to this module, so an open file pins the module, and `debugfs_remove()`
+//! waits for callbacks in flight and refuses new ones. The per-file
+//! operation tables are owned by [`File`] and live until module exit.
+
+use crate::execmem::text::Text;
+use core::{ffi::c_void, marker::PhantomData, ptr};
+use kernel::{
+    bindings,
+    error::{code::*, from_err_ptr},
+    prelude::*,
+    str::CStr,
+    sync::{new_mutex, Arc, Mutex},
+    types::ForeignOwnable,
+    uaccess::UserSlice,
+    ThisModule,
+};
+
+/// Longest write(2) a file accepts; longer ones fail with `E2BIG`.
+pub const MAX_WRITE: usize = 65536;
+
+/// A failed command: the errno write(2) returns and the reason a following
+/// read returns as `error: <reason>`.
+pub struct Failure {
+    /// Returned by write(2).
+    pub err: Error,
+    /// One line, no newline.
+    pub reason: &'static str,
+}
+
+impl Failure {
+    /// A failure with errno `err` and `reason`.
+    pub fn new(err: Error, reason: &'static str) -> Self {
+        Failure { err, reason }
+    }
+}
+
+/// The behaviour of a debugfs file, one value per open file.
+pub trait FileOps: Send + Sized + 'static {
+    /// State shared by every open of the file.
+    type Shared: Send + Sync + 'static;
+
+    /// open(2): creates the per-open value.
+    fn open(shared: &Arc<Self::Shared>) -> Result<Self>;
+
+    /// What a read returns when nothing is pending: called at the first
+    /// read of an open file. Files with nothing to show write nothing.
+    fn show(&mut self, _out: &mut Text) -> Result {
+        Ok(())
+    }
+
+    /// One write(2) = one command; its reply is what the next reads return.
+    fn command(&mut self, _input: &[u8], _out: &mut Text) -> Result<(), Failure> {
+        Err(Failure::new(EPERM, "file is read-only"))
+    }
+}
+
+/// A debugfs directory, removed with everything in it on drop.
+///
+/// # Invariants
+///
+/// `dentry` is a live debugfs directory created by [`Dir::new`].
+pub struct Dir {
+    dentry: *mut bindings::dentry,
+}
+
+// SAFETY: a dentry pointer may be used (removed) from any thread.
+unsafe impl Send for Dir {}
+// SAFETY: `&Dir` only lets other code create files under it, which debugfs
+// serialises itself.
+unsafe impl Sync for Dir {}
+
+impl Dir {
+    /// Creates `/sys/kernel/debug/<name>/` with mode 0700.
+    pub fn new(name: &CStr) -> Result<Self> {
+        // SAFETY: `name` is NUL-terminated; a NULL parent is the debugfs root.
+        let d = unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), ptr::null_mut()) };
+        let dentry = from_err_ptr(d)?;
+        if dentry.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: the dentry is live until we remove it; set the mode of the
+        // directory to root-only before anything is created in it.
+        unsafe { (*(*dentry).d_inode).i_mode = (bindings::S_IFDIR | 0o700) as u16 };
+        // INVARIANT: just created.
+        Ok(Dir { dentry })
+    }
+
+    /// Creates file `name` with `mode`, served by `T`.
+    pub fn file<T: FileOps>(
+        &self,
+        name: &CStr,
+        mode: u16,
+        shared: Arc<T::Shared>,
+        module: &'static ThisModule,
+    ) -> Result<File<T>> {
+        let fops = KBox::new(Vtable::<T>::build(module), GFP_KERNEL)?;
+        let data = shared.into_foreign();
+        // SAFETY: `name` is NUL-terminated, the parent is live (type
+        // invariant), `data` and `fops` stay valid until `File::drop` removes
+        // the file (the full proxy then stops new calls).
+        let d = unsafe {
+            bindings::debugfs_create_file(
+                name.as_char_ptr(),
+                mode,
+                self.dentry,
+                data.cast_mut(),
+                &*fops,
+            )
+        };
+        match from_err_ptr(d) {
+            Ok(dentry) if !dentry.is_null() => Ok(File {
+                dentry,
+                data,
+                _fops: fops,
+                _t: PhantomData,
+            }),
+            r => {
+                // SAFETY: `data` came from `into_foreign` above and no file
+                // refers to it.
+                drop(unsafe { Arc::<T::Shared>::from_foreign(data) });
+                Err(r.err().unwrap_or(ENODEV))
+            }
+        }
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        // SAFETY: the directory is live (type invariant); files in it were
+        // removed by their `File`s or are removed here recursively.
+        unsafe { bindings::debugfs_remove(self.dentry) };
+    }
+}
+
+/// A debugfs file served by `T`; removed on drop.
+///
+/// # Invariants
+///
+/// `dentry` is a live debugfs file whose `i_private` is `data`, a pointer
+/// from `Arc::<T::Shared>::into_foreign`, and whose operations are `_fops`.
+pub struct File<T: FileOps> {
+    dentry: *mut bindings::dentry,
+    data: *const c_void,
+    _fops: KBox<bindings::file_operations>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: the raw pointers are only used to remove the file and drop the
+// `Arc`, which is `Send` because `T::Shared` is `Send + Sync`.
+unsafe impl<T: FileOps> Send for File<T> {}
+// SAFETY: `&File` gives access to nothing.
+unsafe impl<T: FileOps> Sync for File<T> {}
+
+impl<T: FileOps> Drop for File<T> {
+    fn drop(&mut self) {
+        // SAFETY: the file is live (type invariant). debugfs_remove() waits
+        // for reads/writes in flight and makes later ones fail, so no callback
+        // uses `data` after it returns; open files hold their own `Arc`.
+        unsafe { bindings::debugfs_remove(self.dentry) };
+        // SAFETY: `data` came from `into_foreign` and nothing uses it now.
+        drop(unsafe { Arc::<T::Shared>::from_foreign(self.data) });
+    }
+}
+
+/// What one open file holds.
+#[pin_data]
+struct Open<T: FileOps> {
+    #[pin]
+    state: Mutex<State<T>>,
+}
+
+struct State<T> {
+    ops: T,
+    out: Text,
+    /// Read cursor into `out`.
+    pos: usize,
+    /// `out` holds something to read (a `show` or a reply).
+    ready: bool,
+}
+
+struct Vtable<T>(PhantomData<T>);
+
+impl<T: FileOps> Vtable<T> {
+    fn build(module: &'static ThisModule) -> bindings::file_operations {
+        bindings::file_operations {
+            owner: module.as_ptr(),
+            open: Some(Self::open),
+            read: Some(Self::read),
+            write: Some(Self::write),
+            release: Some(Self::release),
+            llseek: Some(bindings::noop_llseek),
+            // SAFETY: all-zero is a valid `file_operations` (NULL callbacks).
+            ..unsafe { core::mem::zeroed() }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a live inode of a file made by [`Dir::file`].
+    unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
+        // SAFETY: the inode is live; `i_private` is the `Arc` pointer stored
+        // by `Dir::file`, valid while the file exists (the proxy holds it).
+        let shared = unsafe { Arc::<T::Shared>::borrow((*inode).i_private) };
+        let shared: Arc<T::Shared> = shared.into();
+        let ops = match T::open(&shared) {
+            Ok(ops) => ops,
+            Err(e) => return e.to_errno(),
+        };
+        let open = KBox::pin_init(
+            pin_init!(Open::<T> {
+                state <- new_mutex!(State { ops, out: Text::new(), pos: 0, ready: false }),
+            }),
+            GFP_KERNEL,
+        );
+        match open {
+            Ok(open) => {
+                // SAFETY: `file` is live and ours until release.
+                unsafe { (*file).private_data = open.into_foreign().cast_mut() };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `file` was opened by [`Self::open`] and is not released yet.
+    unsafe fn state<'a>(file: *mut bindings::file) -> Pin<&'a Open<T>> {
+        // SAFETY: `private_data` was set by `open` from `into_foreign` and is
+        // reclaimed only in `release`, after every read/write returned.
+        unsafe { <Pin<KBox<Open<T>>>>::borrow((*file).private_data) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS on a file opened by [`Self::open`], with a user
+    /// buffer of `count` bytes.
+    unsafe extern "C" fn read(
+        file: *mut bindings::file,
+        buf: *mut kernel::ffi::c_char,
+        count: usize,
+        _ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: called by the VFS on an open file of ours.
+        let open = unsafe { Self::state(file) };
+        let mut st = open.state.lock();
+        let st = &mut *st;
+        if !st.ready {
+            st.out.clear();
+            st.pos = 0;
+            if let Err(e) = st.ops.show(&mut st.out) {
+                return e.to_errno() as isize;
+            }
+            st.ready = true;
+        }
+        let rest = st.out.as_bytes().get(st.pos..).unwrap_or(&[]);
+        let n = rest.len().min(count);
+        let mut w = UserSlice::new(buf as usize, n).writer();
+        if let Err(e) = w.write_slice(rest.get(..n).unwrap_or(&[])) {
+            return e.to_errno() as isize;
+        }
+        st.pos = st.pos.saturating_add(n);
+        n as isize
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS on a file opened by [`Self::open`], with a user
+    /// buffer of `count` bytes.
+    unsafe extern "C" fn write(
+        file: *mut bindings::file,
+        buf: *const kernel::ffi::c_char,
+        count: usize,
+        _ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: called by the VFS on an open file of ours.
+        let open = unsafe { Self::state(file) };
+        let mut st = open.state.lock();
+        let st = &mut *st;
+        st.out.clear();
+        st.pos = 0;
+        st.ready = true;
+        let result = if count > MAX_WRITE {
+            Err(Failure::new(E2BIG, "line longer than 65536 bytes"))
+        } else {
+            let mut input = KVec::new();
+            match UserSlice::new(buf as usize, count).read_all(&mut input, GFP_KERNEL) {
+                Ok(()) => st.ops.command(input.as_slice(), &mut st.out),
+                Err(e) => Err(Failure::new(e, "cannot read the written bytes")),
+            }
+        };
+        match result {
+            Ok(()) => count as isize,
+            Err(f) => {
+                st.out.clear();
+                // Best effort: the errno alone still tells the caller.
+                let _ = st.out.push(b"error: ");
+                let _ = st.out.push(f.reason.as_bytes());
+                let _ = st.out.push(b"\n");
+                f.err.to_errno() as isize
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS once, at the last close of a file opened by
+    /// [`Self::open`].
+    unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
+        // SAFETY: last close of a file opened by `open`: nothing else uses
+        // `private_data` any more; dropping it drops the `T`.
+        drop(unsafe { <Pin<KBox<Open<T>>>>::from_foreign((*file).private_data) });
+        0
+    }
+}

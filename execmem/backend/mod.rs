@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The backend: every call into C and every `unsafe` block of execmem_rs.
+//!
+//! The rest of the module is safe Rust on top of two small wrappers:
+//! [`mem`] (vmalloc/execmem areas, permissions, `text_poke`, page-table
+//! checks) and [`debugfs`] (a directory and files backed by Rust types).
+
+pub mod debugfs;
+pub mod mem;

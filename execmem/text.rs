@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! [`Text`]: a growable byte buffer for what a debugfs file returns.
+
+use core::fmt;
+use kernel::prelude::*;
+
+/// Bytes a read of a debugfs file returns, built with `write!`.
+///
+/// Every allocation is fallible (`GFP_KERNEL`); a failed one makes the
+/// `write!` fail, which [`Text::result`] turns into `ENOMEM`.
+pub struct Text {
+    buf: KVec<u8>,
+}
+
+impl Text {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Text { buf: KVec::new() }
+    }
+
+    /// The bytes written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.as_slice()
+    }
+
+    /// Forgets the contents (6.12's `KVec` has no `clear`: drop the buffer).
+    pub fn clear(&mut self) {
+        self.buf = KVec::new();
+    }
+
+    /// Appends raw bytes.
+    pub fn push(&mut self, bytes: &[u8]) -> Result {
+        self.buf.extend_from_slice(bytes, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Maps the outcome of a `write!` into this buffer to a kernel result.
+    pub fn result(r: fmt::Result) -> Result {
+        r.map_err(|_| ENOMEM)
+    }
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes()).map_err(|_| fmt::Error)
+    }
+}
