@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the execmem_rs test kernel under virtme-ng, load the module, run
+# something, and judge the run.
+#
+#   selftests/run_vm.sh [options] TEST...   run kselftest scripts (KTAP)
+#   selftests/run_vm.sh [options] --demo     run the demo and print it
+#   selftests/run_vm.sh [options] -- CMD     run CMD with the module loaded
+#
+# options: --flavour base|debug   kernel flavour (default base)
+#          --timeout SECONDS      bound on the whole VM run (default 900)
+#          --no-unload            leave the module loaded at the end
+#          --cpus N --memory SIZE guest shape (default 2, 1G)
+#
+# The guest's dmesg is saved and scanned for kernel splats; any splat, a
+# test failure, a failed insmod/rmmod, a timeout or a crashed guest fails
+# the run. Output: the tests' KTAP, then a line "vm: N passed, N failed,
+# N skipped". Exit status: 0 only when everything passed.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/env.sh"
+
+flavour=base timeout=900 unload=1 cpus=2 memory=1G mode=tests
+tests=() cmd=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--flavour) flavour=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--no-unload) unload=; shift ;;
+	--cpus) cpus=$2; shift 2 ;;
+	--memory) memory=$2; shift 2 ;;
+	--demo) mode=demo; shift ;;
+	--) shift; mode=cmd; cmd=("$@"); break ;;
+	-*) echo "run_vm: unknown option $1" >&2; exit 2 ;;
+	*) tests+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift ;;
+	esac
+done
+
+kdir=${KDIR:-$("$here/scripts/kernel.sh" --kdir "$flavour")}
+kimg=$kdir/arch/x86/boot/bzImage
+ko=$here/execmem_rs.ko
+[ -f "$kimg" ] || { echo "run_vm: no kernel at $kimg (run 'make kernel')" >&2; exit 2; }
+[ -f "$ko" ] || { echo "run_vm: no $ko (run 'make')" >&2; exit 2; }
+
+out=$(mktemp -d "${TMPDIR:-/tmp}/execmem_rs-vm.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+
+# KVM hangs at "Decompressing Linux..." on nested hosts: probe it once per
+# boot of this machine with a short timeout, else use TCG.
+accel_args=(--disable-kvm)
+accel=tcg
+probe=$CACHE/kvm-probe.$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+if [ "${EXECMEM_RS_ACCEL:-}" = tcg ]; then
+	accel="tcg (EXECMEM_RS_ACCEL=tcg)"
+elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+	if [ ! -f "$probe" ]; then
+		if timeout --kill-after=5 20 "$VNG" --run "$kimg" --force-9p --memory 512M \
+			-e true </dev/null >/dev/null 2>&1; then
+			echo kvm >"$probe"
+		else
+			echo tcg >"$probe"
+		fi
+	fi
+	if [ "$(cat "$probe")" = kvm ]; then
+		accel_args=() accel="kvm"
+	else
+		accel="tcg (KVM probe failed or hung for 20 s)"
+	fi
+else
+	accel="tcg (no usable /dev/kvm)"
+fi
+echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
+
+# The guest script: load, run, unload, save dmesg. Its exit status is the
+# tests' verdict; markers tell the host what happened.
+{
+	echo 'set -u'
+	echo "out=$out"
+	echo 'mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug'
+	echo 'dmesg -n 1 2>/dev/null'
+	echo "insmod $ko || { echo 'vm: insmod failed'; dmesg >\$out/dmesg; exit 90; }"
+	echo 'rc=0'
+	case $mode in
+	tests) for t in "${tests[@]}"; do
+			printf '%q; r=$?; [ $r = 0 ] || [ $r = 4 ] || rc=1; echo "vm: %s exit $r"\n' \
+				"$t" "$(basename "$t")"
+		done ;;
+	demo) printf '%q || rc=1\n' "$here/selftests/demo.sh" ;;
+	cmd) printf '%q ' "${cmd[@]}"; echo '|| rc=1' ;;
+	esac
+	if [ -n "$unload" ]; then
+		echo "rmmod execmem_rs || { echo 'vm: rmmod failed'; rc=91; }"
+	fi
+	echo 'dmesg >$out/dmesg'
+	echo 'echo "vm: guest done rc=$rc"'
+	echo 'exit $rc'
+} >"$out/guest.sh"
+
+start=$(date +%s)
+timeout --kill-after=10 "$timeout" "$VNG" --run "$kimg" "${accel_args[@]}" --force-9p \
+	--cpus "$cpus" --memory "$memory" --rwdir "$out" \
+	-e "bash $out/guest.sh" </dev/null 2>"$out/vng.err" | tee "$out/console"
+vrc=${PIPESTATUS[0]}
+elapsed=$(( $(date +%s) - start ))
+
+fail=0
+if [ "$vrc" = 124 ] || [ "$vrc" = 137 ]; then
+	echo "vm: TIMEOUT after ${timeout}s"; fail=1
+elif ! grep -q '^vm: guest done' "$out/console"; then
+	echo "vm: guest did not finish (vng exit $vrc)"; tail -n 20 "$out/vng.err"; fail=1
+elif [ "$vrc" != 0 ]; then
+	fail=1
+fi
+
+splats='BUG:|WARNING:|Oops|KASAN:|UBSAN:|panicked|general protection|unreferenced object|possible circular locking|Call Trace:'
+if [ -f "$out/dmesg" ]; then
+	cp "$out/dmesg" "${EXECMEM_RS_DMESG:-/dev/null}" 2>/dev/null
+	if grep -E "$splats" "$out/dmesg" >"$out/splats"; then
+		echo "vm: kernel splat in the guest's dmesg:"
+		grep -E -A25 "$splats" "$out/dmesg" | head -n 60
+		fail=1
+	fi
+else
+	echo "vm: no dmesg from the guest"; fail=1
+	grep -E -A25 "$splats" "$out/vng.err" "$out/console" 2>/dev/null | head -n 60
+fi
+
+skip=$(grep -c '^ok [0-9].* # SKIP' "$out/console")
+pass=$(( $(grep -c '^ok [0-9]' "$out/console") - skip ))
+nfail=$(grep -c '^not ok [0-9]' "$out/console")
+[ "$nfail" = 0 ] || fail=1
+echo "vm: ${elapsed}s; $pass passed, $nfail failed, $skip skipped$([ $fail = 0 ] || echo ' — FAILED')"
+exit $fail
