@@ -125,7 +125,7 @@ impl Node {
 ///
 /// `npacks == 0` marks an unused slot (linked by `next_slot`). Otherwise
 /// `base` is `PACK_SIZE`-aligned; the blocks from `first` tile
-/// `[0, npacks * PACK_G)` granules; `used`/`live`/`nfree` count the
+/// `[0, npacks * PACK_G)` granules (a dedicated extent: one block from 0); `used`/`live`/`nfree` count the
 /// used granules, allocations and free blocks; bit `i` of `bits` is set iff
 /// `heads[i] != NIL`; a shared pack (`!dedicated`, then `npacks == 1`) with
 /// `bits != 0` is in bucket `highest(bits)`, otherwise in no bucket
@@ -1315,7 +1315,14 @@ impl<S: Storage> Engine<S> {
                 prev = b;
                 b = n.next;
             }
-            if off != total || pu != pk.used || pl != pk.live || pf != pk.nfree {
+            // A shared pack is tiled exactly; a dedicated extent holds one
+            // block from offset 0 and leaves its tail unused.
+            let tiled = if pk.dedicated {
+                off <= total && pl == 1 && pf == 0
+            } else {
+                off == total
+            };
+            if !tiled || pu != pk.used || pl != pk.live || pf != pk.nfree {
                 return bad;
             }
             // Bitmap and list contents.
