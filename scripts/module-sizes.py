@@ -8,6 +8,10 @@ extracts it with `dpkg-deb -x`, reads the ELF section headers of every
 .ko.xz and writes one TSV line per module:
 
     module  text  init_text  rodata  ro_after_init  data  init_data
+            text_align ... init_data_align
+
+(the *_align columns are the largest section alignment placed in that type,
+0 when the type is empty).
 
 The layout follows kernel/module/main.c of 6.12 (layout_sections,
 module_get_offset_and_type, layout_symtab) with CONFIG_MODULE_UNLOAD=y and
@@ -93,10 +97,12 @@ def layout(elf):
             secs[i]["flags"] |= SHF_RO_AFTER_INIT
 
     sizes = dict.fromkeys(TYPES, 0)
+    aligns = dict.fromkeys(TYPES, 0)
 
     def place(mtype, s):
         off = align(sizes[mtype], s["align"])
         sizes[mtype] = off + s["size"]
+        aligns[mtype] = max(aligns[mtype], s["align"], 1)
         s["mtype"] = mtype
 
     for is_init in (False, True):
@@ -136,7 +142,7 @@ def layout(elf):
         sizes["data"] = symoffs + ndst * SIZEOF_SYM + strtab_size + ndst
         place("init_data", strsect)
         sizes["init_data"] = align(sizes["init_data"], 8) + SIZEOF_MOD_KALLSYMS + nsrc
-    return sizes
+    return sizes, aligns
 
 
 def main():
@@ -154,15 +160,17 @@ def main():
                     continue
                 with open(os.path.join(d, f), "rb") as fh:
                     elf = lzma.decompress(fh.read())
-                rows.append((f[:-len(".ko.xz")], layout(elf)))
+                rows.append((f[:-len(".ko.xz")],) + layout(elf))
     rows.sort()
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "w") as fh:
         fh.write("# module sizes in bytes by memory type, %s (%s)\n" % (deb, "scripts/module-sizes.py"))
-        fh.write("module\t" + "\t".join(TYPES) + "\n")
-        for name, sizes in rows:
-            fh.write(name + "\t" + "\t".join(str(sizes[t]) for t in TYPES) + "\n")
-    tot = {t: sum(s[t] for _, s in rows) for t in TYPES}
+        fh.write("module\t" + "\t".join(TYPES) + "\t"
+                 + "\t".join(t + "_align" for t in TYPES) + "\n")
+        for name, sizes, aligns in rows:
+            fh.write(name + "\t" + "\t".join(str(sizes[t]) for t in TYPES) + "\t"
+                     + "\t".join(str(aligns[t]) for t in TYPES) + "\n")
+    tot = {t: sum(s[t] for _, s, _ in rows) for t in TYPES}
     print("%d modules -> %s; totals: %s" % (len(rows), out, tot), file=sys.stderr)
 
 
