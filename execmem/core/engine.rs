@@ -13,9 +13,10 @@
 //!   address-ordered doubly-linked list (boundary tags kept out of band);
 //!   free blocks also sit in the pack's segregated free lists (see
 //!   [`super::tlsf`]), with a `u64` bitmap of non-empty lists per pack.
-//! * Packs with free space sit in 64 per-class **buckets** keyed by the
-//!   list index of their largest free block, with a `u64` bitmap of
-//!   non-empty buckets.
+//! * Per class, for each of the 57 size lists, a doubly-linked list of the
+//!   packs whose own list of that size is non-empty, with a `u64` bitmap of
+//!   the non-empty ones: finding the smallest size class that has a free
+//!   block in *any* pack is one mask and one `trailing_zeros`.
 //!
 //! # Complexity
 //!
@@ -27,11 +28,13 @@
 //!
 //! # Policy
 //!
-//! A request goes to the pack whose *largest* free block is the smallest
-//! that still fits (lowest non-empty bucket at or above the request's
-//! class). Dense, fragmented packs absorb new allocations; sparse packs
-//! with big holes are left alone and drain, and an empty pack is the last
-//! choice. Within a pack, the first list guaranteed to fit (TLSF good fit).
+//! Good fit across all packs of the class: first a few blocks of the
+//! request's own size class (which may fit exactly, e.g. the hole an
+//! unloaded module of the same size left), then the smallest size class
+//! that is guaranteed to fit, in whichever pack has it. Among packs that
+//! offer the same class, fuller packs are linked first. Large free blocks
+//! (sparse packs) are used only when nothing smaller fits, so sparse packs
+//! drain, and an empty pack is the very last choice.
 //!
 //! # Hysteresis
 //!
@@ -55,14 +58,12 @@ use super::types::{arch, Class, ExecmemType, MAX_ALLOC};
 const NIL: u32 = u32::MAX;
 /// Granules per pack, as `u32`.
 const PACK_G: u32 = 1 << (arch::PACK_SHIFT - arch::GRANULE_SHIFT);
-/// The list (and bucket) only an empty pack's single free block is in.
+/// The list only an empty pack's single free block is in.
 const FULL_LIST: u32 = tlsf::list_of(PACK_G);
 /// Bounded fallback when no list is guaranteed to fit: packs and blocks
 /// looked at in the list of the request's own class.
 const FALLBACK_PACKS: usize = 4;
 const FALLBACK_BLOCKS: usize = 4;
-/// Number of buckets (bits of a `u64`).
-const NBUCKETS: usize = 64;
 
 /// Engine ids, so a handle of another engine is recognised.
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -127,9 +128,9 @@ impl Node {
 /// `base` is `PACK_SIZE`-aligned; the blocks from `first` tile
 /// `[0, npacks * PACK_G)` granules (a dedicated extent: one block from 0); `used`/`live`/`nfree` count the
 /// used granules, allocations and free blocks; bit `i` of `bits` is set iff
-/// `heads[i] != NIL`; a shared pack (`!dedicated`, then `npacks == 1`) with
-/// `bits != 0` is in bucket `highest(bits)`, otherwise in no bucket
-/// (`bucket == NIL`). A dedicated extent has exactly one `Used` block.
+/// `heads[i] != NIL`, and then the pack is in the engine's pack list `i`
+/// (linked by `lprev[i]`/`lnext[i]`). A dedicated extent has exactly one
+/// `Used` block and no free block.
 #[derive(Clone, Copy, Debug)]
 pub struct Pack {
     base: usize,
@@ -141,9 +142,8 @@ pub struct Pack {
     first: u32,
     bits: u64,
     heads: [u32; NLISTS],
-    bucket: u32,
-    bprev: u32,
-    bnext: u32,
+    lprev: [u32; NLISTS],
+    lnext: [u32; NLISTS],
     next_slot: u32,
 }
 
@@ -159,9 +159,8 @@ impl Pack {
             first: NIL,
             bits: 0,
             heads: [NIL; NLISTS],
-            bucket: NIL,
-            bprev: NIL,
-            bnext: NIL,
+            lprev: [NIL; NLISTS],
+            lnext: [NIL; NLISTS],
             next_slot,
         }
     }
@@ -290,8 +289,9 @@ fn align_up(x: u32, a: u32) -> Option<u32> {
 ///
 /// See [`Node`] and [`Pack`]. In addition: `node_free` links exactly
 /// `node_spare` `Spare` nodes; `by_addr` lists the live pack slots sorted by
-/// base; bucket `b` lists the shared packs whose largest list is `b` and bit
-/// `b` of `bucket_bits` is set iff it is non-empty; `empty` is the number
+/// base; pack list `i` (`lhead[i]`..`ltail[i]`) holds exactly the packs
+/// whose list `i` is non-empty, and bit `i` of `lbits` is set iff it is
+/// non-empty; `empty` is the number
 /// of shared packs with `used == 0` (at most 1 between operations); the
 /// counters equal the sums over packs.
 pub struct Engine<S: Storage> {
@@ -303,9 +303,9 @@ pub struct Engine<S: Storage> {
     node_free: u32,
     node_spare: u32,
     slot_free: u32,
-    bhead: [u32; NBUCKETS],
-    btail: [u32; NBUCKETS],
-    bucket_bits: u64,
+    lhead: [u32; NLISTS],
+    ltail: [u32; NLISTS],
+    lbits: u64,
     empty: u32,
     shared: usize,
     extents: usize,
@@ -329,9 +329,9 @@ impl<S: Storage> Engine<S> {
             node_free: NIL,
             node_spare: 0,
             slot_free: NIL,
-            bhead: [NIL; NBUCKETS],
-            btail: [NIL; NBUCKETS],
-            bucket_bits: 0,
+            lhead: [NIL; NLISTS],
+            ltail: [NIL; NLISTS],
+            lbits: 0,
             empty: 0,
             shared: 0,
             extents: 0,
@@ -440,6 +440,8 @@ impl<S: Storage> Engine<S> {
         pk.bits |= 1u64.wrapping_shl(li);
         if old != NIL {
             self.nd_mut(old)?.fprev = b;
+        } else {
+            self.plist_link(p, li)?;
         }
         let n = self.nd_mut(b)?;
         n.fprev = NIL;
@@ -468,6 +470,7 @@ impl<S: Storage> Engine<S> {
             *slot = fnx;
             if fnx == NIL {
                 pk.bits &= !1u64.wrapping_shl(li);
+                self.plist_unlink(p, li)?;
             }
         }
         let n = self.nd_mut(b)?;
@@ -476,87 +479,57 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
-    // ---- buckets ----------------------------------------------------------
+    // ---- per-class pack lists --------------------------------------------
 
-    fn bucket_unlink(&mut self, p: u32) -> Result<(), Error> {
-        let (b, bp, bn) = {
+    /// Take pack `p` out of pack list `li`.
+    fn plist_unlink(&mut self, p: u32, li: u32) -> Result<(), Error> {
+        let i = li as usize;
+        let (bp, bn) = {
             let pk = self.pk(p)?;
-            (pk.bucket, pk.bprev, pk.bnext)
+            (*corrupt(pk.lprev.get(i))?, *corrupt(pk.lnext.get(i))?)
         };
-        if b == NIL {
-            return Ok(());
-        }
         if bp != NIL {
-            self.pk_mut(bp)?.bnext = bn;
+            *corrupt(self.pk_mut(bp)?.lnext.get_mut(i))? = bn;
         } else {
-            *corrupt(self.bhead.get_mut(b as usize))? = bn;
+            *corrupt(self.lhead.get_mut(i))? = bn;
         }
         if bn != NIL {
-            self.pk_mut(bn)?.bprev = bp;
+            *corrupt(self.pk_mut(bn)?.lprev.get_mut(i))? = bp;
         } else {
-            *corrupt(self.btail.get_mut(b as usize))? = bp;
+            *corrupt(self.ltail.get_mut(i))? = bp;
         }
         if bn == NIL && bp == NIL {
-            self.bucket_bits &= !1u64.wrapping_shl(b);
+            self.lbits &= !1u64.wrapping_shl(li);
         }
         let pk = self.pk_mut(p)?;
-        pk.bucket = NIL;
-        pk.bprev = NIL;
-        pk.bnext = NIL;
+        *corrupt(pk.lprev.get_mut(i))? = NIL;
+        *corrupt(pk.lnext.get_mut(i))? = NIL;
         Ok(())
     }
 
-    /// Put shared pack `p` into the bucket of its largest list: at the head
-    /// if it is at least as full as the head (fuller packs are tried
-    /// first), else at the tail.
-    fn bucket_link(&mut self, p: u32, b: u32) -> Result<(), Error> {
-        let head = *corrupt(self.bhead.get(b as usize))?;
-        let used = self.pk(p)?.used;
-        let front = head == NIL || used >= self.pk(head)?.used;
-        if head == NIL {
-            *corrupt(self.bhead.get_mut(b as usize))? = p;
-            *corrupt(self.btail.get_mut(b as usize))? = p;
-            self.bucket_bits |= 1u64.wrapping_shl(b);
-            let pk = self.pk_mut(p)?;
-            pk.bprev = NIL;
-            pk.bnext = NIL;
-        } else if front {
-            self.pk_mut(head)?.bprev = p;
-            *corrupt(self.bhead.get_mut(b as usize))? = p;
-            let pk = self.pk_mut(p)?;
-            pk.bprev = NIL;
-            pk.bnext = head;
+    /// Put pack `p` into pack list `li`: at the head if it is at least as
+    /// full as the head (fuller packs are tried first), else at the tail.
+    fn plist_link(&mut self, p: u32, li: u32) -> Result<(), Error> {
+        let i = li as usize;
+        let head = *corrupt(self.lhead.get(i))?;
+        let (prev, next) = if head == NIL {
+            *corrupt(self.ltail.get_mut(i))? = p;
+            *corrupt(self.lhead.get_mut(i))? = p;
+            self.lbits |= 1u64.wrapping_shl(li);
+            (NIL, NIL)
+        } else if self.pk(p)?.used >= self.pk(head)?.used {
+            *corrupt(self.pk_mut(head)?.lprev.get_mut(i))? = p;
+            *corrupt(self.lhead.get_mut(i))? = p;
+            (NIL, head)
         } else {
-            let tail = *corrupt(self.btail.get(b as usize))?;
-            self.pk_mut(tail)?.bnext = p;
-            *corrupt(self.btail.get_mut(b as usize))? = p;
-            let pk = self.pk_mut(p)?;
-            pk.bprev = tail;
-            pk.bnext = NIL;
-        }
-        self.pk_mut(p)?.bucket = b;
-        Ok(())
-    }
-
-    /// Move shared pack `p` to the bucket its bitmap says.
-    fn rebucket(&mut self, p: u32) -> Result<(), Error> {
-        let (bits, cur, npacks) = {
-            let pk = self.pk(p)?;
-            (pk.bits, pk.bucket, pk.npacks)
+            let tail = *corrupt(self.ltail.get(i))?;
+            *corrupt(self.pk_mut(tail)?.lnext.get_mut(i))? = p;
+            *corrupt(self.ltail.get_mut(i))? = p;
+            (tail, NIL)
         };
-        if npacks != 1 {
-            return Ok(());
-        }
-        if self.pk(p)?.dedicated {
-            return Ok(());
-        }
-        let want = tlsf::highest(bits).unwrap_or(NIL);
-        if want != cur {
-            self.bucket_unlink(p)?;
-            if want != NIL {
-                self.bucket_link(p, want)?;
-            }
-        }
+        let pk = self.pk_mut(p)?;
+        *corrupt(pk.lprev.get_mut(i))? = prev;
+        *corrupt(pk.lnext.get_mut(i))? = next;
         Ok(())
     }
 
@@ -665,7 +638,9 @@ impl<S: Storage> Engine<S> {
 
     /// Unmap slot `p`, whose blocks have already been returned to the pool.
     fn unmap_pack<P: PackSource>(&mut self, src: &mut P, p: u32) -> Result<(), Error> {
-        self.bucket_unlink(p)?;
+        if self.pk(p)?.bits != 0 {
+            return Err(Error::Corrupted);
+        }
         self.by_addr_remove(p)?;
         let (base, npacks, dedicated) = {
             let pk = self.pk(p)?;
@@ -707,7 +682,6 @@ impl<S: Storage> Engine<S> {
         pk.first = b;
         pk.nfree = 1;
         self.list_insert(b)?;
-        self.rebucket(p)?;
         // Counted as empty until carved (the caller carves right away).
         self.empty = corrupt(self.empty.checked_add(1))?;
         Ok(p)
@@ -799,44 +773,43 @@ impl<S: Storage> Engine<S> {
         let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
         if need > PACK_G {
             // Only offset 0 of an empty pack is sure to work.
-            let p = *corrupt(self.bhead.get(FULL_LIST as usize))?;
+            let p = *corrupt(self.lhead.get(FULL_LIST as usize))?;
             if p == NIL {
                 return Ok(None);
             }
             let b = self.pk(p)?.first;
             return Ok(self.fits(b, g, ag)?.then_some(b));
         }
-        let c = tlsf::search_list(need);
-        if let Some(bk) = tlsf::lowest_from(self.bucket_bits, c) {
-            let p = *corrupt(self.bhead.get(bk as usize))?;
-            let pk = self.pk(p)?;
-            let li = corrupt(tlsf::lowest_from(pk.bits, c))?;
-            let b = *corrupt(pk.heads.get(li as usize))?;
-            return Ok(Some(b));
-        }
-        // Nothing is guaranteed to fit; look at a few blocks of the
-        // request's own class, which may still be large enough.
+        // A few blocks of the request's own class first: they may fit
+        // tightly (the class spans up to 25 %).
         let ce = tlsf::list_of(need);
-        if ce >= c {
-            return Ok(None);
-        }
-        let mut p = *corrupt(self.bhead.get(ce as usize))?;
-        let mut np = 0;
-        while p != NIL && np < FALLBACK_PACKS {
-            let pk = self.pk(p)?;
-            let mut b = *corrupt(pk.heads.get(ce as usize))?;
-            let mut nb = 0;
-            while b != NIL && nb < FALLBACK_BLOCKS {
-                if self.fits(b, g, ag)? {
-                    return Ok(Some(b));
+        let c = tlsf::search_list(need);
+        if ce < c {
+            let mut p = *corrupt(self.lhead.get(ce as usize))?;
+            let mut np = 0;
+            while p != NIL && np < FALLBACK_PACKS {
+                let pk = self.pk(p)?;
+                let mut b = *corrupt(pk.heads.get(ce as usize))?;
+                let mut nb = 0;
+                while b != NIL && nb < FALLBACK_BLOCKS {
+                    if self.fits(b, g, ag)? {
+                        return Ok(Some(b));
+                    }
+                    b = self.nd(b)?.fnext;
+                    nb = nb.wrapping_add(1);
                 }
-                b = self.nd(b)?.fnext;
-                nb = nb.wrapping_add(1);
+                p = *corrupt(pk.lnext.get(ce as usize))?;
+                np = np.wrapping_add(1);
             }
-            p = pk.bnext;
-            np = np.wrapping_add(1);
         }
-        Ok(None)
+        // The smallest class guaranteed to fit, in the first (fullest) pack
+        // that has it.
+        let Some(li) = tlsf::lowest_from(self.lbits, c) else {
+            return Ok(None);
+        };
+        let p = *corrupt(self.lhead.get(li as usize))?;
+        let b = *corrupt(self.pk(p)?.heads.get(li as usize))?;
+        Ok(Some(b))
     }
 
     fn alloc_shared<P: PackSource>(&mut self, src: &mut P, g: u32, ag: u32) -> Result<u32, Error> {
@@ -928,7 +901,6 @@ impl<S: Storage> Engine<S> {
         pk.used = corrupt(pk.used.checked_add(g))?;
         pk.live = corrupt(pk.live.checked_add(1))?;
         pk.nfree = corrupt(pk.nfree.checked_add_signed(nfree_delta))?;
-        self.rebucket(p)?;
         Ok(u)
     }
 
@@ -1001,7 +973,6 @@ impl<S: Storage> Engine<S> {
         let pk = self.pk_mut(p)?;
         pk.nfree = nfree;
         let now_empty = pk.used == 0;
-        self.rebucket(p)?;
         let mut unmapped = false;
         if now_empty {
             if self.empty >= 1 {
@@ -1041,7 +1012,7 @@ impl<S: Storage> Engine<S> {
     /// Unmap the spare pack, if any (e.g. from a shrinker). Returns whether
     /// one was released.
     pub fn release_spare<P: PackSource>(&mut self, src: &mut P) -> Result<bool, Error> {
-        let p = *corrupt(self.bhead.get(FULL_LIST as usize))?;
+        let p = *corrupt(self.lhead.get(FULL_LIST as usize))?;
         if p == NIL {
             return Ok(false);
         }
@@ -1351,40 +1322,45 @@ impl<S: Storage> Engine<S> {
             if listed != pk.nfree {
                 return bad;
             }
-            let want = if !pk.dedicated {
-                tlsf::highest(pk.bits).unwrap_or(NIL)
-            } else {
-                NIL
-            };
-            if pk.bucket != want {
+            if pk.dedicated && pk.bits != 0 {
                 return bad;
             }
             used = corrupt(used.checked_add(pk.used as usize))?;
             live = corrupt(live.checked_add(pk.live as usize))?;
         }
-        // Buckets.
-        let mut bucketed = 0usize;
-        for b in 0..NBUCKETS {
-            let mut p = *corrupt(self.bhead.get(b))?;
-            let bit = self.bucket_bits & 1u64.wrapping_shl(b as u32) != 0;
+        // Pack lists: pack p is in list i iff its list i is non-empty.
+        for i in 0..NLISTS {
+            let li = corrupt(u32::try_from(i).ok())?;
+            let mut p = *corrupt(self.lhead.get(i))?;
+            let bit = self.lbits & 1u64.wrapping_shl(li) != 0;
             if bit != (p != NIL) {
                 return bad;
             }
             let mut pp = NIL;
+            let mut n = 0usize;
             while p != NIL {
                 let pk = self.pk(p)?;
-                if pk.bucket as usize != b || pk.bprev != pp {
+                if pk.npacks == 0
+                    || *corrupt(pk.heads.get(i))? == NIL
+                    || *corrupt(pk.lprev.get(i))? != pp
+                {
                     return bad;
                 }
-                bucketed = corrupt(bucketed.checked_add(1))?;
+                n = corrupt(n.checked_add(1))?;
                 pp = p;
-                p = pk.bnext;
+                p = *corrupt(pk.lnext.get(i))?;
             }
-            if *corrupt(self.btail.get(b))? != pp {
+            if *corrupt(self.ltail.get(i))? != pp {
+                return bad;
+            }
+            let want = (0..self.packs.len())
+                .filter_map(|q| self.packs.get(q))
+                .filter(|pk| pk.npacks != 0 && pk.heads.get(i).is_some_and(|&h| h != NIL))
+                .count();
+            if n != want {
                 return bad;
             }
         }
-        let _ = bucketed;
         // Pool.
         let mut spare = 0u32;
         let mut f = self.node_free;
