@@ -13,10 +13,11 @@
 //!   address-ordered doubly-linked list (boundary tags kept out of band);
 //!   free blocks also sit in the pack's segregated free lists (see
 //!   [`super::tlsf`]), with a `u64` bitmap of non-empty lists per pack.
-//! * Per class, for each of the 57 size lists, a doubly-linked list of the
-//!   packs whose own list of that size is non-empty, with a `u64` bitmap of
-//!   the non-empty ones: finding the smallest size class that has a free
-//!   block in *any* pack is one mask and one `trailing_zeros`.
+//! * Per class, for each of the 57 size lists, a two-level bitmap over pack
+//!   slots (up to [`MAX_PACKS`]) of the packs whose own list of that size
+//!   is non-empty, plus a `u64` of the sizes non-empty in any pack:
+//!   finding the smallest size class with a free block in *any* pack, and
+//!   the lowest pack that has it, is a few masks and `trailing_zeros`.
 //!
 //! # Complexity
 //!
@@ -28,13 +29,14 @@
 //!
 //! # Policy
 //!
-//! Good fit across all packs of the class: first a few blocks of the
-//! request's own size class (which may fit exactly, e.g. the hole an
+//! Good fit by size, first fit by pack: first a few blocks of the
+//! request's own size class (which may fit tightly, e.g. the hole an
 //! unloaded module of the same size left), then the smallest size class
-//! that is guaranteed to fit, in whichever pack has it. Among packs that
-//! offer the same class, fuller packs are linked first. Large free blocks
-//! (sparse packs) are used only when nothing smaller fits, so sparse packs
-//! drain, and an empty pack is the very last choice.
+//! that is guaranteed to fit; among the packs that have a block of the
+//! chosen class, the lowest pack slot. Like address-ordered first fit, this
+//! concentrates allocations in the low packs, so the high (sparse) packs
+//! drain and get released; unlike it, it is O(1) and does not cut big holes
+//! while a smaller one fits. An empty pack is the very last choice.
 //!
 //! # Hysteresis
 //!
@@ -64,6 +66,12 @@ const FULL_LIST: u32 = tlsf::list_of(PACK_G);
 /// looked at in the list of the request's own class.
 const FALLBACK_PACKS: usize = 4;
 const FALLBACK_BLOCKS: usize = 4;
+
+/// Most pack slots (shared packs plus dedicated extents) per class: 512,
+/// i.e. 1 GiB of shared packs, the size of the x86_64 module area.
+pub const MAX_PACKS: usize = arch::MAX_PACKS;
+/// Words of one per-list pack bitmap.
+const PMAP_WORDS: usize = MAX_PACKS.div_ceil(64);
 
 /// Engine ids, so a handle of another engine is recognised.
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -129,7 +137,7 @@ impl Node {
 /// `[0, npacks * PACK_G)` granules (a dedicated extent: one block from 0); `used`/`live`/`nfree` count the
 /// used granules, allocations and free blocks; bit `i` of `bits` is set iff
 /// `heads[i] != NIL`, and then the pack is in the engine's pack list `i`
-/// (linked by `lprev[i]`/`lnext[i]`). A dedicated extent has exactly one
+/// (bit set in `pmap[i]`). A dedicated extent has exactly one
 /// `Used` block and no free block.
 #[derive(Clone, Copy, Debug)]
 pub struct Pack {
@@ -142,8 +150,6 @@ pub struct Pack {
     first: u32,
     bits: u64,
     heads: [u32; NLISTS],
-    lprev: [u32; NLISTS],
-    lnext: [u32; NLISTS],
     next_slot: u32,
 }
 
@@ -159,8 +165,6 @@ impl Pack {
             first: NIL,
             bits: 0,
             heads: [NIL; NLISTS],
-            lprev: [NIL; NLISTS],
-            lnext: [NIL; NLISTS],
             next_slot,
         }
     }
@@ -289,9 +293,9 @@ fn align_up(x: u32, a: u32) -> Option<u32> {
 ///
 /// See [`Node`] and [`Pack`]. In addition: `node_free` links exactly
 /// `node_spare` `Spare` nodes; `by_addr` lists the live pack slots sorted by
-/// base; pack list `i` (`lhead[i]`..`ltail[i]`) holds exactly the packs
-/// whose list `i` is non-empty, and bit `i` of `lbits` is set iff it is
-/// non-empty; `empty` is the number
+/// base; bit `p` of `pmap[i]` is set iff pack `p`'s list `i` is non-empty,
+/// bit `w` of `psum[i]` iff word `w` of `pmap[i]` is non-zero, bit `i` of
+/// `lbits` iff `psum[i]` is; `empty` is the number
 /// of shared packs with `used == 0` (at most 1 between operations); the
 /// counters equal the sums over packs.
 pub struct Engine<S: Storage> {
@@ -303,8 +307,8 @@ pub struct Engine<S: Storage> {
     node_free: u32,
     node_spare: u32,
     slot_free: u32,
-    lhead: [u32; NLISTS],
-    ltail: [u32; NLISTS],
+    pmap: [[u64; PMAP_WORDS]; NLISTS],
+    psum: [u64; NLISTS],
     lbits: u64,
     empty: u32,
     shared: usize,
@@ -329,8 +333,8 @@ impl<S: Storage> Engine<S> {
             node_free: NIL,
             node_spare: 0,
             slot_free: NIL,
-            lhead: [NIL; NLISTS],
-            ltail: [NIL; NLISTS],
+            pmap: [[0; PMAP_WORDS]; NLISTS],
+            psum: [0; NLISTS],
             lbits: 0,
             empty: 0,
             shared: 0,
@@ -415,10 +419,10 @@ impl<S: Storage> Engine<S> {
         if self.slot_free != NIL {
             return Ok(());
         }
-        let idx = u32::try_from(self.packs.len()).map_err(|_| Error::NoMemory)?;
-        if idx == NIL {
+        if self.packs.len() >= MAX_PACKS {
             return Err(Error::NoMemory);
         }
+        let idx = u32::try_from(self.packs.len()).map_err(|_| Error::NoMemory)?;
         self.packs.try_push(Pack::unused(NIL))?;
         self.slot_free = idx;
         Ok(())
@@ -481,56 +485,48 @@ impl<S: Storage> Engine<S> {
 
     // ---- per-class pack lists --------------------------------------------
 
-    /// Take pack `p` out of pack list `li`.
+    /// Pack `p`'s list `li` became empty.
     fn plist_unlink(&mut self, p: u32, li: u32) -> Result<(), Error> {
-        let i = li as usize;
-        let (bp, bn) = {
-            let pk = self.pk(p)?;
-            (*corrupt(pk.lprev.get(i))?, *corrupt(pk.lnext.get(i))?)
-        };
-        if bp != NIL {
-            *corrupt(self.pk_mut(bp)?.lnext.get_mut(i))? = bn;
-        } else {
-            *corrupt(self.lhead.get_mut(i))? = bn;
+        let row = corrupt(self.pmap.get_mut(li as usize))?;
+        let w = p.wrapping_shr(6);
+        let word = corrupt(row.get_mut(w as usize))?;
+        *word &= !1u64.wrapping_shl(p & 63);
+        if *word == 0 {
+            let sum = corrupt(self.psum.get_mut(li as usize))?;
+            *sum &= !1u64.wrapping_shl(w);
+            if *sum == 0 {
+                self.lbits &= !1u64.wrapping_shl(li);
+            }
         }
-        if bn != NIL {
-            *corrupt(self.pk_mut(bn)?.lprev.get_mut(i))? = bp;
-        } else {
-            *corrupt(self.ltail.get_mut(i))? = bp;
-        }
-        if bn == NIL && bp == NIL {
-            self.lbits &= !1u64.wrapping_shl(li);
-        }
-        let pk = self.pk_mut(p)?;
-        *corrupt(pk.lprev.get_mut(i))? = NIL;
-        *corrupt(pk.lnext.get_mut(i))? = NIL;
         Ok(())
     }
 
-    /// Put pack `p` into pack list `li`: at the head if it is at least as
-    /// full as the head (fuller packs are tried first), else at the tail.
+    /// Pack `p`'s list `li` became non-empty.
     fn plist_link(&mut self, p: u32, li: u32) -> Result<(), Error> {
-        let i = li as usize;
-        let head = *corrupt(self.lhead.get(i))?;
-        let (prev, next) = if head == NIL {
-            *corrupt(self.ltail.get_mut(i))? = p;
-            *corrupt(self.lhead.get_mut(i))? = p;
-            self.lbits |= 1u64.wrapping_shl(li);
-            (NIL, NIL)
-        } else if self.pk(p)?.used >= self.pk(head)?.used {
-            *corrupt(self.pk_mut(head)?.lprev.get_mut(i))? = p;
-            *corrupt(self.lhead.get_mut(i))? = p;
-            (NIL, head)
-        } else {
-            let tail = *corrupt(self.ltail.get(i))?;
-            *corrupt(self.pk_mut(tail)?.lnext.get_mut(i))? = p;
-            *corrupt(self.ltail.get_mut(i))? = p;
-            (tail, NIL)
-        };
-        let pk = self.pk_mut(p)?;
-        *corrupt(pk.lprev.get_mut(i))? = prev;
-        *corrupt(pk.lnext.get_mut(i))? = next;
+        let row = corrupt(self.pmap.get_mut(li as usize))?;
+        let w = p.wrapping_shr(6);
+        *corrupt(row.get_mut(w as usize))? |= 1u64.wrapping_shl(p & 63);
+        *corrupt(self.psum.get_mut(li as usize))? |= 1u64.wrapping_shl(w);
+        self.lbits |= 1u64.wrapping_shl(li);
         Ok(())
+    }
+
+    /// The lowest pack slot `>= from` whose list `li` is non-empty.
+    fn plist_next(&self, li: u32, from: u32) -> Result<Option<u32>, Error> {
+        let row = corrupt(self.pmap.get(li as usize))?;
+        let w = from.wrapping_shr(6);
+        if let Some(word) = row.get(w as usize) {
+            if let Some(b) = tlsf::lowest_from(*word, from & 63) {
+                return Ok(Some(w.wrapping_shl(6) | b));
+            }
+        }
+        let sum = *corrupt(self.psum.get(li as usize))?;
+        let Some(nw) = tlsf::lowest_from(sum, corrupt(w.checked_add(1))?) else {
+            return Ok(None);
+        };
+        let word = *corrupt(row.get(nw as usize))?;
+        let b = corrupt(tlsf::lowest_from(word, 0))?;
+        Ok(Some(nw.wrapping_shl(6) | b))
     }
 
     // ---- pack index by address --------------------------------------------
@@ -773,10 +769,9 @@ impl<S: Storage> Engine<S> {
         let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
         if need > PACK_G {
             // Only offset 0 of an empty pack is sure to work.
-            let p = *corrupt(self.lhead.get(FULL_LIST as usize))?;
-            if p == NIL {
+            let Some(p) = self.plist_next(FULL_LIST, 0)? else {
                 return Ok(None);
-            }
+            };
             let b = self.pk(p)?.first;
             return Ok(self.fits(b, g, ag)?.then_some(b));
         }
@@ -785,9 +780,9 @@ impl<S: Storage> Engine<S> {
         let ce = tlsf::list_of(need);
         let c = tlsf::search_list(need);
         if ce < c {
-            let mut p = *corrupt(self.lhead.get(ce as usize))?;
+            let mut next = self.plist_next(ce, 0)?;
             let mut np = 0;
-            while p != NIL && np < FALLBACK_PACKS {
+            while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
                 let pk = self.pk(p)?;
                 let mut b = *corrupt(pk.heads.get(ce as usize))?;
                 let mut nb = 0;
@@ -798,7 +793,7 @@ impl<S: Storage> Engine<S> {
                     b = self.nd(b)?.fnext;
                     nb = nb.wrapping_add(1);
                 }
-                p = *corrupt(pk.lnext.get(ce as usize))?;
+                next = self.plist_next(ce, corrupt(p.checked_add(1))?)?;
                 np = np.wrapping_add(1);
             }
         }
@@ -807,7 +802,7 @@ impl<S: Storage> Engine<S> {
         let Some(li) = tlsf::lowest_from(self.lbits, c) else {
             return Ok(None);
         };
-        let p = *corrupt(self.lhead.get(li as usize))?;
+        let p = corrupt(self.plist_next(li, 0)?)?;
         let b = *corrupt(self.pk(p)?.heads.get(li as usize))?;
         Ok(Some(b))
     }
@@ -1012,10 +1007,9 @@ impl<S: Storage> Engine<S> {
     /// Unmap the spare pack, if any (e.g. from a shrinker). Returns whether
     /// one was released.
     pub fn release_spare<P: PackSource>(&mut self, src: &mut P) -> Result<bool, Error> {
-        let p = *corrupt(self.lhead.get(FULL_LIST as usize))?;
-        if p == NIL {
+        let Some(p) = self.plist_next(FULL_LIST, 0)? else {
             return Ok(false);
-        }
+        };
         let b = self.pk(p)?.first;
         self.list_remove(b)?;
         self.put_node(b)?;
@@ -1328,36 +1322,26 @@ impl<S: Storage> Engine<S> {
             used = corrupt(used.checked_add(pk.used as usize))?;
             live = corrupt(live.checked_add(pk.live as usize))?;
         }
-        // Pack lists: pack p is in list i iff its list i is non-empty.
+        // Pack bitmaps: bit p of list i iff pack p's list i is non-empty.
         for i in 0..NLISTS {
-            let li = corrupt(u32::try_from(i).ok())?;
-            let mut p = *corrupt(self.lhead.get(i))?;
-            let bit = self.lbits & 1u64.wrapping_shl(li) != 0;
-            if bit != (p != NIL) {
-                return bad;
-            }
-            let mut pp = NIL;
-            let mut n = 0usize;
-            while p != NIL {
-                let pk = self.pk(p)?;
-                if pk.npacks == 0
-                    || *corrupt(pk.heads.get(i))? == NIL
-                    || *corrupt(pk.lprev.get(i))? != pp
-                {
-                    return bad;
+            let mut want = [0u64; PMAP_WORDS];
+            for p in 0..self.packs.len() {
+                let pk = corrupt(self.packs.get(p))?;
+                if pk.npacks != 0 && *corrupt(pk.heads.get(i))? != NIL {
+                    let w = corrupt(want.get_mut(p.wrapping_shr(6)))?;
+                    *w |= 1u64.wrapping_shl((p & 63) as u32);
                 }
-                n = corrupt(n.checked_add(1))?;
-                pp = p;
-                p = *corrupt(pk.lnext.get(i))?;
             }
-            if *corrupt(self.ltail.get(i))? != pp {
-                return bad;
+            let mut want_sum = 0u64;
+            for (w, &word) in want.iter().enumerate() {
+                if word != 0 {
+                    want_sum |= 1u64.wrapping_shl(w as u32);
+                }
             }
-            let want = (0..self.packs.len())
-                .filter_map(|q| self.packs.get(q))
-                .filter(|pk| pk.npacks != 0 && pk.heads.get(i).is_some_and(|&h| h != NIL))
-                .count();
-            if n != want {
+            if *corrupt(self.pmap.get(i))? != want
+                || *corrupt(self.psum.get(i))? != want_sum
+                || (want_sum != 0) != (self.lbits & 1u64.wrapping_shl(i as u32) != 0)
+            {
                 return bad;
             }
         }

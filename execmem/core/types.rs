@@ -30,6 +30,9 @@ pub mod arch {
     pub const MAX_ALIGN: usize = PACK_SIZE;
     /// Base page size (only used for reporting and the peer models).
     pub const PAGE_SIZE: usize = 4096;
+    /// Most packs (slots: shared packs and dedicated extents) per class:
+    /// 512 slots, 1 GiB of shared packs, the size of the x86_64 module area.
+    pub const MAX_PACKS: usize = 512;
 }
 
 /// Largest single allocation the engine accepts (64 MiB, the size of the

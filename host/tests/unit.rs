@@ -290,3 +290,19 @@ fn misaligned_base_rejected() {
     assert_eq!(b.0, 1);
     e.check().unwrap();
 }
+
+#[test]
+fn pack_limit_is_an_error() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rw);
+    let t = ExecmemType::Data;
+    let mut v = Vec::new();
+    for _ in 0..arch::MAX_PACKS {
+        v.push(e.alloc(&mut s, t, arch::PACK_SIZE, None).unwrap());
+    }
+    assert_eq!(e.alloc(&mut s, t, 64, None), Err(Error::NoMemory));
+    e.check().unwrap();
+    e.free(&mut s, v.pop().unwrap().handle).unwrap();
+    e.alloc(&mut s, t, 64, None).unwrap();
+    e.check().unwrap();
+}
