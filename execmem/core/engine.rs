@@ -46,9 +46,12 @@
 //!
 //! # Metadata cost
 //!
-//! [`Node`]: 36 bytes per block (an allocation costs one node, plus at most
-//! one free block next to it). [`Pack`]: about 290 bytes per pack (0.014 %
-//! of 2 MiB), against 4 KiB for a 64 B-chunk bitmap.
+//! All metadata lives outside the managed memory. [`Node`]: 36 bytes per
+//! block (an allocation is one node; free blocks between allocations are
+//! one node each, never more than allocations + 1 per pack). [`Pack`]: 272
+//! bytes per pack or extent (0.013 % of 2 MiB; a bitmap of 64 B chunks
+//! would be 4 KiB). [`Engine`]: about 4.3 KiB fixed per class, mostly the
+//! per-list pack bitmaps.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 

@@ -100,6 +100,10 @@ trait Model {
     fn free(&mut self, ty: ExecmemType, tok: Self::Token, size: usize);
     fn foot(&self, c: Class) -> Foot;
     fn debug(&self) {}
+    /// Where the backing goes (execmem_rs only).
+    fn breakdown(&self, _req: &[usize; 3]) -> String {
+        String::new()
+    }
 }
 
 // execmem_rs -----------------------------------------------------------------
@@ -161,6 +165,35 @@ impl Model for Execmem {
     }
     fn foot(&self, c: Class) -> Foot {
         self.src.foot[c.index()]
+    }
+    fn breakdown(&self, req: &[usize; 3]) -> String {
+        let mut out = String::new();
+        for e in &self.e {
+            let st = e.stats();
+            let (mut tail, mut free) = (0, 0);
+            for i in 0..e.pack_slots() {
+                let Some(p) = e.pack_info(i) else { continue };
+                if p.dedicated {
+                    tail += p.npacks * PACK - p.used;
+                } else if p.used > 0 {
+                    free += PACK - p.used;
+                }
+            }
+            let q = req[e.class().index()];
+            let _ = writeln!(
+                out,
+                "execmem_rs {}: backing {:.2}M = requested {:.2}M + 64B rounding {:.2}M + free space in used packs {:.2}M + extent tails {:.2}M ({} extents) + spare {:.2}M",
+                e.class().name(),
+                st.backing as f64 / MIB as f64,
+                q as f64 / MIB as f64,
+                (st.used - q) as f64 / MIB as f64,
+                free as f64 / MIB as f64,
+                tail as f64 / MIB as f64,
+                st.extents,
+                (st.spare * PACK) as f64 / MIB as f64,
+            );
+        }
+        out
     }
     fn debug(&self) {
         for e in &self.e {
@@ -686,6 +719,7 @@ struct Result1 {
     ops: usize,
     ns: f64,
     foot: [Foot; 3],
+    breakdown: String,
     trace_req_final: [usize; 3],
     trace_req_peak: [usize; 3],
 }
@@ -725,6 +759,7 @@ fn replay<M: Model>(t: &Trace, workload: &'static str, setup_only: bool) -> Resu
     if std::env::var("BENCH_DEBUG").is_ok() {
         m.debug();
     }
+    let breakdown = m.breakdown(&t.req_final);
     let ops = (t.ev.len() - t.measured) / t.per_op;
     Result1 {
         alloc: M::NAME,
@@ -733,6 +768,7 @@ fn replay<M: Model>(t: &Trace, workload: &'static str, setup_only: bool) -> Resu
         ops,
         ns: el / ops.max(1) as f64,
         foot: [m.foot(Class::Rx), m.foot(Class::Ro), m.foot(Class::Rw)],
+        breakdown,
         trace_req_final: t.req_final,
         trace_req_peak: t.req_peak,
     }
@@ -803,6 +839,10 @@ fn main() {
     }
     let (table, rows) = render(&results, &instr);
     print!("{table}");
+    println!();
+    for r in results.iter().filter(|r| r.workload == "real") {
+        print!("{}", r.breakdown);
+    }
     if let Some(dir) = std::path::Path::new(&csv).parent() {
         std::fs::create_dir_all(dir).ok();
     }

@@ -306,3 +306,26 @@ fn pack_limit_is_an_error() {
     e.alloc(&mut s, t, 64, None).unwrap();
     e.check().unwrap();
 }
+
+#[test]
+fn metadata_sizes() {
+    use execmem_core::core_engine::engine::{Node, Pack};
+    // Documented in Documentation/engine.rst and engine.rs.
+    assert_eq!(std::mem::size_of::<Node>(), 36);
+    assert!(
+        std::mem::size_of::<Pack>() <= 280,
+        "{}",
+        std::mem::size_of::<Pack>()
+    );
+    assert!(
+        std::mem::size_of::<E>() <= 4400,
+        "{}",
+        std::mem::size_of::<E>()
+    );
+    eprintln!(
+        "node {} pack {} engine {}",
+        std::mem::size_of::<Node>(),
+        std::mem::size_of::<Pack>(),
+        std::mem::size_of::<E>()
+    );
+}
