@@ -15,7 +15,7 @@ TOOLS=$CACHE/tools
 
 APT_PKGS=(rustc-web rust-web-src rust-web-clippy rustfmt-web clang-19 lld-19 llvm-19 libclang-19-dev
 	  bc flex bison libelf-dev libssl-dev cpio kmod make python3-venv
-	  qemu-system-x86 busybox-static udev xz-utils)
+	  qemu-system-x86 busybox-static udev xz-utils valgrind)
 
 die() { echo "deps: $*" >&2; exit 1; }
 log() { echo "deps: $*"; }

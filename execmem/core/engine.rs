@@ -1,0 +1,1391 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The free-space engine: one [`Engine`] per permission class.
+//!
+//! # Data structures
+//!
+//! * A **pack** is 2 MiB ([`arch::PACK_SIZE`]) of backing from the
+//!   [`PackSource`]. Allocations larger than a pack get a **dedicated
+//!   extent** of `ceil(size / 2 MiB)` packs that is never shared and is
+//!   released as soon as it is freed.
+//! * Every block of a pack, free or allocated, is a [`Node`] in one pool
+//!   (`nodes`), outside the managed memory. The blocks of a pack form an
+//!   address-ordered doubly-linked list (boundary tags kept out of band);
+//!   free blocks also sit in the pack's segregated free lists (see
+//!   [`super::tlsf`]), with a `u64` bitmap of non-empty lists per pack.
+//! * Per class, for each of the 57 size lists, a two-level bitmap over pack
+//!   slots (up to [`MAX_PACKS`]) of the packs whose own list of that size
+//!   is non-empty, plus a `u64` of the sizes non-empty in any pack:
+//!   finding the smallest size class with a free block in *any* pack, and
+//!   the lowest pack that has it, is a few masks and `trailing_zeros`.
+//!
+//! # Complexity
+//!
+//! `alloc` and `free` do O(1) work independent of how many allocations are
+//! live or how full a pack is: two bitmap searches, a constant number of
+//! list operations, at most two merges. Only the rare map/unmap of a pack
+//! touches the address-sorted pack index (O(packs) memmove). `find(addr)`
+//! is a binary search over packs plus a walk over the blocks of one pack.
+//!
+//! # Policy
+//!
+//! Good fit by size, first fit by pack: first a few blocks of the
+//! request's own size class (which may fit tightly, e.g. the hole an
+//! unloaded module of the same size left), then the smallest size class
+//! that is guaranteed to fit; among the packs that have a block of the
+//! chosen class, the lowest pack slot. Like address-ordered first fit, this
+//! concentrates allocations in the low packs, so the high (sparse) packs
+//! drain and get released; unlike it, it is O(1) and does not cut big holes
+//! while a smaller one fits. An empty pack is the very last choice.
+//!
+//! # Hysteresis
+//!
+//! When a shared pack becomes empty it stays mapped as the class's spare if
+//! there is none yet; otherwise it is unmapped. So at most one empty pack
+//! per class, and an alloc/free ping-pong at a pack boundary maps once.
+//!
+//! # Metadata cost
+//!
+//! All metadata lives outside the managed memory. [`Node`]: 36 bytes per
+//! block (an allocation is one node; free blocks between allocations are
+//! one node each, never more than allocations + 1 per pack). [`Pack`]: 272
+//! bytes per pack or extent (0.013 % of 2 MiB; a bitmap of 64 B chunks
+//! would be 4 KiB). [`Engine`]: about 4.3 KiB fixed per class, mostly the
+//! per-list pack bitmaps.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use super::storage::{Error, PackSource, Storage, Vector};
+use super::tlsf::{self, NLISTS};
+use super::types::{arch, Class, ExecmemType, MAX_ALLOC};
+
+/// "No node / no pack" in links.
+const NIL: u32 = u32::MAX;
+/// Granules per pack, as `u32`.
+const PACK_G: u32 = 1 << (arch::PACK_SHIFT - arch::GRANULE_SHIFT);
+/// The list only an empty pack's single free block is in.
+const FULL_LIST: u32 = tlsf::list_of(PACK_G);
+/// Bounded fallback when no list is guaranteed to fit: packs and blocks
+/// looked at in the list of the request's own class.
+const FALLBACK_PACKS: usize = 4;
+const FALLBACK_BLOCKS: usize = 4;
+
+/// Most pack slots (shared packs plus dedicated extents) per class: 512,
+/// i.e. 1 GiB of shared packs, the size of the x86_64 module area.
+pub const MAX_PACKS: usize = arch::MAX_PACKS;
+/// Words of one per-list pack bitmap.
+const PMAP_WORDS: usize = MAX_PACKS.div_ceil(64);
+
+/// Engine ids, so a handle of another engine is recognised.
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// State of a [`Node`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// In the node pool, unused; `next` links the pool.
+    Spare,
+    /// A free block of a pack; in the free list of its size.
+    Free,
+    /// An allocated block.
+    Used,
+}
+
+/// One block of a pack, or a spare node in the pool.
+///
+/// # Invariants
+///
+/// For a `Free` or `Used` node: `pack` is a live pack slot, `[off, off +
+/// size)` (granules) lies inside it, `prev`/`next` are its address
+/// neighbours in the same pack (or `NIL`) and touch it exactly. A `Free`
+/// node is in list `list_of(size)` of its pack via `fprev`/`fnext`, and its
+/// address neighbours are not `Free`. A `Used` node's `gen` is the
+/// generation its handle carries.
+#[derive(Clone, Copy, Debug)]
+pub struct Node {
+    off: u32,
+    size: u32,
+    prev: u32,
+    next: u32,
+    fprev: u32,
+    fnext: u32,
+    pack: u32,
+    gen: u32,
+    state: State,
+    ty: u8,
+}
+
+impl Node {
+    const fn spare(next: u32) -> Self {
+        Node {
+            off: 0,
+            size: 0,
+            prev: NIL,
+            next,
+            fprev: NIL,
+            fnext: NIL,
+            pack: NIL,
+            gen: 0,
+            state: State::Spare,
+            ty: 0,
+        }
+    }
+}
+
+/// One pack or dedicated extent.
+///
+/// # Invariants
+///
+/// `npacks == 0` marks an unused slot (linked by `next_slot`). Otherwise
+/// `base` is `PACK_SIZE`-aligned; the blocks from `first` tile
+/// `[0, npacks * PACK_G)` granules (a dedicated extent: one block from 0); `used`/`live`/`nfree` count the
+/// used granules, allocations and free blocks; bit `i` of `bits` is set iff
+/// `heads[i] != NIL`, and then the pack is in the engine's pack list `i`
+/// (bit set in `pmap[i]`). A dedicated extent has exactly one
+/// `Used` block and no free block.
+#[derive(Clone, Copy, Debug)]
+pub struct Pack {
+    base: usize,
+    npacks: u32,
+    dedicated: bool,
+    used: u32,
+    live: u32,
+    nfree: u32,
+    first: u32,
+    bits: u64,
+    heads: [u32; NLISTS],
+    next_slot: u32,
+}
+
+impl Pack {
+    const fn unused(next_slot: u32) -> Self {
+        Pack {
+            base: 0,
+            npacks: 0,
+            dedicated: false,
+            used: 0,
+            live: 0,
+            nfree: 0,
+            first: NIL,
+            bits: 0,
+            heads: [NIL; NLISTS],
+            next_slot,
+        }
+    }
+}
+
+/// What `alloc` returns and `free` takes back.
+///
+/// A plain value: node index plus generation plus engine id, so a double
+/// free, a stale handle or one from another engine is an error, never a
+/// corruption. (The generation is 32 bits: a handle kept across 2^32
+/// reuses of the same node would alias; not a concern for the kernel's
+/// owners, which drop handles when they free.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handle {
+    engine: u32,
+    node: u32,
+    gen: u32,
+}
+
+/// Index of a pack slot (stable while the pack is mapped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackId(u32);
+
+impl PackId {
+    /// The slot index, as taken by [`Engine::pack_info`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Where an allocation lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Give this back to [`Engine::free`].
+    pub handle: Handle,
+    /// Type it was allocated for.
+    pub ty: ExecmemType,
+    /// Pack (or dedicated extent) it lives in.
+    pub pack: PackId,
+    /// Byte offset from the pack's base.
+    pub offset: usize,
+    /// Address (pack base + offset).
+    pub addr: usize,
+    /// Size in bytes, rounded up to the granule.
+    pub size: usize,
+    /// An alignment the address satisfies: the effective requested one
+    /// for [`Engine::alloc`], the natural one (capped at `MAX_ALIGN`) for
+    /// lookups.
+    pub align: usize,
+}
+
+/// What [`Engine::free`] released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Freed {
+    /// Type it was allocated for.
+    pub ty: ExecmemType,
+    /// Address of the freed block.
+    pub addr: usize,
+    /// Its rounded size.
+    pub size: usize,
+    /// Whether the backing was unmapped (then there is nothing to refill).
+    pub unmapped: bool,
+}
+
+/// Per-class counters for debugfs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassStats {
+    /// Shared packs mapped, including the spare.
+    pub packs: usize,
+    /// Empty shared packs kept as spare (0 or 1).
+    pub spare: usize,
+    /// Dedicated extents mapped.
+    pub extents: usize,
+    /// 2 MiB units backing the dedicated extents.
+    pub extent_packs: usize,
+    /// Bytes mapped (packs + extents) = page-table entries * 2 MiB.
+    pub backing: usize,
+    /// Bytes allocated (sum of rounded sizes).
+    pub used: usize,
+    /// Bytes allocated per type, indexed by `ExecmemType::index()`.
+    pub used_by_type: [usize; 7],
+    /// Live allocations.
+    pub live: usize,
+    /// Calls to `PackSource::map` / `unmap`.
+    pub maps: u64,
+    /// See `maps`.
+    pub unmaps: u64,
+}
+
+/// Debugfs view of one pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackInfo {
+    /// Base address (print offsets, not this, to user space).
+    pub base: usize,
+    /// Size in 2 MiB units (1 for a shared pack).
+    pub npacks: usize,
+    /// Whether it is a dedicated extent.
+    pub dedicated: bool,
+    /// Bytes allocated.
+    pub used: usize,
+    /// Allocations.
+    pub live: usize,
+    /// Free blocks.
+    pub free_extents: usize,
+    /// Largest free block in bytes.
+    pub largest_free: usize,
+}
+
+fn corrupt<T>(o: Option<T>) -> Result<T, Error> {
+    o.ok_or(Error::Corrupted)
+}
+
+fn g2b(g: u32) -> Result<usize, Error> {
+    corrupt((g as usize).checked_mul(arch::GRANULE))
+}
+
+/// Round `x` up to a multiple of the power of two `a`.
+fn align_up(x: u32, a: u32) -> Option<u32> {
+    let m = a.checked_sub(1)?;
+    Some(x.checked_add(m)? & !m)
+}
+
+/// The allocator of one permission class.
+///
+/// # Invariants
+///
+/// See [`Node`] and [`Pack`]. In addition: `node_free` links exactly
+/// `node_spare` `Spare` nodes; `by_addr` lists the live pack slots sorted by
+/// base; bit `p` of `pmap[i]` is set iff pack `p`'s list `i` is non-empty,
+/// bit `w` of `psum[i]` iff word `w` of `pmap[i]` is non-zero, bit `i` of
+/// `lbits` iff `psum[i]` is; `empty` is the number
+/// of shared packs with `used == 0` (at most 1 between operations); the
+/// counters equal the sums over packs.
+pub struct Engine<S: Storage> {
+    class: Class,
+    id: u32,
+    nodes: S::Vec<Node>,
+    packs: S::Vec<Pack>,
+    by_addr: S::Vec<u32>,
+    node_free: u32,
+    node_spare: u32,
+    slot_free: u32,
+    pmap: [[u64; PMAP_WORDS]; NLISTS],
+    psum: [u64; NLISTS],
+    lbits: u64,
+    empty: u32,
+    shared: usize,
+    extents: usize,
+    extent_units: usize,
+    used: usize,
+    used_by_type: [usize; 7],
+    live: usize,
+    maps: u64,
+    unmaps: u64,
+}
+
+impl<S: Storage> Engine<S> {
+    /// A new engine for `class`, with no packs. Does not allocate.
+    pub fn new(class: Class) -> Self {
+        Engine {
+            class,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            nodes: S::new_vec(),
+            packs: S::new_vec(),
+            by_addr: S::new_vec(),
+            node_free: NIL,
+            node_spare: 0,
+            slot_free: NIL,
+            pmap: [[0; PMAP_WORDS]; NLISTS],
+            psum: [0; NLISTS],
+            lbits: 0,
+            empty: 0,
+            shared: 0,
+            extents: 0,
+            extent_units: 0,
+            used: 0,
+            used_by_type: [0; 7],
+            live: 0,
+            maps: 0,
+            unmaps: 0,
+        }
+    }
+
+    /// The class this engine serves.
+    pub fn class(&self) -> Class {
+        self.class
+    }
+
+    // ---- accessors ----------------------------------------------------
+
+    fn nd(&self, i: u32) -> Result<&Node, Error> {
+        corrupt(self.nodes.get(i as usize))
+    }
+
+    fn nd_mut(&mut self, i: u32) -> Result<&mut Node, Error> {
+        corrupt(self.nodes.get_mut(i as usize))
+    }
+
+    fn pk(&self, p: u32) -> Result<&Pack, Error> {
+        corrupt(self.packs.get(p as usize))
+    }
+
+    fn pk_mut(&mut self, p: u32) -> Result<&mut Pack, Error> {
+        corrupt(self.packs.get_mut(p as usize))
+    }
+
+    // ---- node pool and pack slots ---------------------------------------
+
+    /// Make sure `n` spare nodes exist. Growing the pool is not an
+    /// observable change, so a failure here leaves the engine as it was.
+    fn reserve_nodes(&mut self, n: u32) -> Result<(), Error> {
+        while self.node_spare < n {
+            let idx = u32::try_from(self.nodes.len()).map_err(|_| Error::NoMemory)?;
+            if idx == NIL {
+                return Err(Error::NoMemory);
+            }
+            self.nodes.try_push(Node::spare(self.node_free))?;
+            self.node_free = idx;
+            self.node_spare = corrupt(self.node_spare.checked_add(1))?;
+        }
+        Ok(())
+    }
+
+    /// Take a spare node (reserved before).
+    fn take_node(&mut self) -> Result<u32, Error> {
+        let i = self.node_free;
+        let n = self.nd_mut(i)?;
+        if n.state != State::Spare {
+            return Err(Error::Corrupted);
+        }
+        let next = n.next;
+        self.node_free = next;
+        self.node_spare = corrupt(self.node_spare.checked_sub(1))?;
+        Ok(i)
+    }
+
+    /// Return node `i` to the pool.
+    fn put_node(&mut self, i: u32) -> Result<(), Error> {
+        let next = self.node_free;
+        let n = self.nd_mut(i)?;
+        let gen = n.gen;
+        *n = Node::spare(next);
+        // Keep the generation so an old handle never matches a reuse.
+        n.gen = gen;
+        self.node_free = i;
+        self.node_spare = corrupt(self.node_spare.checked_add(1))?;
+        Ok(())
+    }
+
+    /// Make sure an unused pack slot exists.
+    fn reserve_slot(&mut self) -> Result<(), Error> {
+        if self.slot_free != NIL {
+            return Ok(());
+        }
+        if self.packs.len() >= MAX_PACKS {
+            return Err(Error::NoMemory);
+        }
+        let idx = u32::try_from(self.packs.len()).map_err(|_| Error::NoMemory)?;
+        self.packs.try_push(Pack::unused(NIL))?;
+        self.slot_free = idx;
+        Ok(())
+    }
+
+    // ---- free lists -----------------------------------------------------
+
+    /// Put free node `b` into its pack's list.
+    fn list_insert(&mut self, b: u32) -> Result<(), Error> {
+        let (p, size) = {
+            let n = self.nd(b)?;
+            (n.pack, n.size)
+        };
+        let li = tlsf::list_of(size);
+        let pk = self.pk_mut(p)?;
+        let slot = corrupt(pk.heads.get_mut(li as usize))?;
+        let old = *slot;
+        *slot = b;
+        pk.bits |= 1u64.wrapping_shl(li);
+        if old != NIL {
+            self.nd_mut(old)?.fprev = b;
+        } else {
+            self.plist_link(p, li)?;
+        }
+        let n = self.nd_mut(b)?;
+        n.fprev = NIL;
+        n.fnext = old;
+        Ok(())
+    }
+
+    /// Take free node `b` out of its pack's list.
+    fn list_remove(&mut self, b: u32) -> Result<(), Error> {
+        let (p, size, fp, fnx) = {
+            let n = self.nd(b)?;
+            (n.pack, n.size, n.fprev, n.fnext)
+        };
+        let li = tlsf::list_of(size);
+        if fnx != NIL {
+            self.nd_mut(fnx)?.fprev = fp;
+        }
+        if fp != NIL {
+            self.nd_mut(fp)?.fnext = fnx;
+        } else {
+            let pk = self.pk_mut(p)?;
+            let slot = corrupt(pk.heads.get_mut(li as usize))?;
+            if *slot != b {
+                return Err(Error::Corrupted);
+            }
+            *slot = fnx;
+            if fnx == NIL {
+                pk.bits &= !1u64.wrapping_shl(li);
+                self.plist_unlink(p, li)?;
+            }
+        }
+        let n = self.nd_mut(b)?;
+        n.fprev = NIL;
+        n.fnext = NIL;
+        Ok(())
+    }
+
+    // ---- per-class pack lists --------------------------------------------
+
+    /// Pack `p`'s list `li` became empty.
+    fn plist_unlink(&mut self, p: u32, li: u32) -> Result<(), Error> {
+        let row = corrupt(self.pmap.get_mut(li as usize))?;
+        let w = p.wrapping_shr(6);
+        let word = corrupt(row.get_mut(w as usize))?;
+        *word &= !1u64.wrapping_shl(p & 63);
+        if *word == 0 {
+            let sum = corrupt(self.psum.get_mut(li as usize))?;
+            *sum &= !1u64.wrapping_shl(w);
+            if *sum == 0 {
+                self.lbits &= !1u64.wrapping_shl(li);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pack `p`'s list `li` became non-empty.
+    fn plist_link(&mut self, p: u32, li: u32) -> Result<(), Error> {
+        let row = corrupt(self.pmap.get_mut(li as usize))?;
+        let w = p.wrapping_shr(6);
+        *corrupt(row.get_mut(w as usize))? |= 1u64.wrapping_shl(p & 63);
+        *corrupt(self.psum.get_mut(li as usize))? |= 1u64.wrapping_shl(w);
+        self.lbits |= 1u64.wrapping_shl(li);
+        Ok(())
+    }
+
+    /// The lowest pack slot `>= from` whose list `li` is non-empty.
+    fn plist_next(&self, li: u32, from: u32) -> Result<Option<u32>, Error> {
+        let row = corrupt(self.pmap.get(li as usize))?;
+        let w = from.wrapping_shr(6);
+        if let Some(word) = row.get(w as usize) {
+            if let Some(b) = tlsf::lowest_from(*word, from & 63) {
+                return Ok(Some(w.wrapping_shl(6) | b));
+            }
+        }
+        let sum = *corrupt(self.psum.get(li as usize))?;
+        let Some(nw) = tlsf::lowest_from(sum, corrupt(w.checked_add(1))?) else {
+            return Ok(None);
+        };
+        let word = *corrupt(row.get(nw as usize))?;
+        let b = corrupt(tlsf::lowest_from(word, 0))?;
+        Ok(Some(nw.wrapping_shl(6) | b))
+    }
+
+    // ---- pack index by address --------------------------------------------
+
+    /// Position in `by_addr` of the last pack with base <= addr.
+    fn by_addr_floor(&self, addr: usize) -> Result<Option<usize>, Error> {
+        let (mut lo, mut hi) = (0usize, self.by_addr.len());
+        while lo < hi {
+            let mid = lo.wrapping_add(hi.wrapping_sub(lo) / 2);
+            let p = *corrupt(self.by_addr.get(mid))?;
+            if self.pk(p)?.base <= addr {
+                lo = corrupt(mid.checked_add(1))?;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.checked_sub(1))
+    }
+
+    /// Insert slot `p` (already mapped) into `by_addr`, whose last entry is
+    /// a placeholder pushed before mapping.
+    fn by_addr_insert(&mut self, p: u32) -> Result<(), Error> {
+        let base = self.pk(p)?.base;
+        let mut i = corrupt(self.by_addr.len().checked_sub(1))?;
+        while let Some(j) = i.checked_sub(1) {
+            let q = *corrupt(self.by_addr.get(j))?;
+            if self.pk(q)?.base <= base {
+                break;
+            }
+            *corrupt(self.by_addr.get_mut(i))? = q;
+            i = j;
+        }
+        *corrupt(self.by_addr.get_mut(i))? = p;
+        Ok(())
+    }
+
+    fn by_addr_remove(&mut self, p: u32) -> Result<(), Error> {
+        let base = self.pk(p)?.base;
+        let mut i = corrupt(self.by_addr_floor(base)?)?;
+        if *corrupt(self.by_addr.get(i))? != p {
+            return Err(Error::Corrupted);
+        }
+        loop {
+            let j = corrupt(i.checked_add(1))?;
+            match self.by_addr.get(j) {
+                Some(&q) => *corrupt(self.by_addr.get_mut(i))? = q,
+                None => break,
+            }
+            i = j;
+        }
+        self.by_addr.pop();
+        Ok(())
+    }
+
+    // ---- mapping ------------------------------------------------------------
+
+    /// Map `npacks` packs into a free slot and return the slot. Everything
+    /// that can fail on the metadata side is reserved first, so on error
+    /// nothing observable changed.
+    fn map_pack<P: PackSource>(
+        &mut self,
+        src: &mut P,
+        npacks: u32,
+        dedicated: bool,
+        nodes: u32,
+    ) -> Result<u32, Error> {
+        self.reserve_nodes(nodes)?;
+        self.reserve_slot()?;
+        self.by_addr.try_push(NIL)?;
+        let base = match src.map(self.class, npacks as usize) {
+            Ok(b) => b,
+            Err(e) => {
+                self.by_addr.pop();
+                return Err(e);
+            }
+        };
+        self.maps = self.maps.wrapping_add(1);
+        let span = (npacks as usize).checked_mul(arch::PACK_SIZE);
+        let bad = base == 0
+            || base & arch::PACK_SIZE.wrapping_sub(1) != 0
+            || span.and_then(|s| base.checked_add(s)).is_none();
+        if bad {
+            src.unmap(self.class, base, npacks as usize);
+            self.unmaps = self.unmaps.wrapping_add(1);
+            self.by_addr.pop();
+            return Err(Error::Invalid);
+        }
+        let p = self.slot_free;
+        let next = self.pk(p)?.next_slot;
+        self.slot_free = next;
+        let pk = self.pk_mut(p)?;
+        *pk = Pack::unused(NIL);
+        pk.base = base;
+        pk.npacks = npacks;
+        pk.dedicated = dedicated;
+        self.by_addr_insert(p)?;
+        if !dedicated {
+            self.shared = corrupt(self.shared.checked_add(1))?;
+        } else {
+            self.extents = corrupt(self.extents.checked_add(1))?;
+            self.extent_units = corrupt(self.extent_units.checked_add(npacks as usize))?;
+        }
+        Ok(p)
+    }
+
+    /// Unmap slot `p`, whose blocks have already been returned to the pool.
+    fn unmap_pack<P: PackSource>(&mut self, src: &mut P, p: u32) -> Result<(), Error> {
+        if self.pk(p)?.bits != 0 {
+            return Err(Error::Corrupted);
+        }
+        self.by_addr_remove(p)?;
+        let (base, npacks, dedicated) = {
+            let pk = self.pk(p)?;
+            (pk.base, pk.npacks, pk.dedicated)
+        };
+        if !dedicated {
+            self.shared = corrupt(self.shared.checked_sub(1))?;
+        } else {
+            self.extents = corrupt(self.extents.checked_sub(1))?;
+            self.extent_units = corrupt(self.extent_units.checked_sub(npacks as usize))?;
+        }
+        let next = self.slot_free;
+        *self.pk_mut(p)? = Pack::unused(next);
+        self.slot_free = p;
+        src.unmap(self.class, base, npacks as usize);
+        self.unmaps = self.unmaps.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Map a new shared pack holding one free block.
+    fn new_pack<P: PackSource>(&mut self, src: &mut P) -> Result<u32, Error> {
+        // One node for the whole-pack block, two for the carve.
+        let p = self.map_pack(src, 1, false, 3)?;
+        let b = self.take_node()?;
+        let gen = self.nd(b)?.gen;
+        *self.nd_mut(b)? = Node {
+            off: 0,
+            size: PACK_G,
+            prev: NIL,
+            next: NIL,
+            fprev: NIL,
+            fnext: NIL,
+            pack: p,
+            gen,
+            state: State::Free,
+            ty: 0,
+        };
+        let pk = self.pk_mut(p)?;
+        pk.first = b;
+        pk.nfree = 1;
+        self.list_insert(b)?;
+        // Counted as empty until carved (the caller carves right away).
+        self.empty = corrupt(self.empty.checked_add(1))?;
+        Ok(p)
+    }
+
+    // ---- allocation ---------------------------------------------------------
+
+    /// Allocate `size` bytes of type `ty` (which must belong to this
+    /// engine's class), aligned to `align` (a power of two up to
+    /// `MAX_ALIGN`; below the granule it is the granule) or to the type's
+    /// default. On error the engine is unchanged.
+    pub fn alloc<P: PackSource>(
+        &mut self,
+        src: &mut P,
+        ty: ExecmemType,
+        size: usize,
+        align: Option<usize>,
+    ) -> Result<Placement, Error> {
+        let info = ty.info();
+        if info.class != self.class || size == 0 {
+            return Err(Error::Invalid);
+        }
+        let align = align.unwrap_or(info.align);
+        if !align.is_power_of_two() || align > arch::MAX_ALIGN {
+            return Err(Error::Invalid);
+        }
+        if size > MAX_ALLOC {
+            return Err(Error::TooBig);
+        }
+        let align = align.max(info.granularity).max(arch::GRANULE);
+        let g = u32::try_from(size.div_ceil(arch::GRANULE)).map_err(|_| Error::TooBig)?;
+        let ag = align
+            .checked_shr(arch::GRANULE_SHIFT)
+            .and_then(|a| u32::try_from(a).ok())
+            .ok_or(Error::Invalid)?;
+        let u = if g > PACK_G || !info.packable {
+            self.alloc_extent(src, g)?
+        } else {
+            self.alloc_shared(src, g, ag)?
+        };
+        self.nd_mut(u)?.ty = ty.index() as u8;
+        let t = corrupt(self.used_by_type.get_mut(ty.index()))?;
+        *t = corrupt(t.checked_add(g as usize))?;
+        self.used = corrupt(self.used.checked_add(g as usize))?;
+        self.live = corrupt(self.live.checked_add(1))?;
+        let mut pl = self.placement_of(u)?;
+        pl.align = align;
+        Ok(pl)
+    }
+
+    /// A dedicated extent for one allocation of `g` granules.
+    fn alloc_extent<P: PackSource>(&mut self, src: &mut P, g: u32) -> Result<u32, Error> {
+        let npacks = g.div_ceil(PACK_G).max(1);
+        let p = self.map_pack(src, npacks, true, 1)?;
+        let u = self.take_node()?;
+        let gen = self.nd(u)?.gen.wrapping_add(1);
+        *self.nd_mut(u)? = Node {
+            off: 0,
+            size: g,
+            prev: NIL,
+            next: NIL,
+            fprev: NIL,
+            fnext: NIL,
+            pack: p,
+            gen,
+            state: State::Used,
+            ty: 0,
+        };
+        let pk = self.pk_mut(p)?;
+        pk.first = u;
+        pk.used = g;
+        pk.live = 1;
+        Ok(u)
+    }
+
+    /// Does free block `b` hold `g` granules at alignment `ag`?
+    fn fits(&self, b: u32, g: u32, ag: u32) -> Result<bool, Error> {
+        let n = self.nd(b)?;
+        let Some(a) = align_up(n.off, ag) else {
+            return Ok(false);
+        };
+        let end = corrupt(n.off.checked_add(n.size))?;
+        Ok(a.checked_add(g).is_some_and(|e| e <= end))
+    }
+
+    /// Find a free block for `g` granules at alignment `ag`: O(1).
+    fn find_fit(&self, g: u32, ag: u32) -> Result<Option<u32>, Error> {
+        // Over-ask by the alignment slack so any block found fits aligned.
+        let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
+        if need > PACK_G {
+            // Only offset 0 of an empty pack is sure to work.
+            let Some(p) = self.plist_next(FULL_LIST, 0)? else {
+                return Ok(None);
+            };
+            let b = self.pk(p)?.first;
+            return Ok(self.fits(b, g, ag)?.then_some(b));
+        }
+        // A few blocks of the request's own class first: they may fit
+        // tightly (the class spans up to 25 %).
+        let ce = tlsf::list_of(need);
+        let c = tlsf::search_list(need);
+        if ce < c {
+            let mut next = self.plist_next(ce, 0)?;
+            let mut np = 0;
+            while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
+                let pk = self.pk(p)?;
+                let mut b = *corrupt(pk.heads.get(ce as usize))?;
+                let mut nb = 0;
+                while b != NIL && nb < FALLBACK_BLOCKS {
+                    if self.fits(b, g, ag)? {
+                        return Ok(Some(b));
+                    }
+                    b = self.nd(b)?.fnext;
+                    nb = nb.wrapping_add(1);
+                }
+                next = self.plist_next(ce, corrupt(p.checked_add(1))?)?;
+                np = np.wrapping_add(1);
+            }
+        }
+        // The smallest class guaranteed to fit, in the first (fullest) pack
+        // that has it.
+        let Some(li) = tlsf::lowest_from(self.lbits, c) else {
+            return Ok(None);
+        };
+        let p = corrupt(self.plist_next(li, 0)?)?;
+        let b = *corrupt(self.pk(p)?.heads.get(li as usize))?;
+        Ok(Some(b))
+    }
+
+    fn alloc_shared<P: PackSource>(&mut self, src: &mut P, g: u32, ag: u32) -> Result<u32, Error> {
+        self.reserve_nodes(2)?;
+        let b = match self.find_fit(g, ag)? {
+            Some(b) => b,
+            None => {
+                let p = self.new_pack(src)?;
+                self.pk(p)?.first
+            }
+        };
+        self.carve(b, g, ag)
+    }
+
+    /// Allocate `g` granules at alignment `ag` from free block `b` (which
+    /// fits), splitting the front and back remainders off as free blocks.
+    /// Needs two spare nodes.
+    fn carve(&mut self, b: u32, g: u32, ag: u32) -> Result<u32, Error> {
+        let (p, off, size, next) = {
+            let n = self.nd(b)?;
+            if n.state != State::Free {
+                return Err(Error::Corrupted);
+            }
+            (n.pack, n.off, n.size, n.next)
+        };
+        let a = corrupt(align_up(off, ag))?;
+        let front = corrupt(a.checked_sub(off))?;
+        let back = corrupt(size.checked_sub(front).and_then(|s| s.checked_sub(g)))?;
+        self.list_remove(b)?;
+        if self.pk(p)?.used == 0 {
+            self.empty = corrupt(self.empty.checked_sub(1))?;
+        }
+        // The allocated node: `b` itself, or a new one after the front part.
+        let u = if front > 0 {
+            let u = self.take_node()?;
+            self.nd_mut(b)?.size = front;
+            self.nd_mut(b)?.next = u;
+            if next != NIL {
+                self.nd_mut(next)?.prev = u;
+            }
+            let gen = self.nd(u)?.gen;
+            *self.nd_mut(u)? = Node {
+                off: a,
+                size: g,
+                prev: b,
+                next,
+                fprev: NIL,
+                fnext: NIL,
+                pack: p,
+                gen,
+                state: State::Free,
+                ty: 0,
+            };
+            self.list_insert(b)?;
+            u
+        } else {
+            b
+        };
+        let mut nfree_delta: i32 = if front > 0 { 0 } else { -1 };
+        if back > 0 {
+            let r = self.take_node()?;
+            let end = corrupt(a.checked_add(g))?;
+            let unext = self.nd(u)?.next;
+            if unext != NIL {
+                self.nd_mut(unext)?.prev = r;
+            }
+            let gen = self.nd(r)?.gen;
+            *self.nd_mut(r)? = Node {
+                off: end,
+                size: back,
+                prev: u,
+                next: unext,
+                fprev: NIL,
+                fnext: NIL,
+                pack: p,
+                gen,
+                state: State::Free,
+                ty: 0,
+            };
+            self.nd_mut(u)?.next = r;
+            self.list_insert(r)?;
+            nfree_delta = nfree_delta.wrapping_add(1);
+        }
+        let n = self.nd_mut(u)?;
+        n.size = g;
+        n.state = State::Used;
+        n.gen = n.gen.wrapping_add(1);
+        let pk = self.pk_mut(p)?;
+        pk.used = corrupt(pk.used.checked_add(g))?;
+        pk.live = corrupt(pk.live.checked_add(1))?;
+        pk.nfree = corrupt(pk.nfree.checked_add_signed(nfree_delta))?;
+        Ok(u)
+    }
+
+    // ---- free -----------------------------------------------------------------
+
+    /// The node of a live handle of this engine.
+    fn check_handle(&self, h: Handle) -> Result<u32, Error> {
+        if h.engine != self.id {
+            return Err(Error::NotAllocated);
+        }
+        match self.nodes.get(h.node as usize) {
+            Some(n) if n.state == State::Used && n.gen == h.gen => Ok(h.node),
+            _ => Err(Error::NotAllocated),
+        }
+    }
+
+    /// Free the allocation `h`. A double free, a stale handle or a handle
+    /// of another engine is [`Error::NotAllocated`] and changes nothing.
+    /// The caller refills `Freed::addr..+size` with the class's fill byte
+    /// unless `Freed::unmapped`.
+    pub fn free<P: PackSource>(&mut self, src: &mut P, h: Handle) -> Result<Freed, Error> {
+        let u = self.check_handle(h)?;
+        let (p, size, ty) = {
+            let n = self.nd(u)?;
+            (n.pack, n.size, n.ty)
+        };
+        let ty = corrupt(ExecmemType::from_index(ty as usize))?;
+        let addr = self.placement_of(u)?.addr;
+        let t = corrupt(self.used_by_type.get_mut(ty.index()))?;
+        *t = corrupt(t.checked_sub(size as usize))?;
+        self.used = corrupt(self.used.checked_sub(size as usize))?;
+        self.live = corrupt(self.live.checked_sub(1))?;
+        let bytes = g2b(size)?;
+        if self.pk(p)?.dedicated {
+            self.put_node(u)?;
+            self.unmap_pack(src, p)?;
+            return Ok(Freed {
+                ty,
+                addr,
+                size: bytes,
+                unmapped: true,
+            });
+        }
+        let pk = self.pk_mut(p)?;
+        pk.used = corrupt(pk.used.checked_sub(size))?;
+        pk.live = corrupt(pk.live.checked_sub(1))?;
+        let mut nfree = corrupt(pk.nfree.checked_add(1))?;
+        {
+            let n = self.nd_mut(u)?;
+            n.state = State::Free;
+            n.ty = 0;
+        }
+        // Coalesce with the previous block.
+        let mut b = u;
+        let prev = self.nd(b)?.prev;
+        if prev != NIL && self.nd(prev)?.state == State::Free {
+            self.list_remove(prev)?;
+            self.absorb_next(prev)?;
+            b = prev;
+            nfree = corrupt(nfree.checked_sub(1))?;
+        }
+        // Coalesce with the next block.
+        let next = self.nd(b)?.next;
+        if next != NIL && self.nd(next)?.state == State::Free {
+            self.list_remove(next)?;
+            self.absorb_next(b)?;
+            nfree = corrupt(nfree.checked_sub(1))?;
+        }
+        self.list_insert(b)?;
+        let pk = self.pk_mut(p)?;
+        pk.nfree = nfree;
+        let now_empty = pk.used == 0;
+        let mut unmapped = false;
+        if now_empty {
+            if self.empty >= 1 {
+                // A spare exists already: release this one.
+                self.list_remove(b)?;
+                self.put_node(b)?;
+                self.unmap_pack(src, p)?;
+                unmapped = true;
+            } else {
+                self.empty = corrupt(self.empty.checked_add(1))?;
+            }
+        }
+        Ok(Freed {
+            ty,
+            addr,
+            size: bytes,
+            unmapped,
+        })
+    }
+
+    /// Merge the block after `b` into `b` and return its node to the pool.
+    fn absorb_next(&mut self, b: u32) -> Result<(), Error> {
+        let nx = self.nd(b)?.next;
+        let (nsize, nnext) = {
+            let n = self.nd(nx)?;
+            (n.size, n.next)
+        };
+        let n = self.nd_mut(b)?;
+        n.size = corrupt(n.size.checked_add(nsize))?;
+        n.next = nnext;
+        if nnext != NIL {
+            self.nd_mut(nnext)?.prev = b;
+        }
+        self.put_node(nx)
+    }
+
+    /// Unmap the spare pack, if any (e.g. from a shrinker). Returns whether
+    /// one was released.
+    pub fn release_spare<P: PackSource>(&mut self, src: &mut P) -> Result<bool, Error> {
+        let Some(p) = self.plist_next(FULL_LIST, 0)? else {
+            return Ok(false);
+        };
+        let b = self.pk(p)?.first;
+        self.list_remove(b)?;
+        self.put_node(b)?;
+        self.unmap_pack(src, p)?;
+        self.empty = corrupt(self.empty.checked_sub(1))?;
+        Ok(true)
+    }
+
+    /// Unmap everything (module exit) and forget all allocations. Returns
+    /// how many allocations were still live (leaked by their owners).
+    pub fn release_all<P: PackSource>(&mut self, src: &mut P) -> usize {
+        let mut unmaps = self.unmaps;
+        for pk in (0..self.packs.len()).filter_map(|i| self.packs.get(i)) {
+            if pk.npacks != 0 {
+                src.unmap(self.class, pk.base, pk.npacks as usize);
+                unmaps = unmaps.wrapping_add(1);
+            }
+        }
+        let live = self.live;
+        while self.nodes.pop().is_some() {}
+        while self.packs.pop().is_some() {}
+        while self.by_addr.pop().is_some() {}
+        let maps = self.maps;
+        *self = Self::new(self.class);
+        self.maps = maps;
+        self.unmaps = unmaps;
+        live
+    }
+
+    // ---- lookups ----------------------------------------------------------------
+
+    fn placement_of(&self, u: u32) -> Result<Placement, Error> {
+        let n = self.nd(u)?;
+        let pk = self.pk(n.pack)?;
+        let offset = g2b(n.off)?;
+        let addr = corrupt(pk.base.checked_add(offset))?;
+        let natural = 1usize
+            .checked_shl(addr.trailing_zeros())
+            .unwrap_or(arch::MAX_ALIGN)
+            .min(arch::MAX_ALIGN);
+        Ok(Placement {
+            handle: Handle {
+                engine: self.id,
+                node: u,
+                gen: n.gen,
+            },
+            ty: corrupt(ExecmemType::from_index(n.ty as usize))?,
+            pack: PackId(n.pack),
+            offset,
+            addr,
+            size: g2b(n.size)?,
+            align: natural,
+        })
+    }
+
+    /// Where the live allocation `h` is.
+    pub fn placement(&self, h: Handle) -> Result<Placement, Error> {
+        let u = self.check_handle(h)?;
+        self.placement_of(u)
+    }
+
+    /// The allocation that contains `addr`: binary search over packs, then a
+    /// walk over the blocks of that pack.
+    pub fn find_containing(&self, addr: usize) -> Result<Placement, Error> {
+        let Some(i) = self.by_addr_floor(addr)? else {
+            return Err(Error::NotAllocated);
+        };
+        let p = *corrupt(self.by_addr.get(i))?;
+        let pk = self.pk(p)?;
+        let rel = corrupt(addr.checked_sub(pk.base))?;
+        let span = corrupt((pk.npacks as usize).checked_mul(arch::PACK_SIZE))?;
+        if rel >= span {
+            return Err(Error::NotAllocated);
+        }
+        let rg = u32::try_from(rel >> arch::GRANULE_SHIFT).map_err(|_| Error::Corrupted)?;
+        let mut b = pk.first;
+        while b != NIL {
+            let n = self.nd(b)?;
+            let end = corrupt(n.off.checked_add(n.size))?;
+            if rg < end {
+                return if n.state == State::Used && rg >= n.off {
+                    self.placement_of(b)
+                } else {
+                    Err(Error::NotAllocated)
+                };
+            }
+            b = n.next;
+        }
+        Err(Error::NotAllocated)
+    }
+
+    /// The allocation that starts exactly at `addr` (free by address).
+    pub fn find(&self, addr: usize) -> Result<Handle, Error> {
+        let pl = self.find_containing(addr)?;
+        if pl.addr == addr {
+            Ok(pl.handle)
+        } else {
+            Err(Error::NotAllocated)
+        }
+    }
+
+    // ---- introspection -------------------------------------------------------------
+
+    /// Counters of this class.
+    pub fn stats(&self) -> ClassStats {
+        let g = |x: usize| x.saturating_mul(arch::GRANULE);
+        let mut by_type = [0usize; 7];
+        for (d, s) in by_type.iter_mut().zip(self.used_by_type.iter()) {
+            *d = g(*s);
+        }
+        ClassStats {
+            packs: self.shared,
+            spare: self.empty as usize,
+            extents: self.extents,
+            extent_packs: self.extent_units,
+            backing: self
+                .shared
+                .saturating_add(self.extent_units)
+                .saturating_mul(arch::PACK_SIZE),
+            used: g(self.used),
+            used_by_type: by_type,
+            live: self.live,
+            maps: self.maps,
+            unmaps: self.unmaps,
+        }
+    }
+
+    /// Number of pack slots; [`Engine::pack_info`] is `None` for unused ones.
+    pub fn pack_slots(&self) -> usize {
+        self.packs.len()
+    }
+
+    /// Debugfs view of pack slot `i`.
+    pub fn pack_info(&self, i: usize) -> Option<PackInfo> {
+        let pk = self.packs.get(i)?;
+        if pk.npacks == 0 {
+            return None;
+        }
+        let mut largest = 0u32;
+        let mut b = pk.first;
+        while b != NIL {
+            let n = self.nodes.get(b as usize)?;
+            if n.state == State::Free {
+                largest = largest.max(n.size);
+            }
+            b = n.next;
+        }
+        Some(PackInfo {
+            base: pk.base,
+            npacks: pk.npacks as usize,
+            dedicated: pk.dedicated,
+            used: (pk.used as usize).saturating_mul(arch::GRANULE),
+            live: pk.live as usize,
+            free_extents: pk.nfree as usize,
+            largest_free: (largest as usize).saturating_mul(arch::GRANULE),
+        })
+    }
+
+    /// A 64-cell picture of pack slot `i`: each cell is 1/64 of the pack
+    /// (32 KiB of a 2 MiB pack): `.` empty, `:` partly used, `#` full.
+    pub fn pack_map(&self, i: usize) -> Option<[u8; 64]> {
+        let pk = self.packs.get(i)?;
+        if pk.npacks == 0 {
+            return None;
+        }
+        let total = pk.npacks.checked_mul(PACK_G)?;
+        let cell = total.checked_div(64)?;
+        let mut used = [0u32; 64];
+        let mut b = pk.first;
+        while b != NIL {
+            let n = self.nodes.get(b as usize)?;
+            if n.state == State::Used {
+                // Spread [off, off + size) over the cells it touches.
+                let mut x = n.off;
+                let end = n.off.checked_add(n.size)?;
+                while x < end {
+                    let c = x.checked_div(cell)?;
+                    let cell_end = c.checked_add(1)?.checked_mul(cell)?.min(end);
+                    let slot = used.get_mut(c as usize)?;
+                    *slot = slot.checked_add(cell_end.checked_sub(x)?)?;
+                    x = cell_end;
+                }
+            }
+            b = n.next;
+        }
+        let mut out = [b'.'; 64];
+        for (o, u) in out.iter_mut().zip(used.iter()) {
+            *o = if *u == 0 {
+                b'.'
+            } else if *u >= cell {
+                b'#'
+            } else {
+                b':'
+            };
+        }
+        Some(out)
+    }
+
+    /// Check every invariant; O(total blocks). For tests and a debugfs
+    /// self-check, not for hot paths.
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = Err(Error::Corrupted);
+        let (mut used, mut live, mut shared, mut ext, mut units, mut empty) =
+            (0usize, 0usize, 0usize, 0usize, 0usize, 0u32);
+        let mut by_type = [0usize; 7];
+        let mut blocks = 0usize;
+        for i in 0..self.packs.len() {
+            let pk = corrupt(self.packs.get(i))?;
+            if pk.npacks == 0 {
+                continue;
+            }
+            let p = corrupt(u32::try_from(i).ok())?;
+            if pk.base & arch::PACK_SIZE.wrapping_sub(1) != 0 {
+                return bad;
+            }
+            if !pk.dedicated {
+                shared = corrupt(shared.checked_add(1))?;
+                if pk.used == 0 {
+                    empty = corrupt(empty.checked_add(1))?;
+                }
+            } else {
+                ext = corrupt(ext.checked_add(1))?;
+                units = corrupt(units.checked_add(pk.npacks as usize))?;
+            }
+            let total = corrupt(pk.npacks.checked_mul(PACK_G))?;
+            let (mut off, mut pu, mut pl, mut pf) = (0u32, 0u32, 0u32, 0u32);
+            let mut prev = NIL;
+            let mut prev_free = false;
+            let mut b = pk.first;
+            while b != NIL {
+                let n = self.nd(b)?;
+                blocks = corrupt(blocks.checked_add(1))?;
+                if n.pack != p || n.off != off || n.prev != prev || n.size == 0 {
+                    return bad;
+                }
+                match n.state {
+                    State::Spare => return bad,
+                    State::Free => {
+                        if prev_free || pk.dedicated {
+                            return bad;
+                        }
+                        pf = corrupt(pf.checked_add(1))?;
+                        // It must be reachable from its list head.
+                        let li = tlsf::list_of(n.size);
+                        let mut f = *corrupt(pk.heads.get(li as usize))?;
+                        let mut found = false;
+                        while f != NIL {
+                            if f == b {
+                                found = true;
+                                break;
+                            }
+                            f = self.nd(f)?.fnext;
+                        }
+                        if !found {
+                            return bad;
+                        }
+                        prev_free = true;
+                    }
+                    State::Used => {
+                        pu = corrupt(pu.checked_add(n.size))?;
+                        pl = corrupt(pl.checked_add(1))?;
+                        let t = corrupt(by_type.get_mut(n.ty as usize))?;
+                        *t = corrupt(t.checked_add(n.size as usize))?;
+                        prev_free = false;
+                    }
+                }
+                off = corrupt(off.checked_add(n.size))?;
+                prev = b;
+                b = n.next;
+            }
+            // A shared pack is tiled exactly; a dedicated extent holds one
+            // block from offset 0 and leaves its tail unused.
+            let tiled = if pk.dedicated {
+                off <= total && pl == 1 && pf == 0
+            } else {
+                off == total
+            };
+            if !tiled || pu != pk.used || pl != pk.live || pf != pk.nfree {
+                return bad;
+            }
+            // Bitmap and list contents.
+            let mut listed = 0u32;
+            for (li, &h) in pk.heads.iter().enumerate() {
+                let bit = pk.bits & 1u64.wrapping_shl(li as u32) != 0;
+                if bit != (h != NIL) {
+                    return bad;
+                }
+                let mut f = h;
+                let mut fp = NIL;
+                while f != NIL {
+                    let n = self.nd(f)?;
+                    if n.state != State::Free
+                        || n.pack != p
+                        || n.fprev != fp
+                        || tlsf::list_of(n.size) as usize != li
+                    {
+                        return bad;
+                    }
+                    listed = corrupt(listed.checked_add(1))?;
+                    fp = f;
+                    f = n.fnext;
+                }
+            }
+            if listed != pk.nfree {
+                return bad;
+            }
+            if pk.dedicated && pk.bits != 0 {
+                return bad;
+            }
+            used = corrupt(used.checked_add(pk.used as usize))?;
+            live = corrupt(live.checked_add(pk.live as usize))?;
+        }
+        // Pack bitmaps: bit p of list i iff pack p's list i is non-empty.
+        for i in 0..NLISTS {
+            let mut want = [0u64; PMAP_WORDS];
+            for p in 0..self.packs.len() {
+                let pk = corrupt(self.packs.get(p))?;
+                if pk.npacks != 0 && *corrupt(pk.heads.get(i))? != NIL {
+                    let w = corrupt(want.get_mut(p.wrapping_shr(6)))?;
+                    *w |= 1u64.wrapping_shl((p & 63) as u32);
+                }
+            }
+            let mut want_sum = 0u64;
+            for (w, &word) in want.iter().enumerate() {
+                if word != 0 {
+                    want_sum |= 1u64.wrapping_shl(w as u32);
+                }
+            }
+            if *corrupt(self.pmap.get(i))? != want
+                || *corrupt(self.psum.get(i))? != want_sum
+                || (want_sum != 0) != (self.lbits & 1u64.wrapping_shl(i as u32) != 0)
+            {
+                return bad;
+            }
+        }
+        // Pool.
+        let mut spare = 0u32;
+        let mut f = self.node_free;
+        while f != NIL {
+            let n = self.nd(f)?;
+            if n.state != State::Spare {
+                return bad;
+            }
+            spare = corrupt(spare.checked_add(1))?;
+            f = n.next;
+        }
+        let nodes_ok = (spare as usize).checked_add(blocks) == Some(self.nodes.len());
+        // Address index.
+        let mut last = None;
+        let mut n_idx = 0usize;
+        for i in 0..self.by_addr.len() {
+            let p = *corrupt(self.by_addr.get(i))?;
+            let pk = self.pk(p)?;
+            if pk.npacks == 0 || last.is_some_and(|l| l >= pk.base) {
+                return bad;
+            }
+            last = Some(pk.base);
+            n_idx = corrupt(n_idx.checked_add(1))?;
+        }
+        if !nodes_ok
+            || spare != self.node_spare
+            || used != self.used
+            || live != self.live
+            || shared != self.shared
+            || ext != self.extents
+            || units != self.extent_units
+            || empty != self.empty
+            || empty > 1
+            || by_type != self.used_by_type
+            || n_idx != shared.saturating_add(ext)
+        {
+            return bad;
+        }
+        Ok(())
+    }
+}

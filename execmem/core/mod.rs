@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The binpacking core of execmem_rs.
+//!
+//! Pure Rust, `core` only: the same files are compiled into the kernel
+//! module and into the host crate (`host/lib.rs`), where unit tests,
+//! property tests and the benchmark run. Nothing here maps memory or
+//! allocates except through the traits in [`storage`], which the kernel
+//! backs with fallible `GFP_KERNEL` allocations and the host with `std`.
+//!
+//! - [`types`]: the type table and the architecture constants.
+//! - [`storage`]: the traits the embedder implements and the error type.
+//! - [`tlsf`]: size-class arithmetic of the segregated free lists.
+//! - [`engine`]: the per-class free-space engine.
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+pub mod engine;
+pub mod storage;
+pub mod tlsf;
+pub mod types;

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the embedder provides: metadata storage and pack backing.
+//!
+//! The engine never allocates on its own. Its metadata lives in vectors made
+//! by a [`Storage`], whose pushes may fail (the kernel backs them with
+//! `KVec<T>` and `GFP_KERNEL`), and its packs come from a [`PackSource`]
+//! (the kernel's vmalloc of a huge page, or a fake in the host tests).
+
+use super::types::Class;
+
+/// Everything that can go wrong, kept small so the kernel can map it to an
+/// errno.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Size 0, alignment 0 or not a power of two, alignment above
+    /// [`super::types::arch::MAX_ALIGN`], or a type of another class
+    /// (`EINVAL`).
+    Invalid,
+    /// Size above [`super::types::MAX_ALLOC`] (`E2BIG`).
+    TooBig,
+    /// A metadata push or the pack source failed (`ENOMEM`).
+    NoMemory,
+    /// Double free, stale or foreign handle, unknown address (`ENOENT`).
+    NotAllocated,
+    /// An internal invariant does not hold: a bug in the engine. Never
+    /// returned by a correct engine; reported instead of panicking
+    /// (`EFAULT`).
+    Corrupted,
+}
+
+/// A growable array whose growth may fail.
+///
+/// Minimal on purpose: a kernel `KVec<T>` implements it with `len()`,
+/// `as_slice().get(i)`, `as_mut_slice().get_mut(i)`, `push(v, GFP_KERNEL)`
+/// (mapping `AllocError` to [`Error::NoMemory`]) and `pop()`.
+pub trait Vector<T> {
+    /// Number of elements.
+    fn len(&self) -> usize;
+    /// Whether there are no elements.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Element `i`, if `i < len()`.
+    fn get(&self, i: usize) -> Option<&T>;
+    /// Element `i`, mutably, if `i < len()`.
+    fn get_mut(&mut self, i: usize) -> Option<&mut T>;
+    /// Append `v`; on failure the vector is unchanged and the error is
+    /// [`Error::NoMemory`].
+    fn try_push(&mut self, v: T) -> Result<(), Error>;
+    /// Remove and return the last element.
+    fn pop(&mut self) -> Option<T>;
+}
+
+/// A family of [`Vector`]s: how the engine makes its metadata arrays.
+pub trait Storage {
+    /// The vector type (kernel: `KVec<T>`; host: `std::vec::Vec<T>`).
+    type Vec<T>: Vector<T>;
+    /// A new, empty vector. Must not allocate (or must not fail).
+    fn new_vec<T>() -> Self::Vec<T>;
+}
+
+/// Where packs come from. The engine calls it only when it needs a new pack
+/// or dedicated extent, and when it releases one.
+pub trait PackSource {
+    /// Map `npacks` contiguous packs for `class`, filled with
+    /// [`Class::fill`] and with the class's final permissions, and return the
+    /// base address, which must be non-zero and aligned to
+    /// [`super::types::arch::PACK_SIZE`]. On error nothing is mapped.
+    fn map(&mut self, class: Class, npacks: usize) -> Result<usize, Error>;
+    /// Release what [`PackSource::map`] returned for the same `npacks`.
+    fn unmap(&mut self, class: Class, base: usize, npacks: usize);
+}

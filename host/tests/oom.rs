@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Simulated OOM: metadata pushes and pack maps fail on the Nth call. Every
+//! failure must be an `Err(NoMemory)` that leaves the engine exactly as it
+//! was, and the engine must keep working afterwards.
+
+use std::cell::Cell;
+
+use execmem_core::{
+    arch, Class, Engine, Error, ExecmemType, PackInfo, PackSource, Storage, Vector,
+};
+
+thread_local! {
+    /// Pushes left before the next one fails (`u64::MAX`: never).
+    static PUSHES_LEFT: Cell<u64> = const { Cell::new(u64::MAX) };
+}
+
+/// A `Vec` whose pushes fail when the thread's countdown reaches zero.
+struct FailVec<T>(Vec<T>);
+
+impl<T> Vector<T> for FailVec<T> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn get(&self, i: usize) -> Option<&T> {
+        self.0.get(i)
+    }
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.0.get_mut(i)
+    }
+    fn try_push(&mut self, v: T) -> Result<(), Error> {
+        let left = PUSHES_LEFT.get();
+        if left == 0 {
+            return Err(Error::NoMemory);
+        }
+        PUSHES_LEFT.set(left.saturating_sub(1));
+        self.0.push(v);
+        Ok(())
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.0.pop()
+    }
+}
+
+struct FailStorage;
+
+impl Storage for FailStorage {
+    type Vec<T> = FailVec<T>;
+    fn new_vec<T>() -> FailVec<T> {
+        FailVec(Vec::new())
+    }
+}
+
+/// A pack source that fails on selected calls.
+struct FailSource {
+    next: usize,
+    maps_left: u64,
+    mapped: usize,
+}
+
+impl PackSource for FailSource {
+    fn map(&mut self, _: Class, npacks: usize) -> Result<usize, Error> {
+        if self.maps_left == 0 {
+            return Err(Error::NoMemory);
+        }
+        self.maps_left = self.maps_left.saturating_sub(1);
+        let b = self.next;
+        self.next += (npacks + 1) * arch::PACK_SIZE;
+        self.mapped += npacks;
+        Ok(b)
+    }
+    fn unmap(&mut self, _: Class, _: usize, npacks: usize) {
+        self.mapped -= npacks;
+    }
+}
+
+type E = Engine<FailStorage>;
+
+fn snapshot(e: &E) -> (execmem_core::ClassStats, Vec<(usize, PackInfo, [u8; 64])>) {
+    let packs = (0..e.pack_slots())
+        .filter_map(|i| Some((i, e.pack_info(i)?, e.pack_map(i)?)))
+        .collect();
+    (e.stats(), packs)
+}
+
+/// Tiny deterministic PRNG (xorshift64*).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[test]
+fn every_failure_is_clean() {
+    let sizes = [1usize, 64, 100, 4096, 65536, 1 << 20, 3 << 20, 200, 3000];
+    let mut failures = 0;
+    for seed in 1..=40u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut src = FailSource {
+            next: 0x4000_0000_0000,
+            maps_left: u64::MAX,
+            mapped: 0,
+        };
+        let mut e = E::new(Class::Rx);
+        let mut live = Vec::new();
+        for _ in 0..300 {
+            // Arm a failure within the next few pushes or maps.
+            match rng.next() % 4 {
+                0 => PUSHES_LEFT.set(rng.next() % 4),
+                1 => src.maps_left = rng.next() % 2,
+                _ => {
+                    PUSHES_LEFT.set(u64::MAX);
+                    src.maps_left = u64::MAX;
+                }
+            }
+            if live.is_empty() || !rng.next().is_multiple_of(3) {
+                let size = sizes[(rng.next() % sizes.len() as u64) as usize];
+                let align = if rng.next().is_multiple_of(4) {
+                    Some(1 << (rng.next() % 22))
+                } else {
+                    None
+                };
+                let before = snapshot(&e);
+                let mapped = src.mapped;
+                match e.alloc(&mut src, ExecmemType::Bpf, size, align) {
+                    Ok(p) => live.push(p.handle),
+                    Err(err) => {
+                        assert_eq!(err, Error::NoMemory);
+                        assert_eq!(snapshot(&e), before, "failed alloc changed state");
+                        assert_eq!(src.mapped, mapped, "failed alloc leaked a mapping");
+                        failures += 1;
+                    }
+                }
+            } else {
+                // Free never allocates, so it never fails.
+                let i = (rng.next() % live.len() as u64) as usize;
+                let h = live.swap_remove(i);
+                e.free(&mut src, h).expect("free");
+            }
+            e.check().expect("invariants after every step");
+        }
+        PUSHES_LEFT.set(u64::MAX);
+        src.maps_left = u64::MAX;
+        for h in live.drain(..) {
+            e.free(&mut src, h).expect("free");
+        }
+        e.check().expect("invariants");
+        assert!(e.stats().packs <= 1);
+        e.release_all(&mut src);
+        assert_eq!(src.mapped, 0);
+    }
+    assert!(failures > 100, "only {failures} injected failures hit");
+}

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Property tests: long random alloc/free/realloc sequences over all types,
+//! sizes and alignments against a reference model.
+
+use std::collections::BTreeMap;
+
+use execmem_core::{
+    arch, Class, Engine, Error, ExecmemType, Handle, PackSource, Placement, StdStorage, MAX_ALLOC,
+};
+use proptest::prelude::*;
+
+const PACK: usize = arch::PACK_SIZE;
+
+/// A pack source that remembers what it mapped, so the test can check
+/// every unmap and every byte's backing.
+#[derive(Default)]
+struct Tracking {
+    next: usize,
+    regions: BTreeMap<usize, (Class, usize)>,
+    maps: u64,
+}
+
+impl PackSource for Tracking {
+    fn map(&mut self, class: Class, npacks: usize) -> Result<usize, Error> {
+        if self.next == 0 {
+            self.next = 0xffff_c000_0000_0000;
+        }
+        let base = self.next;
+        self.next += (npacks + 1) * PACK;
+        self.regions.insert(base, (class, npacks));
+        self.maps += 1;
+        Ok(base)
+    }
+    fn unmap(&mut self, class: Class, base: usize, npacks: usize) {
+        assert_eq!(
+            self.regions.remove(&base),
+            Some((class, npacks)),
+            "bad unmap"
+        );
+    }
+}
+
+impl Tracking {
+    fn backing(&self, class: Class) -> usize {
+        self.regions
+            .values()
+            .filter(|(c, _)| *c == class)
+            .map(|(_, n)| n * PACK)
+            .sum()
+    }
+    fn contains(&self, class: Class, addr: usize, size: usize) -> bool {
+        match self.regions.range(..=addr).next_back() {
+            Some((&b, &(c, n))) => c == class && addr + size <= b + n * PACK,
+            None => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Alloc {
+        ty: usize,
+        size: usize,
+        align: Option<usize>,
+    },
+    Free(usize),
+    Realloc(usize, usize),
+    FreeStale(usize),
+    FreeForeign(usize),
+    FindForeign(usize),
+}
+
+fn size_strategy() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        6 => 1usize..=512,
+        4 => 1usize..=4096,
+        3 => 1usize..=65536,
+        1 => 65536usize..=PACK,
+        1 => (PACK - 256)..=(PACK + 256),
+        1 => PACK..=(5 * PACK),
+    ]
+}
+
+fn align_strategy() -> impl Strategy<Value = Option<usize>> {
+    prop_oneof![
+        6 => Just(None),
+        3 => (0u32..=12).prop_map(|s| Some(1usize << s)),
+        1 => (13u32..=21).prop_map(|s| Some(1usize << s)),
+    ]
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        10 => (0usize..7, size_strategy(), align_strategy())
+            .prop_map(|(ty, size, align)| Op::Alloc { ty, size, align }),
+        7 => any::<usize>().prop_map(Op::Free),
+        2 => (any::<usize>(), size_strategy()).prop_map(|(i, s)| Op::Realloc(i, s)),
+        1 => any::<usize>().prop_map(Op::FreeStale),
+        1 => any::<usize>().prop_map(Op::FreeForeign),
+        1 => any::<usize>().prop_map(Op::FindForeign),
+    ]
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    p: Placement,
+    class: Class,
+    req: usize,
+    align: usize,
+}
+
+struct World {
+    src: Tracking,
+    engines: [Engine<StdStorage>; 3],
+    live: Vec<Live>,
+    dead: Vec<(Class, Handle)>,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            src: Tracking::default(),
+            engines: [
+                Engine::new(Class::Rx),
+                Engine::new(Class::Ro),
+                Engine::new(Class::Rw),
+            ],
+            live: Vec::new(),
+            dead: Vec::new(),
+        }
+    }
+
+    fn alloc(&mut self, ty: ExecmemType, size: usize, align: Option<usize>) {
+        let class = ty.class();
+        let e = &mut self.engines[class.index()];
+        let r = e.alloc(&mut self.src, ty, size, align);
+        let bad_align = align.is_some_and(|a| !a.is_power_of_two() || a > PACK);
+        if size == 0 || bad_align {
+            assert_eq!(r, Err(Error::Invalid));
+        } else if size > MAX_ALLOC {
+            assert_eq!(r, Err(Error::TooBig));
+        } else {
+            let p = r.expect("alloc must succeed with an infinite source");
+            let align = align.unwrap_or(64).max(64);
+            self.live.push(Live {
+                p,
+                class,
+                req: size,
+                align,
+            });
+        }
+    }
+
+    fn free(&mut self, i: usize) {
+        if self.live.is_empty() {
+            return;
+        }
+        let l = self.live.swap_remove(i % self.live.len());
+        let e = &mut self.engines[l.class.index()];
+        let f = e
+            .free(&mut self.src, l.p.handle)
+            .expect("free of a live handle");
+        assert_eq!((f.addr, f.size, f.ty), (l.p.addr, l.p.size, l.p.ty));
+        self.dead.push((l.class, l.p.handle));
+    }
+
+    fn check(&self) {
+        let mut all: Vec<(usize, usize)> = Vec::new();
+        for l in &self.live {
+            let p = &l.p;
+            assert_eq!(p.size, l.req.div_ceil(64) * 64);
+            assert_eq!(p.addr % l.align, 0, "alignment");
+            assert_eq!(p.addr % 64, 0);
+            assert!(p.align >= l.align);
+            assert!(
+                self.src.contains(l.class, p.addr, p.size),
+                "outside backing"
+            );
+            let e = &self.engines[l.class.index()];
+            let info = e.pack_info(p.pack.index()).expect("pack of a live alloc");
+            assert!(p.addr >= info.base && p.addr + p.size <= info.base + info.npacks * PACK);
+            assert_eq!(p.addr - info.base, p.offset);
+            if p.size > PACK {
+                assert!(info.dedicated);
+                assert_eq!(info.npacks, p.size.div_ceil(PACK));
+                assert_eq!(info.live, 1);
+            }
+            assert_eq!(e.find(p.addr), Ok(p.handle));
+            assert_eq!(
+                e.placement(p.handle),
+                Ok(Placement {
+                    align: e.placement(p.handle).unwrap().align,
+                    ..*p
+                })
+            );
+            all.push((p.addr, p.addr + p.size));
+        }
+        all.sort();
+        for w in all.windows(2) {
+            assert!(w[0].1 <= w[1].0, "overlap {:x?}", w);
+        }
+        for (ci, e) in self.engines.iter().enumerate() {
+            e.check().expect("engine invariants");
+            let class = Class::ALL[ci];
+            let st = e.stats();
+            let mine: Vec<_> = self.live.iter().filter(|l| l.class == class).collect();
+            assert_eq!(st.used, mine.iter().map(|l| l.p.size).sum::<usize>());
+            assert_eq!(st.live, mine.len());
+            for t in ExecmemType::ALL {
+                let want: usize = mine.iter().filter(|l| l.p.ty == t).map(|l| l.p.size).sum();
+                assert_eq!(st.used_by_type[t.index()], want);
+            }
+            assert_eq!(st.backing, self.src.backing(class));
+            assert!(st.spare <= 1);
+            let empty = (0..e.pack_slots())
+                .filter_map(|i| e.pack_info(i))
+                .filter(|p| p.used == 0)
+                .count();
+            assert!(empty <= 1, "more than one empty pack");
+            assert_eq!(empty, st.spare);
+        }
+    }
+
+    fn step(&mut self, op: &Op) {
+        match *op {
+            Op::Alloc { ty, size, align } => self.alloc(ExecmemType::ALL[ty], size, align),
+            Op::Free(i) => self.free(i),
+            Op::Realloc(i, size) => {
+                if !self.live.is_empty() {
+                    let i = i % self.live.len();
+                    let (ty, align) = (self.live[i].p.ty, self.live[i].align);
+                    self.free(i);
+                    self.alloc(ty, size, Some(align));
+                }
+            }
+            Op::FreeStale(i) => {
+                if !self.dead.is_empty() {
+                    let (c, h) = self.dead[i % self.dead.len()];
+                    let e = &mut self.engines[c.index()];
+                    assert_eq!(e.free(&mut self.src, h), Err(Error::NotAllocated));
+                    assert_eq!(e.placement(h), Err(Error::NotAllocated));
+                }
+            }
+            Op::FreeForeign(i) => {
+                if !self.live.is_empty() {
+                    let l = self.live[i % self.live.len()];
+                    let other = (l.class.index() + 1 + i % 2) % 3;
+                    let e = &mut self.engines[other];
+                    assert_eq!(e.free(&mut self.src, l.p.handle), Err(Error::NotAllocated));
+                    assert_eq!(e.find(l.p.addr), Err(Error::NotAllocated));
+                }
+            }
+            Op::FindForeign(i) => {
+                // An address inside a live block but not its start, or
+                // one far away, is never found as an allocation start.
+                let addr = if self.live.is_empty() {
+                    i
+                } else {
+                    let l = self.live[i % self.live.len()];
+                    l.p.addr + 64 * (1 + i % (l.p.size / 64).max(1))
+                };
+                for e in &self.engines {
+                    if let Ok(h) = e.find(addr) {
+                        let l = self
+                            .live
+                            .iter()
+                            .find(|l| l.p.handle == h)
+                            .expect("found a live one");
+                        assert_eq!(l.p.addr, addr);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while !self.live.is_empty() {
+            self.free(0);
+        }
+        self.check();
+        for e in &self.engines {
+            let st = e.stats();
+            assert!(st.packs <= 1 && st.extents == 0);
+            for i in 0..e.pack_slots() {
+                if let Some(p) = e.pack_info(i) {
+                    assert_eq!((p.used, p.free_extents, p.largest_free), (0, 1, PACK));
+                    assert_eq!(e.pack_map(i), Some([b'.'; 64]));
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_sequences(ops in prop::collection::vec(op_strategy(), 1..400)) {
+        let mut w = World::new();
+        for op in &ops {
+            w.step(op);
+            w.check();
+        }
+        w.drain();
+    }
+
+    #[test]
+    fn small_churn(ops in prop::collection::vec(
+        prop_oneof![
+            3 => (0usize..7, 1usize..=3000, Just(None))
+                .prop_map(|(ty, size, align)| Op::Alloc { ty, size, align }),
+            2 => any::<usize>().prop_map(Op::Free),
+        ], 1..1500)) {
+        let mut w = World::new();
+        for (n, op) in ops.iter().enumerate() {
+            w.step(op);
+            if n % 16 == 0 {
+                w.check();
+            }
+        }
+        w.check();
+        w.drain();
+    }
+
+    #[test]
+    fn invalid_arguments(ty in 0usize..7, size in any::<usize>(), align in any::<usize>()) {
+        let mut w = World::new();
+        w.alloc(ExecmemType::ALL[ty], size % (2 * MAX_ALLOC), Some(align % (4 * PACK)));
+        w.alloc(ExecmemType::ALL[ty], size, Some(align));
+        w.check();
+        w.drain();
+    }
+}

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Unit tests of the type table and the engine.
+
+use execmem_core::{arch, Class, Engine, Error, ExecmemType, FakeSource, StdStorage, MAX_ALLOC};
+
+type E = Engine<StdStorage>;
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn type_table() {
+    let names = [
+        "text",
+        "data",
+        "rodata",
+        "ro_after_init",
+        "bpf",
+        "ftrace",
+        "kprobes",
+    ];
+    for (t, n) in ExecmemType::ALL.iter().zip(names) {
+        assert_eq!(t.name(), n);
+        assert_eq!(ExecmemType::from_name(n.as_bytes()), Some(*t));
+        let i = t.info();
+        assert_eq!(i.granularity, 64);
+        assert_eq!(i.align, 64);
+        assert!(i.packable);
+        let want = match t {
+            ExecmemType::Text | ExecmemType::Bpf | ExecmemType::Ftrace | ExecmemType::Kprobes => {
+                Class::Rx
+            }
+            ExecmemType::Rodata | ExecmemType::RoAfterInit => Class::Ro,
+            ExecmemType::Data => Class::Rw,
+        };
+        assert_eq!(i.class, want);
+        assert_eq!(i.fill, if want == Class::Rx { 0xcc } else { 0 });
+    }
+    assert_eq!(ExecmemType::from_name(b"nope"), None);
+    assert_eq!(ExecmemType::from_name(b"Text"), None);
+    for (i, c) in Class::ALL.iter().enumerate() {
+        assert_eq!(c.index(), i);
+    }
+    assert_eq!(Class::Rx.perms(), "r-x");
+    assert_eq!(Class::Ro.perms(), "r--");
+    assert_eq!(Class::Rw.perms(), "rw-");
+    assert_eq!(Class::Ro.name(), "ro");
+}
+
+#[test]
+fn basic_alloc_free() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let a = e.alloc(&mut s, ExecmemType::Text, 100, None).unwrap();
+    assert_eq!(a.size, 128);
+    assert_eq!(a.offset, 0);
+    assert_eq!(a.addr % arch::PACK_SIZE, 0);
+    let b = e.alloc(&mut s, ExecmemType::Bpf, 1, None).unwrap();
+    assert_eq!(b.size, 64);
+    assert_eq!(b.pack, a.pack);
+    assert_eq!(b.offset, 128);
+    e.check().unwrap();
+    let st = e.stats();
+    assert_eq!(st.packs, 1);
+    assert_eq!(st.used, 192);
+    assert_eq!(st.live, 2);
+    assert_eq!(st.used_by_type[ExecmemType::Bpf.index()], 64);
+    assert_eq!(e.find(b.addr), Ok(b.handle));
+    assert_eq!(e.find(b.addr + 64), Err(Error::NotAllocated));
+    assert_eq!(e.find_containing(a.addr + 100).unwrap().handle, a.handle);
+    assert_eq!(e.find(a.addr + 64), Err(Error::NotAllocated));
+    let f = e.free(&mut s, a.handle).unwrap();
+    assert_eq!((f.addr, f.size, f.unmapped), (a.addr, 128, false));
+    assert_eq!(e.free(&mut s, a.handle), Err(Error::NotAllocated));
+    e.check().unwrap();
+    e.free(&mut s, b.handle).unwrap();
+    e.check().unwrap();
+    // The last pack stays as the spare.
+    let st = e.stats();
+    assert_eq!((st.packs, st.spare, st.used, st.live), (1, 1, 0, 0));
+    let info = e.pack_info(0).unwrap();
+    assert_eq!(info.free_extents, 1);
+    assert_eq!(info.largest_free, arch::PACK_SIZE);
+    assert_eq!(e.release_spare(&mut s), Ok(true));
+    assert_eq!(e.stats().packs, 0);
+    assert_eq!(s.mapped, 0);
+    e.check().unwrap();
+}
+
+#[test]
+fn edge_cases() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let t = ExecmemType::Text;
+    assert_eq!(e.alloc(&mut s, t, 0, None), Err(Error::Invalid));
+    assert_eq!(e.alloc(&mut s, t, MAX_ALLOC + 1, None), Err(Error::TooBig));
+    assert_eq!(e.alloc(&mut s, t, usize::MAX, None), Err(Error::TooBig));
+    assert_eq!(e.alloc(&mut s, t, 64, Some(0)), Err(Error::Invalid));
+    assert_eq!(e.alloc(&mut s, t, 64, Some(96)), Err(Error::Invalid));
+    assert_eq!(e.alloc(&mut s, t, 64, Some(4 * MIB)), Err(Error::Invalid));
+    assert_eq!(
+        e.alloc(&mut s, ExecmemType::Data, 64, None),
+        Err(Error::Invalid)
+    );
+    assert_eq!(s.maps, 0);
+    // Small alignments are the granule.
+    let a = e.alloc(&mut s, t, 1, Some(1)).unwrap();
+    let b = e.alloc(&mut s, t, 1, Some(8)).unwrap();
+    assert_eq!(b.offset, 64);
+    assert_eq!(a.align, 64);
+    // MAX_ALLOC itself works, as a dedicated extent.
+    let big = e.alloc(&mut s, t, MAX_ALLOC, None).unwrap();
+    assert_eq!(e.stats().extent_packs, 32);
+    e.check().unwrap();
+    // Foreign handles: another engine of the same class.
+    let mut s2 = FakeSource::new();
+    let mut e2 = E::new(Class::Rx);
+    let x = e2.alloc(&mut s2, t, 64, None).unwrap();
+    assert_eq!(e.free(&mut s, x.handle), Err(Error::NotAllocated));
+    assert_eq!(e2.free(&mut s2, a.handle), Err(Error::NotAllocated));
+    // Foreign addresses.
+    assert_eq!(e.find(0), Err(Error::NotAllocated));
+    assert_eq!(e.find(usize::MAX), Err(Error::NotAllocated));
+    assert_eq!(
+        e.find(x.addr + 7 * arch::PACK_SIZE),
+        Err(Error::NotAllocated)
+    );
+    // Stale handle: free, reallocate the same spot, old handle fails.
+    e.free(&mut s, a.handle).unwrap();
+    let c = e.alloc(&mut s, t, 1, None).unwrap();
+    assert_eq!(c.addr, a.addr);
+    assert_ne!(c.handle, a.handle);
+    assert_eq!(e.free(&mut s, a.handle), Err(Error::NotAllocated));
+    assert_eq!(e.placement(a.handle), Err(Error::NotAllocated));
+    assert_eq!(e.placement(c.handle).unwrap().addr, c.addr);
+    let f = e.free(&mut s, big.handle).unwrap();
+    assert!(f.unmapped);
+    assert_eq!(e.free(&mut s, big.handle), Err(Error::NotAllocated));
+    e.check().unwrap();
+    e.free(&mut s, b.handle).unwrap();
+    e.free(&mut s, c.handle).unwrap();
+    e.check().unwrap();
+    assert_eq!(e.release_all(&mut s), 0);
+    assert_eq!(s.mapped, 0);
+}
+
+#[test]
+fn alignment() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Ro);
+    let t = ExecmemType::Rodata;
+    let _a = e.alloc(&mut s, t, 64, None).unwrap();
+    for shift in 6..=21 {
+        let al = 1usize << shift;
+        let p = e.alloc(&mut s, t, 100, Some(al)).unwrap();
+        assert_eq!(p.addr % al, 0, "align {al}");
+        assert_eq!(p.align, al);
+        e.check().unwrap();
+    }
+    // A 2 MiB aligned, 2 MiB sized allocation takes a whole pack.
+    let w = e
+        .alloc(&mut s, t, arch::PACK_SIZE, Some(arch::PACK_SIZE))
+        .unwrap();
+    assert_eq!(w.offset, 0);
+    e.check().unwrap();
+}
+
+#[test]
+fn coalesce_and_reuse() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rw);
+    let t = ExecmemType::Data;
+    let v: Vec<_> = (0..100)
+        .map(|i| e.alloc(&mut s, t, 64 * (1 + i % 7), None).unwrap())
+        .collect();
+    e.check().unwrap();
+    // Free every other one, then the rest: everything coalesces.
+    for p in v.iter().step_by(2) {
+        e.free(&mut s, p.handle).unwrap();
+        e.check().unwrap();
+    }
+    assert!(e.pack_info(0).unwrap().free_extents >= 49);
+    for p in v.iter().skip(1).step_by(2) {
+        e.free(&mut s, p.handle).unwrap();
+        e.check().unwrap();
+    }
+    let info = e.pack_info(0).unwrap();
+    assert_eq!((info.free_extents, info.used, info.live), (1, 0, 0));
+    assert_eq!(e.pack_map(0).unwrap(), [b'.'; 64]);
+}
+
+#[test]
+fn pack_boundary_ping_pong_maps_once() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let t = ExecmemType::Text;
+    // Fill one pack exactly.
+    let full = e.alloc(&mut s, t, arch::PACK_SIZE, None).unwrap();
+    assert_eq!(e.stats().packs, 1);
+    assert_eq!(e.pack_map(full.pack.index()).unwrap(), [b'#'; 64]);
+    for _ in 0..1000 {
+        let p = e.alloc(&mut s, t, 64, None).unwrap();
+        e.free(&mut s, p.handle).unwrap();
+    }
+    assert_eq!((s.maps, s.unmaps), (2, 0));
+    assert_eq!((e.stats().maps, e.stats().unmaps), (2, 0));
+    assert_eq!(e.stats().spare, 1);
+    // A second empty pack is released, keeping one spare.
+    let a = e.alloc(&mut s, t, 64, None).unwrap();
+    let b = e.alloc(&mut s, t, arch::PACK_SIZE, None).unwrap();
+    assert_eq!(s.maps, 3);
+    e.free(&mut s, full.handle).unwrap();
+    e.free(&mut s, a.handle).unwrap();
+    assert_eq!(e.stats().spare, 1);
+    assert_eq!(s.unmaps, 1);
+    e.check().unwrap();
+    e.free(&mut s, b.handle).unwrap();
+    assert_eq!(s.unmaps, 2);
+    assert_eq!(e.stats().packs, 1);
+    e.check().unwrap();
+}
+
+#[test]
+fn dense_packs_preferred() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let t = ExecmemType::Bpf;
+    // Two packs: the first almost full, the second nearly empty.
+    let a = e.alloc(&mut s, t, arch::PACK_SIZE - 4096, None).unwrap();
+    let b = e.alloc(&mut s, t, 8192, None).unwrap();
+    assert_ne!(a.pack, b.pack);
+    // A small allocation goes into the fuller pack's small hole.
+    let c = e.alloc(&mut s, t, 512, None).unwrap();
+    assert_eq!(c.pack, a.pack);
+    e.check().unwrap();
+}
+
+#[test]
+fn pack_map_cells() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let t = ExecmemType::Text;
+    let a = e.alloc(&mut s, t, 32 * 1024 + 64, None).unwrap();
+    let m = e.pack_map(a.pack.index()).unwrap();
+    assert_eq!(&m[..3], b"#:.");
+    assert_eq!(e.pack_map(99), None);
+}
+
+#[test]
+fn map_failure_changes_nothing() {
+    struct Fail;
+    impl execmem_core::PackSource for Fail {
+        fn map(&mut self, _: Class, _: usize) -> Result<usize, Error> {
+            Err(Error::NoMemory)
+        }
+        fn unmap(&mut self, _: Class, _: usize, _: usize) {
+            panic!("nothing to unmap");
+        }
+    }
+    let mut e = E::new(Class::Rx);
+    assert_eq!(
+        e.alloc(&mut Fail, ExecmemType::Text, 64, None),
+        Err(Error::NoMemory)
+    );
+    assert_eq!(
+        e.alloc(&mut Fail, ExecmemType::Text, 8 * MIB, None),
+        Err(Error::NoMemory)
+    );
+    e.check().unwrap();
+    assert_eq!(e.stats().packs, 0);
+}
+
+#[test]
+fn misaligned_base_rejected() {
+    struct Bad(u32);
+    impl execmem_core::PackSource for Bad {
+        fn map(&mut self, _: Class, _: usize) -> Result<usize, Error> {
+            Ok(0x1000)
+        }
+        fn unmap(&mut self, _: Class, _: usize, _: usize) {
+            self.0 += 1;
+        }
+    }
+    let mut e = E::new(Class::Rx);
+    let mut b = Bad(0);
+    assert_eq!(
+        e.alloc(&mut b, ExecmemType::Text, 64, None),
+        Err(Error::Invalid)
+    );
+    assert_eq!(b.0, 1);
+    e.check().unwrap();
+}
+
+#[test]
+fn pack_limit_is_an_error() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rw);
+    let t = ExecmemType::Data;
+    let mut v = Vec::new();
+    for _ in 0..arch::MAX_PACKS {
+        v.push(e.alloc(&mut s, t, arch::PACK_SIZE, None).unwrap());
+    }
+    assert_eq!(e.alloc(&mut s, t, 64, None), Err(Error::NoMemory));
+    e.check().unwrap();
+    e.free(&mut s, v.pop().unwrap().handle).unwrap();
+    e.alloc(&mut s, t, 64, None).unwrap();
+    e.check().unwrap();
+}
+
+#[test]
+fn metadata_sizes() {
+    use execmem_core::core_engine::engine::{Node, Pack};
+    // Documented in Documentation/engine.rst and engine.rs.
+    assert_eq!(std::mem::size_of::<Node>(), 36);
+    assert!(
+        std::mem::size_of::<Pack>() <= 280,
+        "{}",
+        std::mem::size_of::<Pack>()
+    );
+    assert!(
+        std::mem::size_of::<E>() <= 4400,
+        "{}",
+        std::mem::size_of::<E>()
+    );
+    eprintln!(
+        "node {} pack {} engine {}",
+        std::mem::size_of::<Node>(),
+        std::mem::size_of::<Pack>(),
+        std::mem::size_of::<E>()
+    );
+}
