@@ -9,7 +9,7 @@
 //! with trapping instructions. The test interface is debugfs
 //! `/sys/kernel/debug/execmem_rs/`; see Documentation/execmem_rs.rst.
 
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::Arc};
 
 pub mod execmem;
 
@@ -22,19 +22,34 @@ module! {
 }
 
 struct ExecmemRs {
+    // Dropped in order: the files (no new users), then our reference.
     _files: execmem::abi::Files,
+    alloc: Arc<execmem::allocator::Allocator>,
 }
 
 impl kernel::Module for ExecmemRs {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let files = execmem::abi::Files::new(module)?;
+        let alloc = execmem::allocator::Allocator::new()?;
+        let files = execmem::abi::Files::new(module, &alloc)?;
         pr_info!("loaded: /sys/kernel/debug/execmem_rs/\n");
-        Ok(ExecmemRs { _files: files })
+        Ok(ExecmemRs {
+            _files: files,
+            alloc,
+        })
     }
 }
 
 impl Drop for ExecmemRs {
     fn drop(&mut self) {
-        pr_info!("unloaded\n");
+        let mut live = 0;
+        let mut backing = 0;
+        for class in execmem::core_engine::types::Class::ALL {
+            let r = self.alloc.report(class);
+            live += r.engine.live;
+            backing += r.engine.backing;
+        }
+        // Open files pin the module, so no session is left; whatever is
+        // still mapped here is the spare packs, unmapped with the allocator.
+        pr_info!("unloaded: {live} live allocations, {backing} bytes of packs released\n");
     }
 }

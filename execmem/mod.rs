@@ -1,8 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The allocator's modules.
+//!
+//! - [`core_engine`]: the pure binpacking core (type table, free-space
+//!   engine), the same files the host crate tests.
+//! - [`backend`]: every FFI call and `unsafe` block.
+//! - [`allocator`]: the allocator and its safe API (owning handles).
+//! - [`packs`]: the kernel's pack source (2 MiB huge-page packs).
+//! - [`abi`], [`ctl`]: the debugfs files and the command channel.
 
 pub mod abi;
+pub mod allocator;
 pub mod backend;
+#[path = "core/mod.rs"]
+pub mod core_engine;
+pub mod ctl;
+pub mod packs;
 pub mod selftest;
 pub mod text;

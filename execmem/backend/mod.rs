@@ -2,9 +2,11 @@
 
 //! The backend: every call into C and every `unsafe` block of execmem_rs.
 //!
-//! The rest of the module is safe Rust on top of two small wrappers:
+//! The rest of the module is safe Rust on top of three small wrappers:
 //! [`mem`] (vmalloc/execmem areas, permissions, `text_poke`, page-table
-//! checks) and [`debugfs`] (a directory and files backed by Rust types).
+//! checks), [`debugfs`] (a directory and files backed by Rust types) and
+//! [`storage`] (the engine's metadata vectors).
 
 pub mod debugfs;
 pub mod mem;
+pub mod storage;

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel's pack source: maps the 2 MiB packs the engine asks for.
+//!
+//! A pack is one `__vmalloc_node_range()` area in the module range, 2 MiB
+//! (or a multiple, for a dedicated extent) and 2 MiB-aligned, with
+//! `VM_ALLOW_HUGE_VMAP`, so that it is mapped by PMD entries. vmalloc falls
+//! back to 4 KiB pages by itself when no huge page is free; the mapping
+//! actually obtained is read back from the page tables and counted. x86-64
+//! has no second module range (execmem's `fallback_start` is 0 there), so
+//! there is no range fallback to try.
+//!
+//! A new pack is filled with its class's fill byte (INT3 for code) while it
+//! is still private and writable, then gets its final permissions once:
+//! `set_memory_rox()` for RX, `set_memory_ro()` for RO, nothing for RW.
+//! Nothing is ever mapped writable and executable, and no half-written code
+//! is ever executable.
+
+use crate::execmem::backend::mem::{Area, Perms, PMD_SIZE};
+use crate::execmem::core_engine::{storage::Error as CoreError, storage::PackSource, types::Class};
+use kernel::prelude::*;
+
+/// Mapping level of a 2 MiB PMD entry (`PG_LEVEL_2M`).
+pub const LEVEL_2M: u32 = 2;
+
+/// The areas backing one class's packs, and how they were obtained.
+///
+/// # Invariants
+///
+/// `areas` holds every area mapped by [`PackSource::map`] and not yet
+/// unmapped; `None` slots are free for reuse.
+pub struct Packs {
+    areas: KVec<Option<Area>>,
+    /// Packs that got 2 MiB mappings.
+    pub huge: u64,
+    /// Packs that fell back to 4 KiB pages.
+    pub fallback: u64,
+}
+
+impl Packs {
+    /// No packs yet.
+    pub fn new() -> Self {
+        Packs {
+            areas: KVec::new(),
+            huge: 0,
+            fallback: 0,
+        }
+    }
+
+    /// Slot of the area that contains `addr`, if any.
+    pub fn slot_of(&self, addr: usize) -> Option<usize> {
+        self.areas.as_slice().iter().position(|a| {
+            a.as_ref()
+                .is_some_and(|a| addr >= a.addr() && addr - a.addr() < a.size())
+        })
+    }
+
+    /// The area in `slot`.
+    pub fn area(&self, slot: usize) -> Option<&Area> {
+        self.areas.as_slice().get(slot).and_then(|a| a.as_ref())
+    }
+
+    fn free_slot(&mut self) -> Result<usize, CoreError> {
+        if let Some(i) = self.areas.as_slice().iter().position(|a| a.is_none()) {
+            return Ok(i);
+        }
+        self.areas
+            .push(None, GFP_KERNEL)
+            .map_err(|_| CoreError::NoMemory)?;
+        Ok(self.areas.len() - 1)
+    }
+}
+
+impl Default for Packs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn perms_of(class: Class) -> Perms {
+    match class {
+        Class::Rx => Perms::ReadExec,
+        Class::Ro => Perms::ReadOnly,
+        Class::Rw => Perms::ReadWrite,
+    }
+}
+
+impl PackSource for Packs {
+    fn map(&mut self, class: Class, npacks: usize) -> Result<usize, CoreError> {
+        let size = npacks.checked_mul(PMD_SIZE).ok_or(CoreError::TooBig)?;
+        // Reserve the slot first, so nothing can fail after the area exists
+        // but before it is recorded.
+        let slot = self.free_slot()?;
+        let mut area = Area::vmalloc(size, PMD_SIZE, true).map_err(|_| CoreError::NoMemory)?;
+        area.fill(0, class.fill(), size)
+            .map_err(|_| CoreError::Corrupted)?;
+        if class != Class::Rw {
+            area.protect(perms_of(class))
+                .map_err(|_| CoreError::NoMemory)?;
+        }
+        let huge = area.probe(0).map(|p| p.level == LEVEL_2M).unwrap_or(false);
+        if huge {
+            self.huge = self.huge.wrapping_add(1);
+        } else {
+            self.fallback = self.fallback.wrapping_add(1);
+        }
+        let base = area.addr();
+        match self.areas.as_mut_slice().get_mut(slot) {
+            Some(s) => *s = Some(area),
+            None => return Err(CoreError::Corrupted),
+        }
+        Ok(base)
+    }
+
+    fn unmap(&mut self, _class: Class, base: usize, _npacks: usize) {
+        if let Some(slot) = self.slot_of(base) {
+            if let Some(s) = self.areas.as_mut_slice().get_mut(slot) {
+                // Dropping the area vfree()s it (VM_FLUSH_RESET_PERMS).
+                *s = None;
+            }
+        }
+    }
+}
