@@ -38,7 +38,7 @@ fmt-check:
 	@scripts/fmt-check.sh
 
 vm-test: module
-	@selftests/run_vm.sh selftests/execmem_rs.sh
+	@selftests/run_vm.sh selftests/execmem_rs.sh selftests/ctl_abi.py
 
 demo: module
 	@selftests/run_vm.sh --demo

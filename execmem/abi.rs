@@ -9,17 +9,23 @@
 //! | `stats`    | 0400 | `key value` counters per type, per class and in total  |
 //! | `packs`    | 0400 | one block per pack with a 64-cell occupancy map        |
 //! | `selftest` | 0400 | read: run the end-to-end probe, KTAP out               |
+//! | `stress`   | 0600 | write: run the stress runner; read: its report ([`stress`]) |
+//! | `bench`    | 0600 | write: run a benchmark; read: its table ([`bench`])    |
 //!
 //! No file prints a kernel address: packs are numbered, allocations are
 //! placed by pack number and offset. Documentation/execmem_rs.rst describes
 //! every file exactly as here.
 //!
 //! [`ctl`]: crate::execmem::ctl
+//! [`stress`]: crate::execmem::stress
+//! [`bench`]: crate::execmem::bench
 
 use crate::execmem::allocator::Allocator;
 use crate::execmem::backend::debugfs::{Dir, File, FileOps};
+use crate::execmem::bench::{Bench, BenchState};
 use crate::execmem::core_engine::types::{Class, ExecmemType};
 use crate::execmem::ctl::Session;
+use crate::execmem::stress::{Stress, StressState};
 use crate::execmem::{selftest, text::Text};
 use core::fmt::Write;
 use kernel::{c_str, prelude::*, sync::Arc, ThisModule};
@@ -32,6 +38,8 @@ pub struct Files {
     _stats: File<Stats>,
     _packs: File<Packs>,
     _selftest: File<Selftest>,
+    _stress: File<Stress>,
+    _bench: File<Bench>,
     _dir: Dir,
 }
 
@@ -45,6 +53,8 @@ impl Files {
             _stats: dir.file(c_str!("stats"), 0o400, alloc.clone(), module)?,
             _packs: dir.file(c_str!("packs"), 0o400, alloc.clone(), module)?,
             _selftest: dir.file(c_str!("selftest"), 0o400, alloc.clone(), module)?,
+            _stress: dir.file(c_str!("stress"), 0o600, StressState::new(alloc)?, module)?,
+            _bench: dir.file(c_str!("bench"), 0o600, BenchState::new(alloc)?, module)?,
             _dir: dir,
         })
     }
@@ -118,16 +128,13 @@ impl FileOps for Stats {
                 r.poke_bytes,
             ];
             let n = class.name();
+            let [packs, huge, fallback, backing, pokes, poke_bytes] = class_vals;
             Text::result(write!(
                 out,
-                "{n}.packs {}\n{n}.huge_packs {}\n{n}.fallback_packs {}\n\
-                 {n}.backing_bytes {}\n{n}.pokes {}\n{n}.poke_bytes {}\n",
-                class_vals[0],
-                class_vals[1],
-                class_vals[2],
-                class_vals[3],
-                class_vals[4],
-                class_vals[5]
+                "{n}.packs {packs}\n{n}.huge_packs {huge}\n{n}.fallback_packs {fallback}\n\
+                 {n}.backing_bytes {backing}\n{n}.pending {}\n{n}.pokes {pokes}\n\
+                 {n}.poke_bytes {poke_bytes}\n",
+                r.pending
             ))?;
             for (t, v) in total.iter_mut().skip(4).zip(class_vals) {
                 *t = t.wrapping_add(v);

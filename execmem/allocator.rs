@@ -19,11 +19,21 @@
 //! handle cannot touch a neighbour in the same pack.
 //!
 //! Freed memory is refilled with the class's fill byte (INT3 for code, zero
-//! otherwise) before the engine may hand it out again, so freed code never
-//! stays executable and new allocations start clean. Only the prefix a
-//! handle ever wrote is refilled: packs are filled when mapped, so bytes
-//! never written still hold the fill byte, and freeing an allocation that
-//! was never written costs no `text_poke` at all.
+//! otherwise) before the engine may hand it out again, so new allocations
+//! start clean and freed code is never handed to a new owner. Bytes never
+//! written still hold the fill byte (packs are filled when mapped), so an
+//! allocation that was never written goes straight back to the engine and
+//! costs no `text_poke`. A written RO/RX allocation is parked instead: up to
+//! [`PENDING`] freed ranges per class wait, unusable, and are then refilled
+//! together, adjacent ranges merged into one `text_poke_set()`, before the
+//! engine gets them back. A `text_poke` costs the same for 64 bytes as for
+//! a few KiB (its fixed cost is mapping the poking alias and flushing it), so
+//! batching makes a free cheap. The price: a freed function stays executable
+//! until its batch is refilled, at most [`PENDING`] - 1 frees of its class
+//! later or when the owner calls [`Allocator::flush`] (every debugfs session
+//! does on close, the stress runner and benchmark at the end). Nothing in
+//! execmem_rs can reach it meanwhile: its handle is gone and the range is not
+//! reallocated.
 //!
 //! Locking: one mutex per permission class, held for every operation on
 //! that class (engine, pack table, writes). All callers run in process
@@ -45,6 +55,18 @@ use kernel::{
     prelude::*,
     sync::{Arc, Mutex},
 };
+
+/// Freed, written RO/RX ranges a class parks before refilling them in one
+/// batch.
+pub const PENDING: usize = 32;
+
+/// A freed range waiting for its refill.
+#[derive(Clone, Copy)]
+struct Pending {
+    pl: Placement,
+    slot: usize,
+    area_off: usize,
+}
 
 /// Maps an engine error to the errno the ABI documents.
 pub fn errno(e: CoreError) -> Error {
@@ -76,6 +98,8 @@ pub struct ClassState {
     engine: KBox<Engine<KernelStorage>>,
     packs: Packs,
     counters: Counters,
+    pending: [Option<Pending>; PENDING],
+    npending: usize,
 }
 
 /// The counters of one class.
@@ -94,6 +118,8 @@ pub struct ClassReport {
     pub huge_packs: u64,
     /// Packs that fell back to 4 KiB pages so far.
     pub fallback_packs: u64,
+    /// Freed ranges parked for a batched refill.
+    pub pending: usize,
     /// `text_poke_copy()`/`text_poke_set()` calls.
     pub pokes: u64,
     /// Bytes written by them.
@@ -120,7 +146,63 @@ impl ClassState {
             engine: KBox::new(Engine::new(class), GFP_KERNEL)?,
             packs: Packs::new(),
             counters: Counters::default(),
+            pending: [None; PENDING],
+            npending: 0,
         })
+    }
+
+    /// Refills every parked range, merging adjacent ones, and gives them
+    /// back to the engine.
+    fn flush(&mut self, class: Class) {
+        let n = self.npending;
+        self.npending = 0;
+        let Some(parked) = self.pending.get_mut(..n) else {
+            return;
+        };
+        parked.sort_unstable_by_key(|p| p.map(|p| (p.slot, p.area_off)));
+        let mut run: Option<(usize, usize, usize)> = None; // (slot, start, end)
+        for p in parked.iter().flatten() {
+            let end = p.area_off.saturating_add(p.pl.size);
+            run = match run {
+                Some((slot, start, e)) if slot == p.slot && e == p.area_off => {
+                    Some((slot, start, end))
+                }
+                other => {
+                    if let Some(r) = other {
+                        refill(&self.packs, &mut self.counters, class, r);
+                    }
+                    Some((p.slot, p.area_off, end))
+                }
+            };
+        }
+        if let Some(r) = run {
+            refill(&self.packs, &mut self.counters, class, r);
+        }
+        for p in parked.iter_mut() {
+            if let Some(p) = p.take() {
+                if let Err(e) = self.engine.free(&mut self.packs, p.pl.handle) {
+                    pr_err!("free of a parked range failed: {:?}\n", e);
+                }
+            }
+        }
+    }
+}
+
+/// Refills `[start, end)` of the area in `slot` with the class's fill byte.
+fn refill(
+    packs: &Packs,
+    counters: &mut Counters,
+    class: Class,
+    (slot, start, end): (usize, usize, usize),
+) {
+    let len = end.saturating_sub(start);
+    match packs
+        .area(slot)
+        .ok_or(EFAULT)
+        .and_then(|a| a.fill(start, class.fill(), len))
+    {
+        Ok(()) => counters.count_poke(class, len),
+        Err(e) => pr_err!("refill of freed {} memory failed: {:?}\n", class.name(), e),
     }
 }
 
@@ -253,6 +335,14 @@ impl Allocator {
         })
     }
 
+    /// Refills and releases every parked freed range now (see the module
+    /// documentation), so that no freed code stays executable.
+    pub fn flush(&self) {
+        for class in Class::ALL {
+            self.class(class).lock().flush(class);
+        }
+    }
+
     /// Counters of `class`.
     pub fn report(&self, class: Class) -> ClassReport {
         let st = self.class(class).lock();
@@ -260,6 +350,7 @@ impl Allocator {
             engine: st.engine.stats(),
             huge_packs: st.packs.huge,
             fallback_packs: st.packs.fallback,
+            pending: st.npending,
             pokes: st.counters.pokes,
             poke_bytes: st.counters.poke_bytes,
             types: st.counters.types,
@@ -298,6 +389,7 @@ impl PinnedDrop for Allocator {
         for class in Class::ALL {
             let mut st = self.class(class).lock();
             let st = &mut *st;
+            st.flush(class);
             let leaked = st.engine.release_all(&mut st.packs);
             if leaked != 0 {
                 pr_err!(
@@ -446,31 +538,38 @@ impl Drop for Allocation {
         let class = self.ty.class();
         let mut st = self.owner.class(class).lock();
         let st = &mut *st;
-        // Refill what we wrote before the range can be handed out again:
-        // freed code must not stay executable, new allocations start clean.
-        if self.dirty != 0 {
-            let refilled = st
-                .packs
-                .area(self.slot)
-                .ok_or(EFAULT)
-                .and_then(|a| a.fill(self.area_off, class.fill(), self.dirty));
-            match refilled {
-                Ok(()) => st.counters.count_poke(class, self.dirty),
-                Err(e) => pr_err!(
-                    "refill of a freed {} range failed: {:?}\n",
-                    self.ty.name(),
-                    e
-                ),
-            }
-        }
-        if let Err(e) = st.engine.free(&mut st.packs, self.pl.handle) {
-            pr_err!("free of a {} allocation failed: {:?}\n", self.ty.name(), e);
-            return;
-        }
         let c = st.counters.of(self.ty);
         c.frees = c.frees.wrapping_add(1);
         c.live = c.live.wrapping_sub(1);
         c.live_bytes = c.live_bytes.wrapping_sub(self.size as u64);
+        if self.dirty == 0 {
+            // Never written: it still holds the fill byte.
+        } else if class == Class::Rw {
+            // A plain memset: nothing to batch.
+            refill(
+                &st.packs,
+                &mut st.counters,
+                class,
+                (self.slot, self.area_off, self.area_off + self.dirty),
+            );
+        } else {
+            // Park it; the batch is refilled when full.
+            if let Some(p) = st.pending.get_mut(st.npending) {
+                *p = Some(Pending {
+                    pl: self.pl,
+                    slot: self.slot,
+                    area_off: self.area_off,
+                });
+                st.npending += 1;
+                if st.npending == PENDING {
+                    st.flush(class);
+                }
+                return;
+            }
+        }
+        if let Err(e) = st.engine.free(&mut st.packs, self.pl.handle) {
+            pr_err!("free of a {} allocation failed: {:?}\n", self.ty.name(), e);
+        }
     }
 }
 

@@ -155,7 +155,8 @@ fn errno_reason(e: Error) -> Failure {
     fail(e, reason)
 }
 
-fn out_of_memory<T>(_: T) -> Failure {
+/// The `ENOMEM` failure, for `map_err` on any allocation error.
+pub fn out_of_memory<T>(_: T) -> Failure {
     fail(ENOMEM, "out of memory")
 }
 
@@ -377,6 +378,15 @@ impl Session {
             sep = " ";
         }
         out.push(b"\n").map_err(out_of_memory)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Free the session's allocations, then refill what they parked:
+        // after close, none of the session's code stays executable.
+        self.entries = KVec::new();
+        self.alloc.flush();
     }
 }
 

@@ -12,9 +12,11 @@
 pub mod abi;
 pub mod allocator;
 pub mod backend;
+pub mod bench;
 #[path = "core/mod.rs"]
 pub mod core_engine;
 pub mod ctl;
 pub mod packs;
 pub mod selftest;
+pub mod stress;
 pub mod text;

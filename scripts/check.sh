@@ -29,6 +29,12 @@ if [ -f Cargo.toml ]; then
 	[ "$rc" = 0 ] || [ "${f:-0}" != 0 ] || count "cargo test" "$rc"
 fi
 
+if [ -f Cargo.toml ]; then
+	step "host: cargo clippy --all-targets (the core's deny lints: no indexing, unwrap, unchecked arithmetic)"
+	cargo clippy -q --all-targets -- -D warnings
+	count "cargo clippy" $?
+fi
+
 step "rustfmt --check"
 scripts/fmt-check.sh
 count rustfmt $?
@@ -44,7 +50,7 @@ make -s module
 count "module build" $?
 
 step "VM: kselftests on the test kernel"
-selftests/run_vm.sh selftests/execmem_rs.sh 2>&1 | tee "$log/vm"
+selftests/run_vm.sh selftests/execmem_rs.sh selftests/ctl_abi.py 2>&1 | tee "$log/vm"
 rc=${PIPESTATUS[0]}
 line=$(grep '^vm: [0-9]*s; ' "$log/vm" | tail -n1)
 p=$(sed -n 's/.*; \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' <<<"$line")

@@ -43,6 +43,14 @@ dir=$CACHE/kernel/$flavour-$key
 kdir=$dir/linux
 if [ -n "$print_only" ]; then echo "$kdir"; exit 0; fi
 
+# One build per cache at a time: a second caller waits, then reuses.
+mkdir -p "$CACHE/kernel"
+exec 9>"$CACHE/kernel/.lock"
+if ! flock -n 9; then
+	echo "kernel: another build holds $CACHE/kernel/.lock; waiting"
+	flock 9
+fi
+
 if [ -f "$dir/built" ]; then
 	echo "kernel: reusing $flavour kernel $kdir (key $key unchanged)"
 	echo "KDIR=$kdir"
@@ -58,7 +66,7 @@ for d in "$CACHE/kernel/$flavour-"*; do
 	[ -f "$d/basekey" ] && [ "$(cat "$d/basekey")" = "$basekey" ] && [ -f "$d/patches.applied" ] && prev=$d
 done
 if [ -n "$prev" ]; then
-	echo "kernel: rebuilding $flavour kernel incrementally: patches changed (key $key, was $(basename "$prev"))"
+	echo "kernel: building $flavour kernel incrementally in the tree of $(basename "$prev") (same source, toolchain and config; patches swapped), key $key"
 	rm -f "$prev/built"
 	patch -s -R -p1 -d "$prev/linux" <"$prev/patches.applied" ||
 		{ echo "kernel: cannot revert the old patches in $prev; delete it and rerun" >&2; exit 1; }

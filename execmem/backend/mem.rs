@@ -324,3 +324,13 @@ impl Drop for Area {
         }
     }
 }
+
+/// `direct_map_level2_splits` from the VM event counters: how often a 2 MiB
+/// direct-map entry was split, e.g. by a permission change.
+pub fn direct_map_level2_splits() -> u64 {
+    let mut ev = [0usize; bindings::vm_event_item_NR_VM_EVENT_ITEMS as usize];
+    // SAFETY: all_vm_events() writes exactly NR_VM_EVENT_ITEMS counters.
+    unsafe { bindings::all_vm_events(ev.as_mut_ptr()) };
+    ev.get(bindings::vm_event_item_DIRECT_MAP_LEVEL2_SPLIT as usize)
+        .map_or(0, |&v| v as u64)
+}

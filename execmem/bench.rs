@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! debugfs `bench`: execmem_rs against the kernel's own path, same call.
+//!
+//! The baseline is what the kernel does today for each allocation:
+//! `execmem_alloc()` + `set_memory_rox()` (`set_memory_ro()` for rodata,
+//! nothing for data) [+ `text_poke_copy()`] + `execmem_free()`. execmem_rs
+//! does `alloc` [+ `write`] + drop. Both run the same workload in one write
+//! to the file; the table is the reply and what the file reads back.
+//!
+//! Write one of:
+//!
+//! ```text
+//! run workload=fixed n=N [size=N] [write=0|1]   n x size B of text (512)
+//! run workload=trace [n=N] [write=0|1]          the module trace, first n modules
+//! run workload=bpf n=N [live=N] [write=0|1]     BPF-like churn, n allocations
+//! trace add TEXT RODATA RO_AFTER_INIT DATA      append one module to the trace
+//! trace clear
+//! ```
+//!
+//! Each allocator allocates everything the workload asks for (timing each
+//! allocation, and each write), then frees it (timing each free), so the
+//! peak footprint is the whole workload. Reported per allocator and
+//! operation: count, p50/p99 ns; per allocator: pages or packs used at the
+//! peak, page-table entries (one per 4 KiB page, one per 2 MiB pack) and the
+//! `direct_map_level2_splits` delta of its run.
+
+use crate::execmem::allocator::{Allocator, Any};
+use crate::execmem::backend::debugfs::{Failure, FileOps};
+use crate::execmem::backend::kthread::now_ns;
+use crate::execmem::backend::mem::{direct_map_level2_splits, Area, ExecmemKind, Perms, PAGE_SIZE};
+use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
+use crate::execmem::ctl::{out_of_memory, parse_num};
+use crate::execmem::selftest::ret_imm32;
+use crate::execmem::text::Text;
+use core::fmt::Write;
+use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
+
+/// Most allocations one run makes.
+const MAX_N: usize = 100_000;
+/// Types of one module of the trace, in column order.
+const TRACE_TYPES: [ExecmemType; 4] = [
+    ExecmemType::Text,
+    ExecmemType::Rodata,
+    ExecmemType::RoAfterInit,
+    ExecmemType::Data,
+];
+
+/// State of the `bench` file: the allocator, the trace, the last table.
+#[pin_data]
+pub struct BenchState {
+    alloc: Arc<Allocator>,
+    #[pin]
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    trace: KVec<[u32; 4]>,
+    last: Text,
+}
+
+impl BenchState {
+    /// New state for `alloc`.
+    pub fn new(alloc: &Arc<Allocator>) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(BenchState {
+                alloc: alloc.clone(),
+                inner <- new_mutex!(Inner { trace: KVec::new(), last: Text::new() }),
+            }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+/// Timings of one operation.
+struct Samples(KVec<u64>);
+
+impl Samples {
+    fn new() -> Self {
+        Samples(KVec::new())
+    }
+
+    fn push(&mut self, ns: u64) -> Result {
+        self.0.push(ns, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// (count, p50, p99)
+    fn summary(&mut self) -> (usize, u64, u64) {
+        let v = self.0.as_mut_slice();
+        v.sort_unstable();
+        let n = v.len();
+        let at = |q: usize| v.get(n.saturating_mul(q) / 100).copied().unwrap_or(0);
+        (n, at(50), at(99))
+    }
+}
+
+/// What one allocator did in one run.
+struct Run {
+    name: &'static str,
+    alloc: Samples,
+    write: Samples,
+    free: Samples,
+    alloc_free: Samples,
+    alloc_write_free: Samples,
+    pages: u64,
+    packs: u64,
+    ptes: u64,
+    splits: u64,
+}
+
+impl Run {
+    fn new(name: &'static str) -> Self {
+        Run {
+            name,
+            alloc: Samples::new(),
+            write: Samples::new(),
+            free: Samples::new(),
+            alloc_free: Samples::new(),
+            alloc_write_free: Samples::new(),
+            pages: 0,
+            packs: 0,
+            ptes: 0,
+            splits: 0,
+        }
+    }
+
+    fn show(&mut self, out: &mut Text) -> Result {
+        let name = self.name;
+        for (op, s) in [
+            ("alloc", &mut self.alloc),
+            ("write", &mut self.write),
+            ("free", &mut self.free),
+            ("alloc+free", &mut self.alloc_free),
+            ("alloc+write+free", &mut self.alloc_write_free),
+        ] {
+            let (n, p50, p99) = s.summary();
+            if n != 0 {
+                Text::result(writeln!(
+                    out,
+                    "{name:<10} {op:<17} {n:>7} {p50:>10} {p99:>10}"
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn footprint(&self, out: &mut Text) -> Result {
+        Text::result(writeln!(
+            out,
+            "{:<10} pages={} packs={} ptes={} direct_map_level2_splits={}",
+            self.name, self.pages, self.packs, self.ptes, self.splits
+        ))
+    }
+}
+
+/// One allocation request of a workload.
+#[derive(Clone, Copy)]
+struct Req {
+    ty: ExecmemType,
+    size: usize,
+}
+
+/// The baseline's handle: one execmem area per allocation.
+fn baseline_alloc(r: Req) -> Result<Area> {
+    let kind = match r.ty.class() {
+        Class::Rx => ExecmemKind::ModuleText,
+        _ => ExecmemKind::ModuleData,
+    };
+    let mut a = Area::execmem(kind, r.size)?;
+    match r.ty.class() {
+        Class::Rx => a.protect(Perms::ReadExec)?,
+        Class::Ro if r.ty == ExecmemType::Rodata => a.protect(Perms::ReadOnly)?,
+        _ => {}
+    }
+    Ok(a)
+}
+
+fn payload(r: Req) -> ([u8; 64], usize) {
+    let mut buf = [0x90u8; 64];
+    if let Some(head) = buf.get_mut(..10) {
+        head.copy_from_slice(&ret_imm32(42));
+    }
+    (buf, r.size.min(64))
+}
+
+fn run_baseline(reqs: &[Req], write: bool, run: &mut Run) -> Result {
+    let mut live: KVec<(Area, u64)> = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+    let splits = direct_map_level2_splits();
+    for &r in reqs {
+        let t0 = now_ns();
+        let a = baseline_alloc(r)?;
+        let t1 = now_ns();
+        let mut w = 0;
+        if write {
+            let (buf, n) = payload(r);
+            a.write(0, buf.get(..n).unwrap_or(&[]))?;
+            w = now_ns().saturating_sub(t1);
+            run.write.push(w)?;
+        }
+        run.alloc.push(t1.saturating_sub(t0))?;
+        run.pages += (a.size() / PAGE_SIZE) as u64;
+        live.push((a, t1.saturating_sub(t0).saturating_add(w)), GFP_KERNEL)?;
+    }
+    run.ptes = run.pages;
+    run.splits = direct_map_level2_splits().saturating_sub(splits);
+    for (a, aw) in live {
+        let t0 = now_ns();
+        drop(a);
+        let f = now_ns().saturating_sub(t0);
+        run.free.push(f)?;
+        if write {
+            run.alloc_write_free.push(aw.saturating_add(f))?;
+        } else {
+            run.alloc_free.push(aw.saturating_add(f))?;
+        }
+    }
+    Ok(())
+}
+
+fn run_execmem_rs(alloc: &Arc<Allocator>, reqs: &[Req], write: bool, run: &mut Run) -> Result {
+    let mut live: KVec<(Any, u64)> = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+    let splits = direct_map_level2_splits();
+    for &r in reqs {
+        let t0 = now_ns();
+        let mut a = alloc.alloc(r.ty, r.size, None)?;
+        let t1 = now_ns();
+        let mut w = 0;
+        if write {
+            let (buf, n) = payload(r);
+            a.write(0, buf.get(..n).unwrap_or(&[]))?;
+            w = now_ns().saturating_sub(t1);
+            run.write.push(w)?;
+        }
+        run.alloc.push(t1.saturating_sub(t0))?;
+        live.push((a, t1.saturating_sub(t0).saturating_add(w)), GFP_KERNEL)?;
+    }
+    for class in Class::ALL {
+        let r = alloc.report(class);
+        run.packs += (r.engine.packs + r.engine.extents) as u64;
+        run.ptes += (r.engine.backing / crate::execmem::backend::mem::PMD_SIZE) as u64;
+        run.pages += (r.engine.backing / PAGE_SIZE) as u64;
+    }
+    run.splits = direct_map_level2_splits().saturating_sub(splits);
+    let n = live.len();
+    for (i, (a, aw)) in live.into_iter().enumerate() {
+        let t0 = now_ns();
+        drop(a);
+        if i + 1 == n {
+            // The last, partial batch of parked ranges is refilled here, so
+            // its cost is in the measurement too.
+            alloc.flush();
+        }
+        let f = now_ns().saturating_sub(t0);
+        run.free.push(f)?;
+        if write {
+            run.alloc_write_free.push(aw.saturating_add(f))?;
+        } else {
+            run.alloc_free.push(aw.saturating_add(f))?;
+        }
+    }
+    Ok(())
+}
+
+/// BPF-like sizes: half below 500 B, three quarters below 2 KiB, a tail
+/// up to 64 KiB (the published fleet numbers).
+fn bpf_size(x: u64) -> usize {
+    let r = (x >> 8) as usize;
+    match x % 100 {
+        0..=49 => 64 + r % 436,
+        50..=74 => 500 + r % 1548,
+        75..=94 => 2048 + r % 14336,
+        _ => 16384 + r % 49152,
+    }
+}
+
+struct Args {
+    workload: u8,
+    n: usize,
+    size: usize,
+    write: bool,
+}
+
+fn parse_run(words: &[&[u8]]) -> core::result::Result<Args, Failure> {
+    let bad = |r| Failure::new(EINVAL, r);
+    let mut a = Args {
+        workload: 0,
+        n: 1000,
+        size: 512,
+        write: false,
+    };
+    for w in words {
+        let eq = w
+            .iter()
+            .position(|&c| c == b'=')
+            .ok_or(bad("expected key=value"))?;
+        let (k, v) = (w.get(..eq).unwrap_or(&[]), w.get(eq + 1..).unwrap_or(&[]));
+        match k {
+            b"workload" => {
+                a.workload = match v {
+                    b"fixed" => 0,
+                    b"trace" => 1,
+                    b"bpf" => 2,
+                    _ => return Err(bad("workload must be fixed, trace or bpf")),
+                }
+            }
+            b"n" => {
+                a.n = usize::try_from(parse_num(v)?)
+                    .ok()
+                    .filter(|n| (1..=MAX_N).contains(n))
+                    .ok_or(bad("n must be 1..100000"))?
+            }
+            b"size" => {
+                a.size = usize::try_from(parse_num(v)?)
+                    .ok()
+                    .filter(|s| (1..=MAX_ALLOC).contains(s))
+                    .ok_or(bad("size must be 1..64 MiB"))?
+            }
+            b"write" => a.write = parse_num(v)? != 0,
+            _ => return Err(bad("unknown parameter")),
+        }
+    }
+    Ok(a)
+}
+
+fn requests(a: &Args, trace: &[[u32; 4]]) -> Result<KVec<Req>> {
+    let mut v = KVec::new();
+    match a.workload {
+        0 => {
+            for _ in 0..a.n {
+                v.push(
+                    Req {
+                        ty: ExecmemType::Text,
+                        size: a.size,
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+        1 => {
+            for m in trace.iter().take(a.n) {
+                for (ty, &size) in TRACE_TYPES.iter().zip(m.iter()) {
+                    if size != 0 {
+                        v.push(
+                            Req {
+                                ty: *ty,
+                                size: size as usize,
+                            },
+                            GFP_KERNEL,
+                        )?;
+                    }
+                }
+            }
+        }
+        _ => {
+            let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+            for _ in 0..a.n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                v.push(
+                    Req {
+                        ty: ExecmemType::Bpf,
+                        size: bpf_size(x),
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// `bench`: write a command, read the table.
+pub struct Bench(Arc<BenchState>);
+
+impl FileOps for Bench {
+    type Shared = BenchState;
+
+    fn open(shared: &Arc<BenchState>) -> Result<Self> {
+        Ok(Bench(shared.clone()))
+    }
+
+    fn show(&mut self, out: &mut Text) -> Result {
+        out.push(self.0.inner.lock().last.as_bytes())
+    }
+
+    fn command(&mut self, input: &[u8], out: &mut Text) -> core::result::Result<(), Failure> {
+        let bad = |r| Failure::new(EINVAL, r);
+        let mut words: KVec<&[u8]> = KVec::new();
+        for w in input
+            .split(|c| c.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+        {
+            words.push(w, GFP_KERNEL).map_err(out_of_memory)?;
+        }
+        let mut inner = self.0.inner.lock();
+        match words.as_slice() {
+            [b"trace", b"clear"] => {
+                inner.trace = KVec::new();
+                out.push(b"ok\n").map_err(out_of_memory)
+            }
+            [b"trace", b"add", cols @ ..] if cols.len() == 4 => {
+                let mut m = [0u32; 4];
+                for (d, c) in m.iter_mut().zip(cols.iter()) {
+                    *d = u32::try_from(parse_num(c)?).map_err(|_| bad("size above 4 GiB"))?;
+                }
+                if inner.trace.len() >= MAX_N {
+                    return Err(Failure::new(E2BIG, "trace above 100000 modules"));
+                }
+                inner.trace.push(m, GFP_KERNEL).map_err(out_of_memory)?;
+                out.push(b"ok\n").map_err(out_of_memory)
+            }
+            [b"run", rest @ ..] => {
+                let a = parse_run(rest)?;
+                if a.workload == 1 && inner.trace.is_empty() {
+                    return Err(bad("no trace loaded (trace add ...)"));
+                }
+                let reqs = requests(&a, inner.trace.as_slice()).map_err(out_of_memory)?;
+                let (mut base, mut ours) = (Run::new("baseline"), Run::new("execmem_rs"));
+                let fail = |e| Failure::new(e, "a run failed (see dmesg)");
+                run_baseline(reqs.as_slice(), a.write, &mut base).map_err(fail)?;
+                run_execmem_rs(&self.0.alloc, reqs.as_slice(), a.write, &mut ours).map_err(fail)?;
+                let mut t = Text::new();
+                let wl = ["fixed", "trace", "bpf"]
+                    .get(a.workload as usize)
+                    .copied()
+                    .unwrap_or("?");
+                let hdr = writeln!(
+                    t,
+                    "workload={wl} allocations={} write={}\n{:<10} {:<17} {:>7} {:>10} {:>10}",
+                    reqs.len(),
+                    u8::from(a.write),
+                    "allocator",
+                    "op",
+                    "count",
+                    "p50_ns",
+                    "p99_ns"
+                );
+                Text::result(hdr)
+                    .and_then(|()| base.show(&mut t))
+                    .and_then(|()| ours.show(&mut t))
+                    .and_then(|()| base.footprint(&mut t))
+                    .and_then(|()| ours.footprint(&mut t))
+                    .map_err(out_of_memory)?;
+                out.push(t.as_bytes()).map_err(out_of_memory)?;
+                inner.last = t;
+                Ok(())
+            }
+            _ => Err(bad(
+                "usage: run workload=fixed|trace|bpf ... | trace add T R A D | trace clear",
+            )),
+        }
+    }
+}

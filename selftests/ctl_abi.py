@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+#
+# kselftest for execmem_rs's debugfs ABI: every ctl command and error, the
+# permissions and mapping of every type, exec in every RX type, refill of
+# freed ranges, session isolation and cleanup, stats, packs, and a scan of
+# the kernel page tables for W+X pages. KTAP out; exit 4 (skip) when not
+# root or the module is not loaded.
+
+import errno
+import os
+import re
+import subprocess
+import sys
+
+D = "/sys/kernel/debug/execmem_rs"
+PT = "/sys/kernel/debug/page_tables/kernel"
+KSFT_SKIP = 4
+RX, RO, RW = ("text", "bpf", "ftrace", "kprobes"), ("rodata", "ro_after_init"), ("data",)
+TYPES = RX + RO + RW
+FILL = {t: "cc" for t in RX} | {t: "00" for t in RO + RW}
+
+
+class Ktap:
+    def __init__(self):
+        self.n = self.passed = self.failed = 0
+        print("KTAP version 1", flush=True)
+
+    def check(self, name, ok, detail=""):
+        self.n += 1
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        print(f"{'ok' if ok else 'not ok'} {self.n} {name}" + (f" # {detail}" if detail else ""),
+              flush=True)
+        return ok
+
+    def finish(self):
+        print(f"1..{self.n}")
+        print(f"# totals: pass:{self.passed} fail:{self.failed} skip:0")
+        sys.exit(1 if self.failed else 0)
+
+
+class Session:
+    """One open ctl file: write a command, read its reply."""
+
+    def __init__(self):
+        self.fd = os.open(f"{D}/ctl", os.O_RDWR)
+
+    def cmd(self, line):
+        """Returns (errno or 0, reply without the trailing newline)."""
+        err = 0
+        try:
+            os.write(self.fd, line.encode() if isinstance(line, str) else line)
+        except OSError as e:
+            err = e.errno
+        out = b""
+        while True:
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                break
+            out += chunk
+        return err, out.decode(errors="replace").rstrip("\n")
+
+    def ok(self, line):
+        err, reply = self.cmd(line)
+        if err:
+            raise RuntimeError(f"{line!r} failed: {errno.errorcode.get(err)} {reply}")
+        return reply
+
+    def close(self):
+        os.close(self.fd)
+
+
+def stats():
+    with open(f"{D}/stats") as f:
+        return {k: int(v) for k, v in (line.split() for line in f)}
+
+
+def kv(reply):
+    return dict(w.split("=", 1) for w in reply.split())
+
+
+def ret_imm32(imm):
+    """ENDBR64; mov eax, imm32; ret."""
+    return "f30f1efab8" + imm.to_bytes(4, "little").hex() + "c3"
+
+
+def main():
+    if os.geteuid() != 0:
+        print("KTAP version 1\n1..0 # SKIP must be run as root")
+        sys.exit(KSFT_SKIP)
+    if not os.path.isdir(D):
+        print(f"KTAP version 1\n1..0 # SKIP execmem_rs is not loaded ({D} missing)")
+        sys.exit(KSFT_SKIP)
+    t = Ktap()
+
+    # --- files and modes -------------------------------------------------------
+    modes = {f: oct(os.stat(f"{D}/{f}").st_mode & 0o777) for f in
+             ("types", "ctl", "stats", "packs", "selftest")}
+    t.check("file_modes", modes == {"types": "0o400", "ctl": "0o600", "stats": "0o400",
+                                    "packs": "0o400", "selftest": "0o400"}, str(modes))
+    t.check("dir_mode", oct(os.stat(D).st_mode & 0o777) == "0o700")
+    with open(f"{D}/types") as f:
+        rows = [line.split() for line in f]
+    t.check("types_table", rows[0] == "name class perms align granularity fill".split() and
+            [r[0] for r in rows[1:]] == ["text", "data", "rodata", "ro_after_init", "bpf",
+                                         "ftrace", "kprobes"] and
+            all(r[5] == "0x" + FILL[r[0]] and r[4] == "64" for r in rows[1:]),
+            f"{len(rows) - 1} types")
+
+    base = stats()
+    s = Session()
+
+    # --- every type: alloc, probe, info, write/read, exec or seal -------------------
+    for i, ty in enumerate(TYPES):
+        id_ = s.ok(f"alloc {ty} 512")
+        p = kv(s.ok(f"probe {id_}"))
+        w, x = ("0", "1") if ty in RX else ("0", "0") if ty in RO else ("1", "0")
+        t.check(f"{ty}_probe_perms", p["writable"] == w and p["executable"] == x, str(p))
+        t.check(f"{ty}_probe_2M", p["mapping"] == "2M" and p["pages"] == "1", str(p))
+        info = kv(s.ok(f"info {id_}"))
+        perms = "r-x" if ty in RX else "r--" if ty in RO else "rw-"
+        t.check(f"{ty}_info", info["type"] == ty and info["size"] == "512" and
+                info["mapping"] == "2M" and info["perms"] == perms and
+                int(info["offset"]) % 64 == 0, str(info))
+        t.check(f"{ty}_fresh_is_fill", s.ok(f"read {id_} 0 512") == FILL[ty] * 512)
+        code = ret_imm32(0x1000 + i)
+        s.ok(f"write {id_} 0 {code}")
+        t.check(f"{ty}_write_read", s.ok(f"read {id_} 0 10") == code)
+        if ty in RX:
+            t.check(f"{ty}_exec", s.ok(f"exec {id_} 0") == str(0x1000 + i))
+        else:
+            err, reply = s.cmd(f"exec {id_} 0")
+            t.check(f"{ty}_exec_refused", err == errno.EPERM and reply.startswith("error: "),
+                    f"{errno.errorcode.get(err)} {reply}")
+        if ty in RO:
+            s.ok(f"seal {id_}")
+            err, reply = s.cmd(f"write {id_} 0 00")
+            t.check(f"{ty}_write_after_seal", err == errno.EPERM, reply)
+            err, _ = s.cmd(f"fill {id_} 0 1 0")
+            t.check(f"{ty}_fill_after_seal", err == errno.EPERM)
+            t.check(f"{ty}_sealed_perms", kv(s.ok(f"info {id_}"))["perms"] == "r--")
+            t.check(f"{ty}_sealed_readable", s.ok(f"read {id_} 0 10") == code)
+        else:
+            err, _ = s.cmd(f"seal {id_}")
+            t.check(f"{ty}_seal_refused", err == errno.EPERM)
+        s.ok(f"free {id_}")
+
+    # --- fill, and freed ranges come back as the fill byte ----------------------------
+    # A written RO/RX range is parked on free and refilled in a batch; closing
+    # a session flushes. Then allocate until the same place comes back.
+    for ty in ("text", "rodata", "data"):
+        s3 = Session()
+        a = s3.ok(f"alloc {ty} 4096 4096")
+        where = kv(s3.ok(f"info {a}"))
+        s3.ok(f"fill {a} 100 200 0x5a")
+        t.check(f"{ty}_fill", s3.ok(f"read {a} 99 202") == FILL[ty] + "5a" * 200 + FILL[ty])
+        s3.ok(f"free {a}")
+        cls = "rx" if ty in RX else "ro" if ty in RO else "rw"
+        parked = stats()[f"{cls}.pending"]
+        t.check(f"{ty}_free_parks_written_code", parked == (0 if ty in RW else 1), f"{cls}.pending {parked}")
+        s3.close()
+        t.check(f"{ty}_close_flushes", stats()[f"{cls}.pending"] == 0)
+        s4 = Session()
+        for _ in range(600):
+            b = s4.ok(f"alloc {ty} 4096 4096")
+            got = kv(s4.ok(f"info {b}"))
+            if (got["pack"], got["offset"]) == (where["pack"], where["offset"]):
+                break
+        same = (got["pack"], got["offset"]) == (where["pack"], where["offset"])
+        t.check(f"{ty}_freed_range_refilled", same and s4.ok(f"read {b} 0 4096") == FILL[ty] * 4096,
+                f"pack {where['pack']} offset {where['offset']}" if same else "place never reused")
+        s4.close()
+
+    # --- alignment ---------------------------------------------------------------
+    a = s.ok("alloc text 100 4096")
+    b = s.ok("alloc text 100 0x200000")
+    t.check("align_4096", int(kv(s.ok(f"info {a}"))["offset"]) % 4096 == 0)
+    t.check("align_2M", kv(s.ok(f"info {b}"))["offset"] == "0")
+    big = s.ok("alloc text 0x300000")
+    pb = kv(s.ok(f"probe {big}"))
+    t.check("multi_pack_extent", pb["pages"] == str(0x300000 // 4096) and
+            pb["executable"] == "1" and pb["writable"] == "0", str(pb))
+    t.check("list", s.ok("list").split() == [a, b, big])
+
+    # --- errors: errno, reply, and nothing changed -----------------------------------
+    errors = [
+        ("", errno.EINVAL), ("   ", errno.EINVAL), ("bogus 1", errno.EINVAL),
+        ("alloc", errno.EINVAL), ("alloc text", errno.EINVAL), ("alloc nosuch 64", errno.EINVAL),
+        ("alloc text 0", errno.EINVAL), ("alloc text -1", errno.EINVAL),
+        ("alloc text 12abc", errno.EINVAL), ("alloc text 0x", errno.EINVAL),
+        ("alloc text 99999999999999999999999", errno.EINVAL),
+        ("alloc text 64 3", errno.EINVAL), ("alloc text 64 0", errno.EINVAL),
+        ("alloc text 64 64 extra", errno.EINVAL),
+        ("alloc text 0x4000001", errno.E2BIG), ("alloc data 0xffffffffffffffff", errno.E2BIG),
+        ("free 999", errno.ENOENT), ("free x", errno.EINVAL), ("info 999", errno.ENOENT),
+        ("probe 999", errno.ENOENT), ("read 999 0 1", errno.ENOENT),
+        (f"read {a} 0 101", errno.ERANGE), (f"read {a} 100 1", errno.ERANGE),
+        (f"read {a} 0xffffffffffffffff 2", errno.ERANGE), (f"read {a} 0 20000", errno.E2BIG),
+        (f"write {a} 0 abc", errno.EINVAL), (f"write {a} 0 zz", errno.EINVAL),
+        (f"write {a} 99 0000", errno.ERANGE), (f"write {a} 0 " + "00" * 16385, errno.E2BIG),
+        (f"fill {a} 0 101 1", errno.ERANGE), (f"fill {a} 0 1 256", errno.EINVAL),
+        (f"exec {a} 100", errno.ERANGE), ("alloc text 64\nalloc text 64", errno.EINVAL),
+        (b"alloc text 64\x00", errno.EINVAL),
+    ]
+    before = stats()
+    for line, want in errors:
+        err, reply = s.cmd(line)
+        name = line if isinstance(line, str) else repr(line)
+        t.check(f"error {name[:40]!r}", err == want and reply.startswith("error: "),
+                f"got {errno.errorcode.get(err, err)}, want {errno.errorcode[want]}: {reply}")
+    after = stats()
+    t.check("errors_change_nothing", before == after and s.ok("list").split() == [a, b, big])
+
+    # --- sessions: isolation, close frees, rmmod refused while open -------------------
+    s2 = Session()
+    err, _ = s2.cmd(f"info {a}")
+    t.check("sessions_isolated", err == errno.ENOENT and s2.ok("list") == "")
+    s2.ok("alloc data 100")
+    r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+    t.check("rmmod_refused_while_session_open", r.returncode != 0, r.stderr.strip())
+    s2.close()
+    t.check("stats_live_counts", stats()["total.live"] == base["total.live"] + 3)
+
+    # --- no W+X page anywhere in the kernel's page tables -----------------------------
+    if os.path.exists(PT):
+        with open(PT) as f:
+            wx = [l for l in f if re.search(r"\bRW\b", l) and re.search(r"\sx\s", l)]
+        t.check("no_wx_pages", not wx, wx[0].strip() if wx else "page_tables/kernel scanned")
+    else:
+        t.check("no_wx_pages", False, f"{PT} missing (CONFIG_PTDUMP_DEBUGFS)")
+
+    with open(f"{D}/packs") as f:
+        packs = f.read()
+    t.check("packs_picture", re.search(r"^pack rx\.\d+ class=rx mapping=2M .*\n  \[[.:#]{64}\]$",
+                                       packs, re.M) is not None and
+            re.search(r"0x[0-9a-f]{8,}|ffff", packs) is None, "no addresses printed")
+
+    s.close()
+    end = stats()
+    t.check("close_frees_everything", end["total.live"] == 0 and end["total.live_bytes"] == 0 and
+            end["total.allocs"] == end["total.frees"],
+            f"live={end['total.live']} allocs={end['total.allocs']} frees={end['total.frees']}")
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+#
+# Fuzz execmem_rs's ctl ABI, deterministically by seed: malformed and
+# adversarial lines (garbage, huge and negative numbers, overflowing
+# offset+len, odd hex, other sessions' IDs, use after free, commands split
+# across writes, very long lines) mixed with valid commands over two
+# sessions. Every write must either succeed or fail with a documented errno
+# and an "error: " reply, and the module's live count must always equal
+# what the successful commands left alive. KTAP out.
+#
+#   ctl_fuzz.py [LINES] [SEED]      (default 10000 lines, seed 1)
+
+import errno
+import os
+import random
+import sys
+
+D = "/sys/kernel/debug/execmem_rs"
+TYPES = ["text", "data", "rodata", "ro_after_init", "bpf", "ftrace", "kprobes"]
+ERRNOS = {errno.EINVAL, errno.ENOENT, errno.ERANGE, errno.EPERM, errno.E2BIG, errno.ENOMEM}
+
+
+def live():
+    with open(f"{D}/stats") as f:
+        return int(dict(line.split() for line in f)["total.live"])
+
+
+class Session:
+    def __init__(self):
+        self.fd = os.open(f"{D}/ctl", os.O_RDWR)
+        self.ids = {}          # id -> type
+
+    def cmd(self, data):
+        err = 0
+        try:
+            os.write(self.fd, data)
+        except OSError as e:
+            err = e.errno
+        out = b""
+        while chunk := os.read(self.fd, 1 << 16):
+            out += chunk
+        return err, out.decode(errors="replace")
+
+
+def number(rng):
+    return rng.choice([
+        "0", "1", "64", "512", "4096", "0x200000", "0x4000000", "0x4000001", "-1", "-0",
+        "18446744073709551615", "18446744073709551616", "99999999999999999999999999",
+        "0x", "0xg", "1e3", "+5", " ", "0x" + "f" * 17, str(rng.randrange(1 << 64)),
+        str(rng.randrange(70000)), hex(rng.randrange(1 << 22)),
+    ])
+
+
+def line(rng, me, other, freed):
+    ids = list(me.ids) or [1]
+    pick = rng.random()
+    some_id = str(rng.choice(ids))
+    other_id = str(rng.choice(list(other.ids) or [424242]))
+    kind = rng.randrange(16)
+    if kind == 0:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80)))
+    if kind == 1:
+        return b"alloc " + rng.choice(TYPES).encode() + b" " + ("9" * rng.randrange(1, 3000)).encode()
+    if kind == 2:
+        return ("write %s 0 %s" % (some_id, "ab" * rng.randrange(1, 40000))).encode()
+    if kind == 3:
+        return ("write %s %s %s" % (some_id, number(rng), "abc")).encode()
+    if kind == 4:
+        return ("read %s %s %s" % (some_id, number(rng), number(rng))).encode()
+    if kind == 5:
+        return ("fill %s %s %s %s" % (some_id, number(rng), number(rng), number(rng))).encode()
+    if kind == 6:
+        return ("%s %s" % (rng.choice(["free", "info", "probe", "seal", "exec"]), other_id)).encode()
+    if kind == 7 and freed:
+        return ("%s %s 0 1" % (rng.choice(["read", "write", "fill", "exec"]), rng.choice(freed))).encode()
+    if kind == 8:
+        full = "alloc %s %s" % (rng.choice(TYPES), rng.randrange(1, 5000))
+        cut = rng.randrange(1, len(full))
+        return [full[:cut].encode(), full[cut:].encode()]
+    if kind == 9:
+        return ("alloc %s %s %s" % (rng.choice(TYPES + ["Text", "txt"]), number(rng), number(rng))).encode()
+    if kind == 10:
+        return rng.choice([b"", b"\n", b"\n\n", b"list extra", b"list\nlist", b"alloc text 64\x00",
+                           b"exec", b"seal", b"free", b"\xff\xfe", b"alloc\ttext\t64"])
+    if kind == 11:
+        return ("read %s 0xffffffffffffffff 2" % some_id).encode()
+    # Valid traffic keeps IDs around for the adversarial lines.
+    if kind in (12, 13) or not me.ids:
+        return ("alloc %s %d" % (rng.choice(TYPES), rng.choice([1, 64, 100, 512, 4096, 70000]))).encode()
+    if kind == 14:
+        return ("free %s" % some_id).encode()
+    return ("write %s 0 %s" % (some_id, "cc" * rng.randrange(0, 8) + "90")).encode()
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    print("KTAP version 1")
+    if os.geteuid() != 0 or not os.path.isdir(D):
+        print("1..0 # SKIP needs root and execmem_rs loaded")
+        sys.exit(4)
+    rng = random.Random(seed)
+    sessions = [Session(), Session()]
+    base = live()
+    freed = []
+    bad = []
+    sent = 0
+    while sent < n:
+        me = rng.choice(sessions)
+        other = sessions[1] if me is sessions[0] else sessions[0]
+        data = line(rng, me, other, freed)
+        for part in (data if isinstance(data, list) else [data]):
+            sent += 1
+            err, reply = me.cmd(part)
+            text = part.decode(errors="replace")
+            if err and (err not in ERRNOS or not reply.startswith("error: ")):
+                bad.append(f"{text[:60]!r}: errno {err} reply {reply[:60]!r}")
+            elif not err:
+                words = text.split()
+                if words[:1] == ["alloc"]:
+                    me.ids[int(reply)] = words[1]
+                elif words[:1] == ["free"]:
+                    me.ids.pop(int(words[1], 0), None)
+                    freed.append(words[1])
+        if sent % 500 < 2:
+            want = base + sum(len(s.ids) for s in sessions)
+            got = live()
+            if got != want:
+                bad.append(f"after {sent} lines: total.live {got}, want {want}")
+    print(f"ok 1 fuzz_lines_sent # {sent} lines, seed {seed}")
+    print(f"{'not ok' if bad else 'ok'} 2 fuzz_clean_errors # {len(bad)} bad" +
+          (f": {bad[0]}" if bad else ""))
+    want = base + sum(len(s.ids) for s in sessions)
+    got = live()
+    print(f"{'ok' if got == want else 'not ok'} 3 fuzz_live_accounting # total.live {got}, want {want}")
+    for s in sessions:
+        os.close(s.fd)
+    end = live()
+    print(f"{'ok' if end == base else 'not ok'} 4 fuzz_close_frees_all # total.live {end}")
+    print("1..4")
+    sys.exit(0 if not bad and got == want and end == base else 1)
+
+
+if __name__ == "__main__":
+    main()
