@@ -11,7 +11,7 @@
 SHELL := /bin/bash
 KMAKE := $(shell . scripts/env.sh && echo "$${KMAKE_ARGS[@]}")
 
-.PHONY: all module deps kernel clippy fmt-check host-test vm-test check demo clean
+.PHONY: soak all module deps kernel kernel-debug module-debug clippy fmt-check host-test vm-test check demo clean
 
 all: module
 
@@ -27,18 +27,30 @@ endif
 
 # The module is always rebuilt through kbuild, which knows what changed.
 module: kernel
-	@$(MAKE) -s -C $(or $(KDIR),$(shell scripts/kernel.sh --kdir)) M=$(CURDIR) $(KMAKE) modules
-	@echo "module: $(CURDIR)/execmem_rs.ko"
+	@scripts/module.sh base
 
 clippy: kernel
 	@rm -f execmem_rs.o
-	@$(MAKE) -s -C $(or $(KDIR),$(shell scripts/kernel.sh --kdir)) M=$(CURDIR) $(KMAKE) CLIPPY=1 modules
+	@scripts/module.sh base CLIPPY=1
+
+# The debug flavour: KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN.
+kernel-debug: deps
+	@scripts/kernel.sh debug
+
+module-debug: kernel-debug
+	@scripts/module.sh debug
 
 fmt-check:
 	@scripts/fmt-check.sh
 
 vm-test: module
-	@selftests/run_vm.sh selftests/execmem_rs.sh selftests/ctl_abi.py
+	@selftests/run_vm.sh selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py selftests/stress.sh
+
+# The slow parts on their own: 5M stress operations on the debug kernel and
+# a 100k-line fuzz with another seed.
+soak: module module-debug
+	@selftests/run_vm.sh --flavour debug --memory 2G --timeout 3600 "selftests/stress.sh 5000000 2 7"
+	@selftests/run_vm.sh "selftests/ctl_fuzz.py 100000 2"
 
 demo: module
 	@selftests/run_vm.sh --demo

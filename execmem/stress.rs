@@ -129,6 +129,7 @@ pub struct Report {
     corruptions: u64,
     elapsed_ns: u64,
     threads: u32,
+    seed: u64,
     interrupted: bool,
 }
 
@@ -159,8 +160,15 @@ impl Report {
     fn show(&self, out: &mut Text) -> Result {
         Text::result(write!(
             out,
-            "threads {}\nops {}\nallocs {}\nfrees {}\nbytes {}\nexecs {}\nseals {}\n",
-            self.threads, self.ops, self.allocs, self.frees, self.bytes, self.execs, self.seals
+            "threads {}\nseed {}\nops {}\nallocs {}\nfrees {}\nbytes {}\nexecs {}\nseals {}\n",
+            self.threads,
+            self.seed,
+            self.ops,
+            self.allocs,
+            self.frees,
+            self.bytes,
+            self.execs,
+            self.seals
         ))?;
         for ((name, _), n) in ERRNOS.iter().zip(self.errors.iter()) {
             Text::result(writeln!(out, "errors.{name} {n}"))?;
@@ -354,7 +362,7 @@ fn worker(alloc: &Arc<Allocator>, p: Params, ops: u64, seed: u64, stop: &AtomicB
                 Any::Code(_) => exec(s, &mut r),
                 _ => write_pattern(s, &mut r),
             },
-            45..=54 => {
+            45..=54 if matches!(s.a, Any::ReadOnly(_)) => {
                 if let Some(Slot {
                     a: Any::ReadOnly(ro),
                     tag,
@@ -374,10 +382,9 @@ fn worker(alloc: &Arc<Allocator>, p: Params, ops: u64, seed: u64, stop: &AtomicB
                     verify(&sealed, &mut r);
                     sealed.written = written;
                     *slot = Some(sealed);
-                } else if let Some(s) = slot.as_ref() {
-                    verify(s, &mut r);
                 }
             }
+            45..=54 => verify(s, &mut r),
             _ => {
                 if let Some(s) = slot.take() {
                     verify(&s, &mut r);
@@ -486,6 +493,7 @@ fn run(alloc: &Arc<Allocator>, p: Params) -> Result<Report> {
     let mut r = run.state.lock().1;
     r.elapsed_ns = now_ns().saturating_sub(start);
     r.threads = n;
+    r.seed = p.seed;
     r.interrupted = interrupted;
     Ok(r)
 }

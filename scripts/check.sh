@@ -49,15 +49,31 @@ step "module build"
 make -s module
 count "module build" $?
 
-step "VM: kselftests on the test kernel"
-selftests/run_vm.sh selftests/execmem_rs.sh selftests/ctl_abi.py 2>&1 | tee "$log/vm"
-rc=${PIPESTATUS[0]}
-line=$(grep '^vm: [0-9]*s; ' "$log/vm" | tail -n1)
-p=$(sed -n 's/.*; \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' <<<"$line")
-f=$(sed -n 's/.*; \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' <<<"$line")
-passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
-# The run as a whole (boot, insmod, rmmod, no splat) is one more check.
-count "VM run (boot, load, unload, no splat)" "$rc"
+# vm_step NAME RUNNER-ARGS...: one VM run; its KTAP results count one by one,
+# the run itself (boot, load, unload, no splat, no leak) counts once more.
+vm_step() {
+	local name=$1
+	shift
+	step "VM: $name"
+	selftests/run_vm.sh "$@" 2>&1 | tee "$log/vm"
+	local rc=${PIPESTATUS[0]} line p f
+	line=$(grep '^vm: [0-9]*s; ' "$log/vm" | tail -n1)
+	p=$(sed -n 's/.*; \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' <<<"$line")
+	f=$(sed -n 's/.*; \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' <<<"$line")
+	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+	count "VM run: $name (boot, load, unload, no splat)" "$rc"
+}
+
+vm_step "kselftests, fuzz and stress on the test kernel" \
+	selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py selftests/stress.sh
+vm_step "fault injection (failslab, fail_page_alloc)" --append slab_nomerge selftests/fault_inject.py
+
+step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
+make -s module-debug
+count "debug module build" $?
+vm_step "kselftests and 1M-op stress on the debug kernel, kmemleak after rmmod" \
+	--flavour debug --memory 2G --timeout 1800 \
+	selftests/execmem_rs.sh selftests/ctl_abi.py "selftests/stress.sh 1000000 2 1"
 
 echo
 echo "$passed passed, $failed failed"

@@ -4,7 +4,8 @@
 # Boot the execmem_rs test kernel under virtme-ng, load the module, run
 # something, and judge the run.
 #
-#   selftests/run_vm.sh [options] TEST...   run kselftest scripts (KTAP)
+#   selftests/run_vm.sh [options] TEST...   run kselftest scripts (KTAP); a TEST
+#                                           may carry arguments: "stress.sh 1000000"
 #   selftests/run_vm.sh [options] --demo     run the demo and print it
 #   selftests/run_vm.sh [options] -- CMD     run CMD with the module loaded
 #
@@ -12,6 +13,7 @@
 #          --timeout SECONDS      bound on the whole VM run (default 900)
 #          --no-unload            leave the module loaded at the end
 #          --cpus N --memory SIZE guest shape (default 2, 1G)
+#          --append ARG           extra kernel command-line argument
 #
 # The guest's dmesg is saved and scanned for kernel splats; any splat, a
 # test failure, a failed insmod/rmmod, a timeout or a crashed guest fails
@@ -22,7 +24,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/env.sh"
 
 flavour=base timeout=900 unload=1 cpus=2 memory=1G mode=tests
-tests=() cmd=()
+tests=() cmd=() append=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--flavour) flavour=$2; shift 2 ;;
@@ -30,16 +32,19 @@ while [ $# -gt 0 ]; do
 	--no-unload) unload=; shift ;;
 	--cpus) cpus=$2; shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
+	--append) append+=(--append "$2"); shift 2 ;;
 	--demo) mode=demo; shift ;;
 	--) shift; mode=cmd; cmd=("$@"); break ;;
 	-*) echo "run_vm: unknown option $1" >&2; exit 2 ;;
-	*) tests+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift ;;
+	*) read -r t targs <<<"$1"
+	   tests+=("$(cd "$(dirname "$t")" && pwd)/$(basename "$t")${targs:+ $targs}"); shift ;;
 	esac
 done
 
 kdir=${KDIR:-$("$here/scripts/kernel.sh" --kdir "$flavour")}
 kimg=$kdir/arch/x86/boot/bzImage
 ko=$here/execmem_rs.ko
+[ "$flavour" = base ] || ko=$here/out/$flavour/execmem_rs.ko
 [ -f "$kimg" ] || { echo "run_vm: no kernel at $kimg (run 'make kernel')" >&2; exit 2; }
 [ -f "$ko" ] || { echo "run_vm: no $ko (run 'make')" >&2; exit 2; }
 
@@ -79,18 +84,24 @@ echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 	echo "out=$out"
 	echo 'mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug'
 	echo 'dmesg -n 1 2>/dev/null'
+	echo 'km=/sys/kernel/debug/kmemleak'
+	echo '[ -w $km ] && echo clear >$km'
 	echo "insmod $ko || { echo 'vm: insmod failed'; dmesg >\$out/dmesg; exit 90; }"
 	echo 'rc=0'
 	case $mode in
 	tests) for t in "${tests[@]}"; do
-			printf '%q; r=$?; [ $r = 0 ] || [ $r = 4 ] || rc=1; echo "vm: %s exit $r"\n' \
-				"$t" "$(basename "$t")"
+			read -r tpath targs <<<"$t"
+			printf '%q %s; r=$?; [ $r = 0 ] || [ $r = 4 ] || rc=1; echo "vm: %s exit $r"\n' \
+				"$tpath" "$targs" "$(basename "$tpath")"
 		done ;;
 	demo) printf '%q || rc=1\n' "$here/selftests/demo.sh" ;;
 	cmd) printf '%q ' "${cmd[@]}"; echo '|| rc=1' ;;
 	esac
 	if [ -n "$unload" ]; then
 		echo "rmmod execmem_rs || { echo 'vm: rmmod failed'; rc=91; }"
+		# kmemleak (debug kernel): what the module left behind after rmmod.
+		echo 'if [ -w $km ]; then echo scan >$km; sleep 1; echo scan >$km; cat $km >$out/kmemleak;'
+		echo '  echo "vm: kmemleak: $(grep -c "unreferenced object" $out/kmemleak) suspected leak(s)"; fi' 
 	fi
 	echo 'dmesg >$out/dmesg'
 	echo 'echo "vm: guest done rc=$rc"'
@@ -99,7 +110,7 @@ echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 
 start=$(date +%s)
 timeout --kill-after=10 "$timeout" "$VNG" --run "$kimg" "${accel_args[@]}" --force-9p \
-	--cpus "$cpus" --memory "$memory" --rwdir "$out" \
+	--cpus "$cpus" --memory "$memory" --rwdir "$out" "${append[@]}" \
 	-e "bash $out/guest.sh" </dev/null 2>"$out/vng.err" | tee "$out/console"
 vrc=${PIPESTATUS[0]}
 elapsed=$(( $(date +%s) - start ))
@@ -128,6 +139,9 @@ fi
 
 skip=$(grep -c '^ok [0-9].* # SKIP' "$out/console")
 pass=$(( $(grep -c '^ok [0-9]' "$out/console") - skip ))
+if [ -s "$out/kmemleak" ]; then
+	echo "vm: kmemleak found leaks after rmmod:"; head -n 40 "$out/kmemleak"; fail=1
+fi
 nfail=$(grep -c '^not ok [0-9]' "$out/console")
 [ "$nfail" = 0 ] || fail=1
 echo "vm: ${elapsed}s; $pass passed, $nfail failed, $skip skipped$([ $fail = 0 ] || echo ' — FAILED')"

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+#
+# Fault injection: failslab (kmalloc caches) and fail_page_alloc (order >= 9:
+# the 2 MiB pages packs want) restricted, with the stack-trace filter, to
+# allocations made while execmem_rs's code is on the stack. failslab is
+# limited to the kmalloc caches (cache-filter; boot with slab_nomerge so no
+# other cache shares them): execmem_rs allocates only from kmalloc, and
+# failing vmalloc's own vmap_area cache trips a WARN_ON_ONCE in va_clip()
+# that is the kernel's, not ours. Runs
+# the stress runner and ctl commands under it and checks that every failure
+# surfaces as ENOMEM, nothing is corrupted, and stats return to zero. The VM
+# runner then unloads the module and scans dmesg for splats. KTAP out.
+
+import errno
+import os
+import sys
+import threading
+import time
+
+D = "/sys/kernel/debug/execmem_rs"
+FI = "/sys/kernel/debug"
+
+
+def text_range():
+    lo, hi = None, None
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            if line.rstrip().endswith("[execmem_rs]") and line.split()[1] in "tT":
+                a = int(line.split()[0], 16)
+                lo = a if lo is None else min(lo, a)
+                hi = a if hi is None else max(hi, a)
+    return lo, hi + 4096
+
+
+def setattr_(attr, name, value):
+    with open(f"{FI}/{attr}/{name}", "w") as f:
+        f.write(f"{value}\n")
+
+
+def kmalloc_caches(on):
+    for c in os.listdir("/sys/kernel/slab"):
+        if c.startswith("kmalloc-") and os.path.exists(f"/sys/kernel/slab/{c}/failslab"):
+            with open(f"/sys/kernel/slab/{c}/failslab", "w") as f:
+                f.write("1\n" if on else "0\n")
+
+
+def inject(start, end, on):
+    kmalloc_caches(on)
+    for attr, extra in (("failslab", {"ignore-gfp-wait": "N", "cache-filter": "Y"}),
+                        ("fail_page_alloc", {"ignore-gfp-wait": "N", "ignore-gfp-highmem": "N",
+                                             "min-order": 9})):
+        if on:
+            for k, v in extra.items():
+                setattr_(attr, k, v)
+            setattr_(attr, "require-start", start)
+            setattr_(attr, "require-end", end)
+            setattr_(attr, "stacktrace-depth", 32)
+            setattr_(attr, "verbose", 0)
+            setattr_(attr, "interval", 1)
+            setattr_(attr, "times", -1)
+        setattr_(attr, "probability", (20 if attr == "failslab" else 50) if on else 0)
+
+
+def open_retry(path, errs):
+    """open(2) of our files allocates too, so it may fail with ENOMEM."""
+    for _ in range(100):
+        try:
+            return os.open(path, os.O_RDWR)
+        except OSError as e:
+            errs.append(e.errno)
+    raise OSError(errno.ENOMEM, "open kept failing")
+
+
+def stats():
+    with open(f"{D}/stats") as f:
+        return {k: int(v) for k, v in (line.split() for line in f)}
+
+
+def main():
+    print("KTAP version 1")
+    if os.geteuid() != 0 or not os.path.isdir(D) or not os.path.isdir(f"{FI}/failslab"):
+        print("1..0 # SKIP needs root, execmem_rs and CONFIG_FAILSLAB")
+        sys.exit(4)
+    n = 0
+    failed = 0
+
+    def check(name, ok, detail=""):
+        nonlocal n, failed
+        n += 1
+        failed += not ok
+        print(f"{'ok' if ok else 'not ok'} {n} {name}" + (f" # {detail}" if detail else ""),
+              flush=True)
+
+    start, end = text_range()
+    base = stats()
+    # The stress runner starts with injection off (starting threads
+    # allocates a lot), then injection is switched on while its kernel
+    # threads run, and off again when it is done.
+    reports, write_errs = [], []
+    for attempt in range(3):
+        result = {}
+
+        def run_stress():
+            fd = os.open(f"{D}/stress", os.O_RDWR)
+            try:
+                os.write(fd, f"threads=2 ops=100000 seed={attempt + 1} max_size=0x400000".encode())
+                out = b""
+                while chunk := os.read(fd, 4096):
+                    out += chunk
+                result["report"] = dict(l.split() for l in out.decode().splitlines())
+            except OSError as e:
+                result["errno"] = e.errno
+            os.close(fd)
+
+        th = threading.Thread(target=run_stress)
+        th.start()
+        time.sleep(0.3)
+        inject(start, end, True)
+        th.join()
+        inject(start, end, False)
+        if "errno" in result:
+            write_errs.append(result["errno"])
+            # Only the reply failed if the run itself completed: its report
+            # is in the file.
+            with open(f"{D}/stress") as f:
+                last = dict(l.split() for l in f.read().splitlines() if " " in l)
+            if last.get("seed") == str(attempt + 1):
+                result["report"] = last
+        if "report" in result:
+            reports.append(result["report"])
+
+    # ctl under injection: every failure is ENOMEM, successes are real.
+    ctl_errs, ctl_ok = [], 0
+    inject(start, end, True)
+    try:
+        fd = open_retry(f"{D}/ctl", ctl_errs)
+        for i in range(300):
+            # Every 10th is a 3 MiB extent: a fresh huge-page vmalloc.
+            size = 3 << 20 if i % 10 == 0 else 64 + 4096 * (i % 7)
+            try:
+                os.write(fd, f"alloc {['text', 'rodata', 'data'][i % 3]} {size}".encode())
+                ctl_ok += 1
+            except OSError as e:
+                ctl_errs.append(e.errno)
+            try:
+                while os.read(fd, 4096):
+                    pass
+            except OSError as e:
+                ctl_errs.append(e.errno)
+        os.close(fd)
+    finally:
+        inject(start, end, False)
+
+    enomem = sum(int(r["errors.enomem"]) for r in reports)
+    other = sum(int(r[k]) for r in reports for k in r
+                if k.startswith("errors.") and k != "errors.enomem")
+    for r in reports:
+        print(f"# stress seed {r['seed']}: ops {r['ops']} allocs {r['allocs']} "
+              f"errors.enomem {r['errors.enomem']} corruptions {r['corruptions']}")
+    corrupt = sum(int(r["corruptions"]) for r in reports)
+    check("stress_completed_under_injection", len(reports) == 3,
+          f"{len(reports)} runs, {len(write_errs)} refused to start")
+    check("stress_write_errors_are_enomem", all(e == errno.ENOMEM for e in write_errs),
+          str(sorted(set(write_errs))))
+    check("stress_failures_surface_as_enomem", enomem > 0 and other == 0,
+          f"errors.enomem {enomem}, other errors {other}")
+    check("stress_no_corruption", corrupt == 0, f"corruptions {corrupt}")
+    check("ctl_failures_are_enomem", all(e == errno.ENOMEM for e in ctl_errs),
+          f"{ctl_ok} ok, {len(ctl_errs)} failed: {sorted(set(ctl_errs))}")
+    end_stats = stats()
+    check("stats_back_to_zero", end_stats["total.live"] == 0 and end_stats["total.live_bytes"] == 0 and
+          end_stats["total.allocs"] - base["total.allocs"] == end_stats["total.frees"] - base["total.frees"],
+          f"live {end_stats['total.live']}")
+    fb = end_stats["total.fallback_packs"] - base["total.fallback_packs"]
+    print(f"# huge page failures made {fb} pack(s) fall back to 4 KiB pages")
+    # After injection, the allocator works normally again.
+    fd = os.open(f"{D}/ctl", os.O_RDWR)
+    try:
+        os.write(fd, b"alloc text 64")
+        ok = os.read(fd, 64).strip().isdigit()
+    except OSError:
+        ok = False
+    os.close(fd)
+    check("works_after_injection", ok)
+    print(f"1..{n}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# kselftest: one run of execmem_rs's in-kernel stress runner over all types.
+#   stress.sh [OPS] [THREADS] [SEED]    (default 200000 ops, 2 threads, seed 1)
+# Passes when the run completes with 0 corruptions and 0 errors, and stats
+# are back to zero afterwards.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/ktap.sh"
+D=/sys/kernel/debug/execmem_rs
+ops=${1:-200000} threads=${2:-2} seed=${3:-1}
+
+[ "$(id -u)" = 0 ] || ktap_skip_all "must be run as root"
+[ -d "$D" ] || ktap_skip_all "execmem_rs is not loaded"
+ktap_header
+
+echo "threads=$threads ops=$ops seed=$seed types=all max_size=65536" >"$D/stress"
+ktap_check "stress_run" $? "threads=$threads ops=$ops seed=$seed"
+report=$(cat "$D/stress")
+echo "$report" | sed 's/^/# /'
+val() { awk -v k="$1" '$1 == k { print $2 }' <<<"$report"; }
+ktap_expect "stress_all_ops_done" "$(val ops)" "$ops"
+ktap_expect "stress_no_corruptions" "$(val corruptions)" 0
+ktap_expect "stress_allocs_equal_frees" "$(val frees)" "$(val allocs)"
+errs=$(awk '$1 ~ /^errors\./ { s += $2 } END { print s + 0 }' <<<"$report")
+ktap_expect "stress_no_errors" "$errs" 0
+ktap_check "stress_exercised_exec_and_seal" $(( $(val execs) > 0 && $(val seals) > 0 ? 0 : 1 )) \
+	"execs $(val execs) seals $(val seals)"
+live=$(awk '$1 == "total.live" { print $2 }' "$D/stats")
+ktap_expect "stress_stats_back_to_zero" "$live" 0
+ms=$(( $(val elapsed_ns) / 1000000 ))
+echo "# $ops ops in $ms ms"
+ktap_finish
