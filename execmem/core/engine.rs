@@ -63,8 +63,20 @@ use super::types::{arch, Class, ExecmemType, MAX_ALLOC};
 const NIL: u32 = u32::MAX;
 /// Granules per pack, as `u32`.
 const PACK_G: u32 = 1 << (arch::PACK_SHIFT - arch::GRANULE_SHIFT);
-/// The list only an empty pack's single free block is in.
+/// The list of free blocks of a pack's size or larger: an empty pack's
+/// single block, and the free blocks of at least 2 MiB in extents.
 const FULL_LIST: u32 = tlsf::list_of(PACK_G);
+
+/// The free list of a block of `g` granules (blocks larger than a pack, in
+/// extents, share the last list).
+const fn list_idx(g: u32) -> u32 {
+    let li = tlsf::list_of(g);
+    if li > FULL_LIST {
+        FULL_LIST
+    } else {
+        li
+    }
+}
 /// Bounded fallback when no list is guaranteed to fit: packs and blocks
 /// looked at in the list of the request's own class.
 const FALLBACK_PACKS: usize = 4;
@@ -147,6 +159,7 @@ pub struct Pack {
     base: usize,
     npacks: u32,
     dedicated: bool,
+    sealed: bool,
     used: u32,
     live: u32,
     nfree: u32,
@@ -162,6 +175,7 @@ impl Pack {
             base: 0,
             npacks: 0,
             dedicated: false,
+            sealed: false,
             used: 0,
             live: 0,
             nfree: 0,
@@ -314,6 +328,7 @@ pub struct Engine<S: Storage> {
     psum: [u64; NLISTS],
     lbits: u64,
     empty: u32,
+    spare: u32,
     shared: usize,
     extents: usize,
     extent_units: usize,
@@ -340,6 +355,7 @@ impl<S: Storage> Engine<S> {
             psum: [0; NLISTS],
             lbits: 0,
             empty: 0,
+            spare: NIL,
             shared: 0,
             extents: 0,
             extent_units: 0,
@@ -439,7 +455,7 @@ impl<S: Storage> Engine<S> {
             let n = self.nd(b)?;
             (n.pack, n.size)
         };
-        let li = tlsf::list_of(size);
+        let li = list_idx(size);
         let pk = self.pk_mut(p)?;
         let slot = corrupt(pk.heads.get_mut(li as usize))?;
         let old = *slot;
@@ -462,7 +478,7 @@ impl<S: Storage> Engine<S> {
             let n = self.nd(b)?;
             (n.pack, n.size, n.fprev, n.fnext)
         };
-        let li = tlsf::list_of(size);
+        let li = list_idx(size);
         if fnx != NIL {
             self.nd_mut(fnx)?.fprev = fp;
         }
@@ -659,15 +675,17 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
-    /// Map a new shared pack holding one free block.
-    fn new_pack<P: PackSource>(&mut self, src: &mut P) -> Result<u32, Error> {
-        // One node for the whole-pack block, two for the carve.
-        let p = self.map_pack(src, 1, false, 3)?;
+    /// Map a new pack (`npacks == 1`) or extent holding one free block, to
+    /// be carved right away by the caller.
+    fn new_pack<P: PackSource>(&mut self, src: &mut P, npacks: u32) -> Result<u32, Error> {
+        let total = corrupt(npacks.checked_mul(PACK_G))?;
+        // One node for the whole block, two for the carve.
+        let p = self.map_pack(src, npacks, npacks > 1, 3)?;
         let b = self.take_node()?;
         let gen = self.nd(b)?.gen;
         *self.nd_mut(b)? = Node {
             off: 0,
-            size: PACK_G,
+            size: total,
             prev: NIL,
             next: NIL,
             fprev: NIL,
@@ -681,8 +699,15 @@ impl<S: Storage> Engine<S> {
         pk.first = b;
         pk.nfree = 1;
         self.list_insert(b)?;
-        // Counted as empty until carved (the caller carves right away).
-        self.empty = corrupt(self.empty.checked_add(1))?;
+        if npacks == 1 {
+            // The spare until carved (the caller carves right away); there
+            // is none, or it would have been used.
+            if self.spare != NIL {
+                return Err(Error::Corrupted);
+            }
+            self.empty = corrupt(self.empty.checked_add(1))?;
+            self.spare = p;
+        }
         Ok(p)
     }
 
@@ -716,8 +741,8 @@ impl<S: Storage> Engine<S> {
             .checked_shr(arch::GRANULE_SHIFT)
             .and_then(|a| u32::try_from(a).ok())
             .ok_or(Error::Invalid)?;
-        let u = if g > PACK_G || !info.packable {
-            self.alloc_extent(src, g)?
+        let u = if !info.packable {
+            self.alloc_sealed(src, g)?
         } else {
             self.alloc_shared(src, g, ag)?
         };
@@ -731,8 +756,9 @@ impl<S: Storage> Engine<S> {
         Ok(pl)
     }
 
-    /// A dedicated extent for one allocation of `g` granules.
-    fn alloc_extent<P: PackSource>(&mut self, src: &mut P, g: u32) -> Result<u32, Error> {
+    /// A sealed extent for one allocation of `g` granules of a type that
+    /// may not share its packs: the tail stays unused.
+    fn alloc_sealed<P: PackSource>(&mut self, src: &mut P, g: u32) -> Result<u32, Error> {
         let npacks = g.div_ceil(PACK_G).max(1);
         let p = self.map_pack(src, npacks, true, 1)?;
         let u = self.take_node()?;
@@ -751,6 +777,7 @@ impl<S: Storage> Engine<S> {
         };
         let pk = self.pk_mut(p)?;
         pk.first = u;
+        pk.sealed = true;
         pk.used = g;
         pk.live = 1;
         Ok(u)
@@ -771,33 +798,16 @@ impl<S: Storage> Engine<S> {
         // Over-ask by the alignment slack so any block found fits aligned.
         let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
         if need > PACK_G {
-            // Only offset 0 of an empty pack is sure to work.
-            let Some(p) = self.plist_next(FULL_LIST, 0)? else {
-                return Ok(None);
-            };
-            let b = self.pk(p)?.first;
-            return Ok(self.fits(b, g, ag)?.then_some(b));
+            // Only blocks of a pack's size or more may fit: look at a few.
+            return self.scan_list(FULL_LIST, g, ag);
         }
         // A few blocks of the request's own class first: they may fit
         // tightly (the class spans up to 25 %).
         let ce = tlsf::list_of(need);
         let c = tlsf::search_list(need);
         if ce < c {
-            let mut next = self.plist_next(ce, 0)?;
-            let mut np = 0;
-            while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
-                let pk = self.pk(p)?;
-                let mut b = *corrupt(pk.heads.get(ce as usize))?;
-                let mut nb = 0;
-                while b != NIL && nb < FALLBACK_BLOCKS {
-                    if self.fits(b, g, ag)? {
-                        return Ok(Some(b));
-                    }
-                    b = self.nd(b)?.fnext;
-                    nb = nb.wrapping_add(1);
-                }
-                next = self.plist_next(ce, corrupt(p.checked_add(1))?)?;
-                np = np.wrapping_add(1);
+            if let Some(b) = self.scan_list(ce, g, ag)? {
+                return Ok(Some(b));
             }
         }
         // The smallest class guaranteed to fit, in the first (fullest) pack
@@ -805,9 +815,38 @@ impl<S: Storage> Engine<S> {
         let Some(li) = tlsf::lowest_from(self.lbits, c) else {
             return Ok(None);
         };
-        let p = corrupt(self.plist_next(li, 0)?)?;
+        let mut p = corrupt(self.plist_next(li, 0)?)?;
+        if p == self.spare {
+            // The spare is the last choice: prefer the free tail of an
+            // extent (the only other blocks in the last list).
+            if let Some(q) = self.plist_next(li, corrupt(p.checked_add(1))?)? {
+                p = q;
+            }
+        }
         let b = *corrupt(self.pk(p)?.heads.get(li as usize))?;
         Ok(Some(b))
+    }
+
+    /// The first of a few blocks of list `li` (in the lowest packs that
+    /// have one) that holds `g` granules at alignment `ag`: bounded work.
+    fn scan_list(&self, li: u32, g: u32, ag: u32) -> Result<Option<u32>, Error> {
+        let mut next = self.plist_next(li, 0)?;
+        let mut np = 0;
+        while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
+            let pk = self.pk(p)?;
+            let mut b = *corrupt(pk.heads.get(li as usize))?;
+            let mut nb = 0;
+            while b != NIL && nb < FALLBACK_BLOCKS {
+                if self.fits(b, g, ag)? {
+                    return Ok(Some(b));
+                }
+                b = self.nd(b)?.fnext;
+                nb = nb.wrapping_add(1);
+            }
+            next = self.plist_next(li, corrupt(p.checked_add(1))?)?;
+            np = np.wrapping_add(1);
+        }
+        Ok(None)
     }
 
     fn alloc_shared<P: PackSource>(&mut self, src: &mut P, g: u32, ag: u32) -> Result<u32, Error> {
@@ -815,7 +854,9 @@ impl<S: Storage> Engine<S> {
         let b = match self.find_fit(g, ag)? {
             Some(b) => b,
             None => {
-                let p = self.new_pack(src)?;
+                // A pack, or an extent of ceil(g / pack) packs whose tail
+                // is shared like any free block.
+                let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
                 self.pk(p)?.first
             }
         };
@@ -837,8 +878,9 @@ impl<S: Storage> Engine<S> {
         let front = corrupt(a.checked_sub(off))?;
         let back = corrupt(size.checked_sub(front).and_then(|s| s.checked_sub(g)))?;
         self.list_remove(b)?;
-        if self.pk(p)?.used == 0 {
+        if p == self.spare {
             self.empty = corrupt(self.empty.checked_sub(1))?;
+            self.spare = NIL;
         }
         // The allocated node: `b` itself, or a new one after the front part.
         let u = if front > 0 {
@@ -932,7 +974,7 @@ impl<S: Storage> Engine<S> {
         self.used = corrupt(self.used.checked_sub(size as usize))?;
         self.live = corrupt(self.live.checked_sub(1))?;
         let bytes = g2b(size)?;
-        if self.pk(p)?.dedicated {
+        if self.pk(p)?.sealed {
             self.put_node(u)?;
             self.unmap_pack(src, p)?;
             return Ok(Freed {
@@ -971,16 +1013,18 @@ impl<S: Storage> Engine<S> {
         let pk = self.pk_mut(p)?;
         pk.nfree = nfree;
         let now_empty = pk.used == 0;
+        let keep = pk.npacks == 1 && self.spare == NIL;
         let mut unmapped = false;
         if now_empty {
-            if self.empty >= 1 {
-                // A spare exists already: release this one.
+            if keep {
+                self.empty = corrupt(self.empty.checked_add(1))?;
+                self.spare = p;
+            } else {
+                // An extent, or a spare exists already: release this one.
                 self.list_remove(b)?;
                 self.put_node(b)?;
                 self.unmap_pack(src, p)?;
                 unmapped = true;
-            } else {
-                self.empty = corrupt(self.empty.checked_add(1))?;
             }
         }
         Ok(Freed {
@@ -1010,14 +1054,16 @@ impl<S: Storage> Engine<S> {
     /// Unmap the spare pack, if any (e.g. from a shrinker). Returns whether
     /// one was released.
     pub fn release_spare<P: PackSource>(&mut self, src: &mut P) -> Result<bool, Error> {
-        let Some(p) = self.plist_next(FULL_LIST, 0)? else {
+        let p = self.spare;
+        if p == NIL {
             return Ok(false);
-        };
+        }
         let b = self.pk(p)?.first;
         self.list_remove(b)?;
         self.put_node(b)?;
         self.unmap_pack(src, p)?;
         self.empty = corrupt(self.empty.checked_sub(1))?;
+        self.spare = NIL;
         Ok(true)
     }
 
@@ -1228,12 +1274,22 @@ impl<S: Storage> Engine<S> {
             if pk.base & arch::PACK_SIZE.wrapping_sub(1) != 0 {
                 return bad;
             }
+            if pk.dedicated != (pk.npacks > 1 || pk.sealed) {
+                return bad;
+            }
             if !pk.dedicated {
                 shared = corrupt(shared.checked_add(1))?;
                 if pk.used == 0 {
                     empty = corrupt(empty.checked_add(1))?;
+                    if self.spare != p {
+                        return bad;
+                    }
                 }
             } else {
+                // An extent is released as soon as it is empty.
+                if pk.used == 0 {
+                    return bad;
+                }
                 ext = corrupt(ext.checked_add(1))?;
                 units = corrupt(units.checked_add(pk.npacks as usize))?;
             }
@@ -1251,12 +1307,12 @@ impl<S: Storage> Engine<S> {
                 match n.state {
                     State::Spare => return bad,
                     State::Free => {
-                        if prev_free || pk.dedicated {
+                        if prev_free || pk.sealed {
                             return bad;
                         }
                         pf = corrupt(pf.checked_add(1))?;
                         // It must be reachable from its list head.
-                        let li = tlsf::list_of(n.size);
+                        let li = list_idx(n.size);
                         let mut f = *corrupt(pk.heads.get(li as usize))?;
                         let mut found = false;
                         while f != NIL {
@@ -1283,9 +1339,9 @@ impl<S: Storage> Engine<S> {
                 prev = b;
                 b = n.next;
             }
-            // A shared pack is tiled exactly; a dedicated extent holds one
+            // A pack or extent is tiled exactly; a sealed extent holds one
             // block from offset 0 and leaves its tail unused.
-            let tiled = if pk.dedicated {
+            let tiled = if pk.sealed {
                 off <= total && pl == 1 && pf == 0
             } else {
                 off == total
@@ -1307,7 +1363,7 @@ impl<S: Storage> Engine<S> {
                     if n.state != State::Free
                         || n.pack != p
                         || n.fprev != fp
-                        || tlsf::list_of(n.size) as usize != li
+                        || list_idx(n.size) as usize != li
                     {
                         return bad;
                     }
@@ -1319,7 +1375,7 @@ impl<S: Storage> Engine<S> {
             if listed != pk.nfree {
                 return bad;
             }
-            if pk.dedicated && pk.bits != 0 {
+            if pk.sealed && pk.bits != 0 {
                 return bad;
             }
             used = corrupt(used.checked_add(pk.used as usize))?;
@@ -1381,6 +1437,7 @@ impl<S: Storage> Engine<S> {
             || units != self.extent_units
             || empty != self.empty
             || empty > 1
+            || (empty == 0) != (self.spare == NIL)
             || by_type != self.used_by_type
             || n_idx != shared.saturating_add(ext)
         {

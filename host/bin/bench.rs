@@ -639,7 +639,11 @@ fn real_trace(mods: &[Module]) -> Trace {
     for &m in &order {
         loaded[m] = load(&mut b, &mods[m]);
     }
-    for _ in 0..5 {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    for _ in 0..rounds {
         let mut pick: Vec<usize> = (0..mods.len()).filter(|_| rng.below(100) < 30).collect();
         for &m in &pick {
             for id in std::mem::take(&mut loaded[m]) {
