@@ -827,9 +827,11 @@ impl<S: Storage> Engine<S> {
         Ok(Some(b))
     }
 
-    /// The first of a few blocks of list `li` (in the lowest packs that
-    /// have one) that holds `g` granules at alignment `ag`: bounded work.
+    /// The best of a few blocks of list `li` (in the lowest packs that
+    /// have one) that holds `g` granules at alignment `ag`: the one that
+    /// leaves the least behind, an exact fit at once. Bounded work.
     fn scan_list(&self, li: u32, g: u32, ag: u32) -> Result<Option<u32>, Error> {
+        let mut best: Option<(u32, u32)> = None;
         let mut next = self.plist_next(li, 0)?;
         let mut np = 0;
         while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
@@ -838,7 +840,14 @@ impl<S: Storage> Engine<S> {
             let mut nb = 0;
             while b != NIL && nb < FALLBACK_BLOCKS {
                 if self.fits(b, g, ag)? {
-                    return Ok(Some(b));
+                    let n = self.nd(b)?;
+                    let left = n.size.saturating_sub(g);
+                    if left == 0 {
+                        return Ok(Some(b));
+                    }
+                    if best.is_none_or(|(_, l)| left < l) {
+                        best = Some((b, left));
+                    }
                 }
                 b = self.nd(b)?.fnext;
                 nb = nb.wrapping_add(1);
@@ -846,7 +855,7 @@ impl<S: Storage> Engine<S> {
             next = self.plist_next(li, corrupt(p.checked_add(1))?)?;
             np = np.wrapping_add(1);
         }
-        Ok(None)
+        Ok(best.map(|(b, _)| b))
     }
 
     fn alloc_shared<P: PackSource>(&mut self, src: &mut P, g: u32, ag: u32) -> Result<u32, Error> {
