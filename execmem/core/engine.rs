@@ -81,6 +81,11 @@ const fn list_idx(g: u32) -> u32 {
 /// looked at in the list of the request's own class.
 const FALLBACK_PACKS: usize = 4;
 const FALLBACK_BLOCKS: usize = 4;
+/// Hysteresis: a pack that becomes empty is kept as the spare only if the
+/// class grew (mapped a pack or took the spare) within this many
+/// operations, and a spare unused for longer is released on the next
+/// free. At most one map and one unmap per `HYST_OPS` operations.
+pub const HYST_OPS: u64 = 1024;
 
 /// Most pack slots (shared packs plus dedicated extents) per class: 512,
 /// i.e. 1 GiB of shared packs, the size of the x86_64 module area.
@@ -329,6 +334,8 @@ pub struct Engine<S: Storage> {
     lbits: u64,
     empty: u32,
     spare: u32,
+    tick: u64,
+    grew: u64,
     shared: usize,
     extents: usize,
     extent_units: usize,
@@ -356,6 +363,8 @@ impl<S: Storage> Engine<S> {
             lbits: 0,
             empty: 0,
             spare: NIL,
+            tick: 0,
+            grew: 0,
             shared: 0,
             extents: 0,
             extent_units: 0,
@@ -623,6 +632,7 @@ impl<S: Storage> Engine<S> {
             }
         };
         self.maps = self.maps.wrapping_add(1);
+        self.grew = self.tick;
         let span = (npacks as usize).checked_mul(arch::PACK_SIZE);
         let bad = base == 0
             || base & arch::PACK_SIZE.wrapping_sub(1) != 0
@@ -751,6 +761,7 @@ impl<S: Storage> Engine<S> {
         *t = corrupt(t.checked_add(g as usize))?;
         self.used = corrupt(self.used.checked_add(g as usize))?;
         self.live = corrupt(self.live.checked_add(1))?;
+        self.tick = self.tick.wrapping_add(1);
         let mut pl = self.placement_of(u)?;
         pl.align = align;
         Ok(pl)
@@ -890,6 +901,7 @@ impl<S: Storage> Engine<S> {
         if p == self.spare {
             self.empty = corrupt(self.empty.checked_sub(1))?;
             self.spare = NIL;
+            self.grew = self.tick;
         }
         // The allocated node: `b` itself, or a new one after the front part.
         let u = if front > 0 {
@@ -972,6 +984,7 @@ impl<S: Storage> Engine<S> {
     /// unless `Freed::unmapped`.
     pub fn free<P: PackSource>(&mut self, src: &mut P, h: Handle) -> Result<Freed, Error> {
         let u = self.check_handle(h)?;
+        self.tick = self.tick.wrapping_add(1);
         let (p, size, ty) = {
             let n = self.nd(u)?;
             (n.pack, n.size, n.ty)
@@ -1022,19 +1035,24 @@ impl<S: Storage> Engine<S> {
         let pk = self.pk_mut(p)?;
         pk.nfree = nfree;
         let now_empty = pk.used == 0;
-        let keep = pk.npacks == 1 && self.spare == NIL;
+        let keep = pk.npacks == 1 && self.spare == NIL && self.recently_grew();
         let mut unmapped = false;
         if now_empty {
             if keep {
                 self.empty = corrupt(self.empty.checked_add(1))?;
                 self.spare = p;
             } else {
-                // An extent, or a spare exists already: release this one.
+                // An extent, a spare exists already, or the class has
+                // not grown lately: release this one.
                 self.list_remove(b)?;
                 self.put_node(b)?;
                 self.unmap_pack(src, p)?;
                 unmapped = true;
             }
+        }
+        if !self.recently_grew() {
+            // An idle spare decays.
+            self.release_spare(src)?;
         }
         Ok(Freed {
             ty,
@@ -1042,6 +1060,12 @@ impl<S: Storage> Engine<S> {
             size: bytes,
             unmapped,
         })
+    }
+
+    /// Whether the class mapped a pack or took its spare within the last
+    /// [`HYST_OPS`] operations.
+    fn recently_grew(&self) -> bool {
+        self.tick.wrapping_sub(self.grew) <= HYST_OPS
     }
 
     /// Merge the block after `b` into `b` and return its node to the pool.
