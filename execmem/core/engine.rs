@@ -826,6 +826,11 @@ impl<S: Storage> Engine<S> {
         let Some(li) = tlsf::lowest_from(self.lbits, c) else {
             return Ok(None);
         };
+        if li < FULL_LIST {
+            if let Some(b) = self.scan_list(li, g, ag)? {
+                return Ok(Some(b));
+            }
+        }
         let mut p = corrupt(self.plist_next(li, 0)?)?;
         if p == self.spare {
             // The spare is the last choice: prefer the free tail of an
