@@ -6,8 +6,11 @@
 //!
 //! * A **pack** is 2 MiB ([`arch::PACK_SIZE`]) of backing from the
 //!   [`PackSource`]. Allocations larger than a pack get a **dedicated
-//!   extent** of `ceil(size / 2 MiB)` packs that is never shared and is
-//!   released as soon as it is freed.
+//!   extent** of `ceil(size / 2 MiB)` packs: a multi-pack pack whose
+//!   large allocation is carved from offset 0 and whose tail is an
+//!   ordinary free block of the class. It is released as soon as it is
+//!   empty (never kept as spare). Types that may not be packed get a
+//!   sealed extent whose tail stays unused.
 //! * Every block of a pack, free or allocated, is a [`Node`] in one pool
 //!   (`nodes`), outside the managed memory. The blocks of a pack form an
 //!   address-ordered doubly-linked list (boundary tags kept out of band);
@@ -29,11 +32,11 @@
 //!
 //! # Policy
 //!
-//! Good fit by size, first fit by pack: first a few blocks of the
-//! request's own size class (which may fit tightly, e.g. the hole an
-//! unloaded module of the same size left), then the smallest size class
-//! that is guaranteed to fit; among the packs that have a block of the
-//! chosen class, the lowest pack slot. Like address-ordered first fit, this
+//! Good fit by size, first fit by pack: first the best of a few blocks of
+//! the request's own size class (which may fit tightly, e.g. the hole an
+//! unloaded module of the same size left), then the best of a few blocks
+//! of the smallest size class that is guaranteed to fit, in the lowest
+//! pack slots that have one. Like address-ordered first fit, this
 //! concentrates allocations in the low packs, so the high (sparse) packs
 //! drain and get released; unlike it, it is O(1) and does not cut big holes
 //! while a smaller one fits. An empty pack is the very last choice.
@@ -41,8 +44,13 @@
 //! # Hysteresis
 //!
 //! When a shared pack becomes empty it stays mapped as the class's spare if
-//! there is none yet; otherwise it is unmapped. So at most one empty pack
-//! per class, and an alloc/free ping-pong at a pack boundary maps once.
+//! there is none yet and the class grew (mapped a pack or took the spare)
+//! within the last [`HYST_OPS`] operations; otherwise it is unmapped. A
+//! spare not taken for [`HYST_OPS`] operations is released on the next
+//! free. So at most one empty pack per class, an alloc/free ping-pong at a
+//! pack boundary maps once, a slow one maps and unmaps at most once per
+//! [`HYST_OPS`] operations, and a class that stopped growing holds no
+//! empty pack.
 //!
 //! # Metadata cost
 //!
@@ -154,11 +162,14 @@ impl Node {
 ///
 /// `npacks == 0` marks an unused slot (linked by `next_slot`). Otherwise
 /// `base` is `PACK_SIZE`-aligned; the blocks from `first` tile
-/// `[0, npacks * PACK_G)` granules (a dedicated extent: one block from 0); `used`/`live`/`nfree` count the
-/// used granules, allocations and free blocks; bit `i` of `bits` is set iff
+/// `[0, npacks * PACK_G)` granules (a sealed extent: one block from 0 and
+/// an unused tail); `used`/`live`/`nfree` count the used granules,
+/// allocations and free blocks; bit `i` of `bits` is set iff
 /// `heads[i] != NIL`, and then the pack is in the engine's pack list `i`
-/// (bit set in `pmap[i]`). A dedicated extent has exactly one
-/// `Used` block and no free block.
+/// (bit set in `pmap[i]`). `dedicated` iff `npacks > 1` or `sealed`; a
+/// dedicated extent is never empty; a sealed one has exactly one `Used`
+/// block and no free block. Free blocks of `PACK_G` granules or more (only
+/// in extents, or an empty pack) share the last list.
 #[derive(Clone, Copy, Debug)]
 pub struct Pack {
     base: usize,
