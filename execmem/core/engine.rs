@@ -6,8 +6,11 @@
 //!
 //! * A **pack** is 2 MiB ([`arch::PACK_SIZE`]) of backing from the
 //!   [`PackSource`]. Allocations larger than a pack get a **dedicated
-//!   extent** of `ceil(size / 2 MiB)` packs that is never shared and is
-//!   released as soon as it is freed.
+//!   extent** of `ceil(size / 2 MiB)` packs: a multi-pack pack whose
+//!   large allocation is carved from offset 0 and whose tail is an
+//!   ordinary free block of the class. It is released as soon as it is
+//!   empty (never kept as spare). Types that may not be packed get a
+//!   sealed extent whose tail stays unused.
 //! * Every block of a pack, free or allocated, is a [`Node`] in one pool
 //!   (`nodes`), outside the managed memory. The blocks of a pack form an
 //!   address-ordered doubly-linked list (boundary tags kept out of band);
@@ -29,11 +32,11 @@
 //!
 //! # Policy
 //!
-//! Good fit by size, first fit by pack: first a few blocks of the
-//! request's own size class (which may fit tightly, e.g. the hole an
-//! unloaded module of the same size left), then the smallest size class
-//! that is guaranteed to fit; among the packs that have a block of the
-//! chosen class, the lowest pack slot. Like address-ordered first fit, this
+//! Good fit by size, first fit by pack: first the best of a few blocks of
+//! the request's own size class (which may fit tightly, e.g. the hole an
+//! unloaded module of the same size left), then the best of a few blocks
+//! of the smallest size class that is guaranteed to fit, in the lowest
+//! pack slots that have one. Like address-ordered first fit, this
 //! concentrates allocations in the low packs, so the high (sparse) packs
 //! drain and get released; unlike it, it is O(1) and does not cut big holes
 //! while a smaller one fits. An empty pack is the very last choice.
@@ -41,8 +44,13 @@
 //! # Hysteresis
 //!
 //! When a shared pack becomes empty it stays mapped as the class's spare if
-//! there is none yet; otherwise it is unmapped. So at most one empty pack
-//! per class, and an alloc/free ping-pong at a pack boundary maps once.
+//! there is none yet and the class grew (mapped a pack or took the spare)
+//! within the last [`HYST_OPS`] operations; otherwise it is unmapped. A
+//! spare not taken for [`HYST_OPS`] operations is released on the next
+//! free. So at most one empty pack per class, an alloc/free ping-pong at a
+//! pack boundary maps once, a slow one maps and unmaps at most once per
+//! [`HYST_OPS`] operations, and a class that stopped growing holds no
+//! empty pack.
 //!
 //! # Metadata cost
 //!
@@ -63,12 +71,29 @@ use super::types::{arch, Class, ExecmemType, MAX_ALLOC};
 const NIL: u32 = u32::MAX;
 /// Granules per pack, as `u32`.
 const PACK_G: u32 = 1 << (arch::PACK_SHIFT - arch::GRANULE_SHIFT);
-/// The list only an empty pack's single free block is in.
+/// The list of free blocks of a pack's size or larger: an empty pack's
+/// single block, and the free blocks of at least 2 MiB in extents.
 const FULL_LIST: u32 = tlsf::list_of(PACK_G);
+
+/// The free list of a block of `g` granules (blocks larger than a pack, in
+/// extents, share the last list).
+const fn list_idx(g: u32) -> u32 {
+    let li = tlsf::list_of(g);
+    if li > FULL_LIST {
+        FULL_LIST
+    } else {
+        li
+    }
+}
 /// Bounded fallback when no list is guaranteed to fit: packs and blocks
 /// looked at in the list of the request's own class.
 const FALLBACK_PACKS: usize = 4;
 const FALLBACK_BLOCKS: usize = 4;
+/// Hysteresis: a pack that becomes empty is kept as the spare only if the
+/// class grew (mapped a pack or took the spare) within this many
+/// operations, and a spare unused for longer is released on the next
+/// free. At most one map and one unmap per `HYST_OPS` operations.
+pub const HYST_OPS: u64 = 1024;
 
 /// Most pack slots (shared packs plus dedicated extents) per class: 512,
 /// i.e. 1 GiB of shared packs, the size of the x86_64 module area.
@@ -137,16 +162,20 @@ impl Node {
 ///
 /// `npacks == 0` marks an unused slot (linked by `next_slot`). Otherwise
 /// `base` is `PACK_SIZE`-aligned; the blocks from `first` tile
-/// `[0, npacks * PACK_G)` granules (a dedicated extent: one block from 0); `used`/`live`/`nfree` count the
-/// used granules, allocations and free blocks; bit `i` of `bits` is set iff
+/// `[0, npacks * PACK_G)` granules (a sealed extent: one block from 0 and
+/// an unused tail); `used`/`live`/`nfree` count the used granules,
+/// allocations and free blocks; bit `i` of `bits` is set iff
 /// `heads[i] != NIL`, and then the pack is in the engine's pack list `i`
-/// (bit set in `pmap[i]`). A dedicated extent has exactly one
-/// `Used` block and no free block.
+/// (bit set in `pmap[i]`). `dedicated` iff `npacks > 1` or `sealed`; a
+/// dedicated extent is never empty; a sealed one has exactly one `Used`
+/// block and no free block. Free blocks of `PACK_G` granules or more (only
+/// in extents, or an empty pack) share the last list.
 #[derive(Clone, Copy, Debug)]
 pub struct Pack {
     base: usize,
     npacks: u32,
     dedicated: bool,
+    sealed: bool,
     used: u32,
     live: u32,
     nfree: u32,
@@ -162,6 +191,7 @@ impl Pack {
             base: 0,
             npacks: 0,
             dedicated: false,
+            sealed: false,
             used: 0,
             live: 0,
             nfree: 0,
@@ -314,6 +344,9 @@ pub struct Engine<S: Storage> {
     psum: [u64; NLISTS],
     lbits: u64,
     empty: u32,
+    spare: u32,
+    tick: u64,
+    grew: u64,
     shared: usize,
     extents: usize,
     extent_units: usize,
@@ -340,6 +373,9 @@ impl<S: Storage> Engine<S> {
             psum: [0; NLISTS],
             lbits: 0,
             empty: 0,
+            spare: NIL,
+            tick: 0,
+            grew: 0,
             shared: 0,
             extents: 0,
             extent_units: 0,
@@ -439,7 +475,7 @@ impl<S: Storage> Engine<S> {
             let n = self.nd(b)?;
             (n.pack, n.size)
         };
-        let li = tlsf::list_of(size);
+        let li = list_idx(size);
         let pk = self.pk_mut(p)?;
         let slot = corrupt(pk.heads.get_mut(li as usize))?;
         let old = *slot;
@@ -462,7 +498,7 @@ impl<S: Storage> Engine<S> {
             let n = self.nd(b)?;
             (n.pack, n.size, n.fprev, n.fnext)
         };
-        let li = tlsf::list_of(size);
+        let li = list_idx(size);
         if fnx != NIL {
             self.nd_mut(fnx)?.fprev = fp;
         }
@@ -607,6 +643,7 @@ impl<S: Storage> Engine<S> {
             }
         };
         self.maps = self.maps.wrapping_add(1);
+        self.grew = self.tick;
         let span = (npacks as usize).checked_mul(arch::PACK_SIZE);
         let bad = base == 0
             || base & arch::PACK_SIZE.wrapping_sub(1) != 0
@@ -659,15 +696,17 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
-    /// Map a new shared pack holding one free block.
-    fn new_pack<P: PackSource>(&mut self, src: &mut P) -> Result<u32, Error> {
-        // One node for the whole-pack block, two for the carve.
-        let p = self.map_pack(src, 1, false, 3)?;
+    /// Map a new pack (`npacks == 1`) or extent holding one free block, to
+    /// be carved right away by the caller.
+    fn new_pack<P: PackSource>(&mut self, src: &mut P, npacks: u32) -> Result<u32, Error> {
+        let total = corrupt(npacks.checked_mul(PACK_G))?;
+        // One node for the whole block, two for the carve.
+        let p = self.map_pack(src, npacks, npacks > 1, 3)?;
         let b = self.take_node()?;
         let gen = self.nd(b)?.gen;
         *self.nd_mut(b)? = Node {
             off: 0,
-            size: PACK_G,
+            size: total,
             prev: NIL,
             next: NIL,
             fprev: NIL,
@@ -681,8 +720,15 @@ impl<S: Storage> Engine<S> {
         pk.first = b;
         pk.nfree = 1;
         self.list_insert(b)?;
-        // Counted as empty until carved (the caller carves right away).
-        self.empty = corrupt(self.empty.checked_add(1))?;
+        if npacks == 1 {
+            // The spare until carved (the caller carves right away); there
+            // is none, or it would have been used.
+            if self.spare != NIL {
+                return Err(Error::Corrupted);
+            }
+            self.empty = corrupt(self.empty.checked_add(1))?;
+            self.spare = p;
+        }
         Ok(p)
     }
 
@@ -716,8 +762,8 @@ impl<S: Storage> Engine<S> {
             .checked_shr(arch::GRANULE_SHIFT)
             .and_then(|a| u32::try_from(a).ok())
             .ok_or(Error::Invalid)?;
-        let u = if g > PACK_G || !info.packable {
-            self.alloc_extent(src, g)?
+        let u = if !info.packable {
+            self.alloc_sealed(src, g)?
         } else {
             self.alloc_shared(src, g, ag)?
         };
@@ -726,13 +772,15 @@ impl<S: Storage> Engine<S> {
         *t = corrupt(t.checked_add(g as usize))?;
         self.used = corrupt(self.used.checked_add(g as usize))?;
         self.live = corrupt(self.live.checked_add(1))?;
+        self.tick = self.tick.wrapping_add(1);
         let mut pl = self.placement_of(u)?;
         pl.align = align;
         Ok(pl)
     }
 
-    /// A dedicated extent for one allocation of `g` granules.
-    fn alloc_extent<P: PackSource>(&mut self, src: &mut P, g: u32) -> Result<u32, Error> {
+    /// A sealed extent for one allocation of `g` granules of a type that
+    /// may not share its packs: the tail stays unused.
+    fn alloc_sealed<P: PackSource>(&mut self, src: &mut P, g: u32) -> Result<u32, Error> {
         let npacks = g.div_ceil(PACK_G).max(1);
         let p = self.map_pack(src, npacks, true, 1)?;
         let u = self.take_node()?;
@@ -751,6 +799,7 @@ impl<S: Storage> Engine<S> {
         };
         let pk = self.pk_mut(p)?;
         pk.first = u;
+        pk.sealed = true;
         pk.used = g;
         pk.live = 1;
         Ok(u)
@@ -771,33 +820,16 @@ impl<S: Storage> Engine<S> {
         // Over-ask by the alignment slack so any block found fits aligned.
         let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
         if need > PACK_G {
-            // Only offset 0 of an empty pack is sure to work.
-            let Some(p) = self.plist_next(FULL_LIST, 0)? else {
-                return Ok(None);
-            };
-            let b = self.pk(p)?.first;
-            return Ok(self.fits(b, g, ag)?.then_some(b));
+            // Only blocks of a pack's size or more may fit: look at a few.
+            return self.scan_list(FULL_LIST, g, ag);
         }
         // A few blocks of the request's own class first: they may fit
         // tightly (the class spans up to 25 %).
         let ce = tlsf::list_of(need);
         let c = tlsf::search_list(need);
         if ce < c {
-            let mut next = self.plist_next(ce, 0)?;
-            let mut np = 0;
-            while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
-                let pk = self.pk(p)?;
-                let mut b = *corrupt(pk.heads.get(ce as usize))?;
-                let mut nb = 0;
-                while b != NIL && nb < FALLBACK_BLOCKS {
-                    if self.fits(b, g, ag)? {
-                        return Ok(Some(b));
-                    }
-                    b = self.nd(b)?.fnext;
-                    nb = nb.wrapping_add(1);
-                }
-                next = self.plist_next(ce, corrupt(p.checked_add(1))?)?;
-                np = np.wrapping_add(1);
+            if let Some(b) = self.scan_list(ce, g, ag)? {
+                return Ok(Some(b));
             }
         }
         // The smallest class guaranteed to fit, in the first (fullest) pack
@@ -805,9 +837,52 @@ impl<S: Storage> Engine<S> {
         let Some(li) = tlsf::lowest_from(self.lbits, c) else {
             return Ok(None);
         };
-        let p = corrupt(self.plist_next(li, 0)?)?;
+        if li < FULL_LIST {
+            if let Some(b) = self.scan_list(li, g, ag)? {
+                return Ok(Some(b));
+            }
+        }
+        let mut p = corrupt(self.plist_next(li, 0)?)?;
+        if p == self.spare {
+            // The spare is the last choice: prefer the free tail of an
+            // extent (the only other blocks in the last list).
+            if let Some(q) = self.plist_next(li, corrupt(p.checked_add(1))?)? {
+                p = q;
+            }
+        }
         let b = *corrupt(self.pk(p)?.heads.get(li as usize))?;
         Ok(Some(b))
+    }
+
+    /// The best of a few blocks of list `li` (in the lowest packs that
+    /// have one) that holds `g` granules at alignment `ag`: the one that
+    /// leaves the least behind, an exact fit at once. Bounded work.
+    fn scan_list(&self, li: u32, g: u32, ag: u32) -> Result<Option<u32>, Error> {
+        let mut best: Option<(u32, u32)> = None;
+        let mut next = self.plist_next(li, 0)?;
+        let mut np = 0;
+        while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
+            let pk = self.pk(p)?;
+            let mut b = *corrupt(pk.heads.get(li as usize))?;
+            let mut nb = 0;
+            while b != NIL && nb < FALLBACK_BLOCKS {
+                if self.fits(b, g, ag)? {
+                    let n = self.nd(b)?;
+                    let left = n.size.saturating_sub(g);
+                    if left == 0 {
+                        return Ok(Some(b));
+                    }
+                    if best.is_none_or(|(_, l)| left < l) {
+                        best = Some((b, left));
+                    }
+                }
+                b = self.nd(b)?.fnext;
+                nb = nb.wrapping_add(1);
+            }
+            next = self.plist_next(li, corrupt(p.checked_add(1))?)?;
+            np = np.wrapping_add(1);
+        }
+        Ok(best.map(|(b, _)| b))
     }
 
     fn alloc_shared<P: PackSource>(&mut self, src: &mut P, g: u32, ag: u32) -> Result<u32, Error> {
@@ -815,7 +890,9 @@ impl<S: Storage> Engine<S> {
         let b = match self.find_fit(g, ag)? {
             Some(b) => b,
             None => {
-                let p = self.new_pack(src)?;
+                // A pack, or an extent of ceil(g / pack) packs whose tail
+                // is shared like any free block.
+                let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
                 self.pk(p)?.first
             }
         };
@@ -837,8 +914,10 @@ impl<S: Storage> Engine<S> {
         let front = corrupt(a.checked_sub(off))?;
         let back = corrupt(size.checked_sub(front).and_then(|s| s.checked_sub(g)))?;
         self.list_remove(b)?;
-        if self.pk(p)?.used == 0 {
+        if p == self.spare {
             self.empty = corrupt(self.empty.checked_sub(1))?;
+            self.spare = NIL;
+            self.grew = self.tick;
         }
         // The allocated node: `b` itself, or a new one after the front part.
         let u = if front > 0 {
@@ -921,6 +1000,7 @@ impl<S: Storage> Engine<S> {
     /// unless `Freed::unmapped`.
     pub fn free<P: PackSource>(&mut self, src: &mut P, h: Handle) -> Result<Freed, Error> {
         let u = self.check_handle(h)?;
+        self.tick = self.tick.wrapping_add(1);
         let (p, size, ty) = {
             let n = self.nd(u)?;
             (n.pack, n.size, n.ty)
@@ -932,7 +1012,7 @@ impl<S: Storage> Engine<S> {
         self.used = corrupt(self.used.checked_sub(size as usize))?;
         self.live = corrupt(self.live.checked_sub(1))?;
         let bytes = g2b(size)?;
-        if self.pk(p)?.dedicated {
+        if self.pk(p)?.sealed {
             self.put_node(u)?;
             self.unmap_pack(src, p)?;
             return Ok(Freed {
@@ -971,17 +1051,24 @@ impl<S: Storage> Engine<S> {
         let pk = self.pk_mut(p)?;
         pk.nfree = nfree;
         let now_empty = pk.used == 0;
+        let keep = pk.npacks == 1 && self.spare == NIL && self.recently_grew();
         let mut unmapped = false;
         if now_empty {
-            if self.empty >= 1 {
-                // A spare exists already: release this one.
+            if keep {
+                self.empty = corrupt(self.empty.checked_add(1))?;
+                self.spare = p;
+            } else {
+                // An extent, a spare exists already, or the class has
+                // not grown lately: release this one.
                 self.list_remove(b)?;
                 self.put_node(b)?;
                 self.unmap_pack(src, p)?;
                 unmapped = true;
-            } else {
-                self.empty = corrupt(self.empty.checked_add(1))?;
             }
+        }
+        if !self.recently_grew() {
+            // An idle spare decays.
+            self.release_spare(src)?;
         }
         Ok(Freed {
             ty,
@@ -989,6 +1076,12 @@ impl<S: Storage> Engine<S> {
             size: bytes,
             unmapped,
         })
+    }
+
+    /// Whether the class mapped a pack or took its spare within the last
+    /// [`HYST_OPS`] operations.
+    fn recently_grew(&self) -> bool {
+        self.tick.wrapping_sub(self.grew) <= HYST_OPS
     }
 
     /// Merge the block after `b` into `b` and return its node to the pool.
@@ -1010,14 +1103,16 @@ impl<S: Storage> Engine<S> {
     /// Unmap the spare pack, if any (e.g. from a shrinker). Returns whether
     /// one was released.
     pub fn release_spare<P: PackSource>(&mut self, src: &mut P) -> Result<bool, Error> {
-        let Some(p) = self.plist_next(FULL_LIST, 0)? else {
+        let p = self.spare;
+        if p == NIL {
             return Ok(false);
-        };
+        }
         let b = self.pk(p)?.first;
         self.list_remove(b)?;
         self.put_node(b)?;
         self.unmap_pack(src, p)?;
         self.empty = corrupt(self.empty.checked_sub(1))?;
+        self.spare = NIL;
         Ok(true)
     }
 
@@ -1228,12 +1323,22 @@ impl<S: Storage> Engine<S> {
             if pk.base & arch::PACK_SIZE.wrapping_sub(1) != 0 {
                 return bad;
             }
+            if pk.dedicated != (pk.npacks > 1 || pk.sealed) {
+                return bad;
+            }
             if !pk.dedicated {
                 shared = corrupt(shared.checked_add(1))?;
                 if pk.used == 0 {
                     empty = corrupt(empty.checked_add(1))?;
+                    if self.spare != p {
+                        return bad;
+                    }
                 }
             } else {
+                // An extent is released as soon as it is empty.
+                if pk.used == 0 {
+                    return bad;
+                }
                 ext = corrupt(ext.checked_add(1))?;
                 units = corrupt(units.checked_add(pk.npacks as usize))?;
             }
@@ -1251,12 +1356,12 @@ impl<S: Storage> Engine<S> {
                 match n.state {
                     State::Spare => return bad,
                     State::Free => {
-                        if prev_free || pk.dedicated {
+                        if prev_free || pk.sealed {
                             return bad;
                         }
                         pf = corrupt(pf.checked_add(1))?;
                         // It must be reachable from its list head.
-                        let li = tlsf::list_of(n.size);
+                        let li = list_idx(n.size);
                         let mut f = *corrupt(pk.heads.get(li as usize))?;
                         let mut found = false;
                         while f != NIL {
@@ -1283,9 +1388,9 @@ impl<S: Storage> Engine<S> {
                 prev = b;
                 b = n.next;
             }
-            // A shared pack is tiled exactly; a dedicated extent holds one
+            // A pack or extent is tiled exactly; a sealed extent holds one
             // block from offset 0 and leaves its tail unused.
-            let tiled = if pk.dedicated {
+            let tiled = if pk.sealed {
                 off <= total && pl == 1 && pf == 0
             } else {
                 off == total
@@ -1307,7 +1412,7 @@ impl<S: Storage> Engine<S> {
                     if n.state != State::Free
                         || n.pack != p
                         || n.fprev != fp
-                        || tlsf::list_of(n.size) as usize != li
+                        || list_idx(n.size) as usize != li
                     {
                         return bad;
                     }
@@ -1319,7 +1424,7 @@ impl<S: Storage> Engine<S> {
             if listed != pk.nfree {
                 return bad;
             }
-            if pk.dedicated && pk.bits != 0 {
+            if pk.sealed && pk.bits != 0 {
                 return bad;
             }
             used = corrupt(used.checked_add(pk.used as usize))?;
@@ -1381,6 +1486,7 @@ impl<S: Storage> Engine<S> {
             || units != self.extent_units
             || empty != self.empty
             || empty > 1
+            || (empty == 0) != (self.spare == NIL)
             || by_type != self.used_by_type
             || n_idx != shared.saturating_add(ext)
         {

@@ -182,7 +182,7 @@ impl Model for Execmem {
             let q = req[e.class().index()];
             let _ = writeln!(
                 out,
-                "execmem_rs {}: backing {:.2}M = requested {:.2}M + 64B rounding {:.2}M + free space in used packs {:.2}M + extent tails {:.2}M ({} extents) + spare {:.2}M",
+                "execmem_rs {}: backing {:.2}M = requested {:.2}M + 64B rounding {:.2}M + free space in used packs {:.2}M + free space in extents {:.2}M ({} extents) + spare {:.2}M; lower bound ceil(used / 2M) = {} packs, ratio {:.3}",
                 e.class().name(),
                 st.backing as f64 / MIB as f64,
                 q as f64 / MIB as f64,
@@ -191,6 +191,8 @@ impl Model for Execmem {
                 tail as f64 / MIB as f64,
                 st.extents,
                 (st.spare * PACK) as f64 / MIB as f64,
+                st.used.div_ceil(PACK),
+                (st.used.div_ceil(PACK) * PACK) as f64 / q as f64,
             );
         }
         out
@@ -639,7 +641,11 @@ fn real_trace(mods: &[Module]) -> Trace {
     for &m in &order {
         loaded[m] = load(&mut b, &mods[m]);
     }
-    for _ in 0..5 {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    for _ in 0..rounds {
         let mut pick: Vec<usize> = (0..mods.len()).filter(|_| rng.below(100) < 30).collect();
         for &m in &pick {
             for id in std::mem::take(&mut loaded[m]) {

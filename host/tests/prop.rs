@@ -182,9 +182,11 @@ impl World {
             assert!(p.addr >= info.base && p.addr + p.size <= info.base + info.npacks * PACK);
             assert_eq!(p.addr - info.base, p.offset);
             if p.size > PACK {
+                // An extent of at least ceil(size / 2 MiB) packs, whose
+                // free tail other allocations may share.
                 assert!(info.dedicated);
-                assert_eq!(info.npacks, p.size.div_ceil(PACK));
-                assert_eq!(info.live, 1);
+                assert!(info.npacks >= p.size.div_ceil(PACK));
+                assert!(info.live >= 1);
             }
             assert_eq!(e.find(p.addr), Ok(p.handle));
             assert_eq!(

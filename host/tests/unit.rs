@@ -221,6 +221,98 @@ fn pack_boundary_ping_pong_maps_once() {
 }
 
 #[test]
+fn slow_ping_pong_is_bounded_and_idle_spare_decays() {
+    use execmem_core::core_engine::engine::HYST_OPS;
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let t = ExecmemType::Text;
+    let full = e.alloc(&mut s, t, arch::PACK_SIZE, None).unwrap();
+    let other = e.alloc(&mut s, t, 64, None).unwrap();
+    let keep: Vec<_> = (0..8)
+        .map(|_| e.alloc(&mut s, t, 64, None).unwrap())
+        .collect();
+    // The pack of `other` empties long after the class last grew: it is
+    // released, not kept as a spare.
+    for _ in 0..HYST_OPS {
+        let x = e.alloc(&mut s, ExecmemType::Bpf, 64, None).unwrap();
+        e.free(&mut s, x.handle).unwrap();
+    }
+    e.free(&mut s, other.handle).unwrap();
+    for k in keep {
+        e.free(&mut s, k.handle).unwrap();
+    }
+    // (The last free emptied it: not recent, so unmapped.)
+    assert_eq!(e.stats().spare, 0);
+    assert_eq!(e.stats().packs, 1);
+    e.check().unwrap();
+    // A fast ping-pong keeps its spare, and it decays once idle.
+    let p = e.alloc(&mut s, t, 64, None).unwrap();
+    e.free(&mut s, p.handle).unwrap();
+    assert_eq!(e.stats().spare, 1);
+    let maps = s.maps;
+    for _ in 0..100 {
+        let p = e.alloc(&mut s, t, 64, None).unwrap();
+        e.free(&mut s, p.handle).unwrap();
+    }
+    assert_eq!(s.maps, maps);
+    e.free(&mut s, full.handle).unwrap();
+    e.check().unwrap();
+    // An idle spare decays: allocations that never need it (they fit in
+    // the hole of another pack) release it after HYST_OPS operations.
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let half = e.alloc(&mut s, t, arch::PACK_SIZE / 2, None).unwrap();
+    let b = e.alloc(&mut s, t, arch::PACK_SIZE, None).unwrap();
+    e.free(&mut s, b.handle).unwrap();
+    assert_eq!(e.stats().spare, 1);
+    for _ in 0..=HYST_OPS {
+        let x = e.alloc(&mut s, t, 64, None).unwrap();
+        assert_eq!(x.pack, half.pack);
+        e.free(&mut s, x.handle).unwrap();
+    }
+    assert_eq!(e.stats().spare, 0);
+    assert_eq!((s.maps, s.unmaps), (2, 1));
+    e.free(&mut s, half.handle).unwrap();
+    e.check().unwrap();
+}
+
+#[test]
+fn extent_tail_is_shared() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Ro);
+    let t = ExecmemType::Rodata;
+    let big = e.alloc(&mut s, t, arch::PACK_SIZE + MIB, None).unwrap();
+    let st = e.stats();
+    assert_eq!((st.extents, st.extent_packs, st.packs), (1, 2, 0));
+    // Small allocations go into the extent's free tail, no new pack.
+    let small: Vec<_> = (0..4)
+        .map(|_| e.alloc(&mut s, t, 4096, None).unwrap())
+        .collect();
+    assert_eq!(s.maps, 1);
+    for x in &small {
+        assert_eq!(x.pack, big.pack);
+        assert!(x.offset >= arch::PACK_SIZE + MIB);
+    }
+    e.check().unwrap();
+    // Freeing the big one keeps the extent while the tail is in use; its
+    // front is a free block that small or big allocations can reuse.
+    let f = e.free(&mut s, big.handle).unwrap();
+    assert!(!f.unmapped);
+    let again = e.alloc(&mut s, t, arch::PACK_SIZE + MIB, None).unwrap();
+    assert_eq!((again.pack, again.offset), (big.pack, 0));
+    assert_eq!(s.maps, 1);
+    e.check().unwrap();
+    e.free(&mut s, again.handle).unwrap();
+    // The extent is released as soon as it is empty, never kept as spare.
+    for x in small {
+        e.free(&mut s, x.handle).unwrap();
+        e.check().unwrap();
+    }
+    let st = e.stats();
+    assert_eq!((st.extents, st.packs, st.spare, s.mapped), (0, 0, 0, 0));
+}
+
+#[test]
 fn dense_packs_preferred() {
     let mut s = FakeSource::new();
     let mut e = E::new(Class::Rx);
