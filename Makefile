@@ -9,6 +9,8 @@
 #   KDIR=<tree>     build against your own Rust-enabled, prepared kernel tree
 
 SHELL := /bin/bash
+# Scripts (module.sh, run_vm.sh) read KDIR from the environment.
+export KDIR
 KMAKE := $(shell . scripts/env.sh && echo "$${KMAKE_ARGS[@]}")
 
 .PHONY: soak all module deps kernel kernel-debug module-debug clippy fmt-check host-test vm-test check demo clean
