@@ -28,7 +28,9 @@
 use crate::execmem::allocator::{Allocator, Any};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::kthread::now_ns;
-use crate::execmem::backend::mem::{direct_map_level2_splits, Area, ExecmemKind, Perms, PAGE_SIZE};
+use crate::execmem::backend::mem::{
+    direct_map_level2_splits, Area, ExecmemKind, Perms, PAGE_SIZE, PMD_SIZE,
+};
 use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
 use crate::execmem::ctl::{out_of_memory, parse_num};
 use crate::execmem::selftest::ret_imm32;
@@ -184,80 +186,111 @@ fn payload(r: Req) -> ([u8; 64], usize) {
     (buf, r.size.min(64))
 }
 
-fn run_baseline(reqs: &[Req], write: bool, run: &mut Run) -> Result {
-    let mut live: KVec<(Area, u64)> = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
-    let splits = direct_map_level2_splits();
-    for &r in reqs {
-        let t0 = now_ns();
-        let a = baseline_alloc(r)?;
-        let t1 = now_ns();
-        let mut w = 0;
-        if write {
-            let (buf, n) = payload(r);
-            a.write(0, buf.get(..n).unwrap_or(&[]))?;
-            w = now_ns().saturating_sub(t1);
-            run.write.push(w)?;
-        }
-        run.alloc.push(t1.saturating_sub(t0))?;
-        run.pages += (a.size() / PAGE_SIZE) as u64;
-        live.push((a, t1.saturating_sub(t0).saturating_add(w)), GFP_KERNEL)?;
-    }
-    run.ptes = run.pages;
-    run.splits = direct_map_level2_splits().saturating_sub(splits);
-    for (a, aw) in live {
-        let t0 = now_ns();
-        drop(a);
-        let f = now_ns().saturating_sub(t0);
-        run.free.push(f)?;
-        if write {
-            run.alloc_write_free.push(aw.saturating_add(f))?;
-        } else {
-            run.alloc_free.push(aw.saturating_add(f))?;
-        }
-    }
-    Ok(())
+/// One allocator under test.
+trait Subject {
+    type Handle;
+    fn alloc(&self, r: Req) -> Result<Self::Handle>;
+    fn write(h: &mut Self::Handle, data: &[u8]) -> Result;
+    /// Pages, packs and page-table entries while everything is live.
+    fn footprint(&self, live: &[(Self::Handle, u64)], run: &mut Run);
+    /// Called inside the timing of the last free.
+    fn finish(&self) {}
 }
 
-fn run_execmem_rs(alloc: &Arc<Allocator>, reqs: &[Req], write: bool, run: &mut Run) -> Result {
-    let mut live: KVec<(Any, u64)> = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+/// The kernel's path: one execmem area per allocation.
+struct Baseline;
+
+impl Subject for Baseline {
+    type Handle = Area;
+
+    fn alloc(&self, r: Req) -> Result<Area> {
+        baseline_alloc(r)
+    }
+
+    fn write(h: &mut Area, data: &[u8]) -> Result {
+        h.write(0, data)
+    }
+
+    fn footprint(&self, live: &[(Area, u64)], run: &mut Run) {
+        run.pages = live
+            .iter()
+            .map(|(a, _)| (a.size() / PAGE_SIZE) as u64)
+            .sum();
+        run.ptes = run.pages;
+    }
+}
+
+impl Subject for Arc<Allocator> {
+    type Handle = Any;
+
+    fn alloc(&self, r: Req) -> Result<Any> {
+        Allocator::alloc(self, r.ty, r.size, None)
+    }
+
+    fn write(h: &mut Any, data: &[u8]) -> Result {
+        h.write(0, data)
+    }
+
+    fn footprint(&self, _: &[(Any, u64)], run: &mut Run) {
+        for class in Class::ALL {
+            let _ = self.for_each_pack(class, |p| {
+                let units = p.info.npacks as u64;
+                run.packs += 1;
+                run.pages += units * (PMD_SIZE / PAGE_SIZE) as u64;
+                // One PMD entry per 2 MiB, or 512 PTEs where it fell back.
+                run.ptes += if p.huge {
+                    units
+                } else {
+                    units * (PMD_SIZE / PAGE_SIZE) as u64
+                };
+                Ok(())
+            });
+        }
+    }
+
+    fn finish(&self) {
+        // The last, partial batch of parked ranges is refilled here, so its
+        // cost is in the measurement too.
+        self.flush();
+    }
+}
+
+/// Allocates (and writes) every request, then frees everything, timing
+/// each operation.
+fn measure<S: Subject>(s: &S, reqs: &[Req], write: bool, run: &mut Run) -> Result {
+    let mut live: KVec<(S::Handle, u64)> = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
     let splits = direct_map_level2_splits();
     for &r in reqs {
         let t0 = now_ns();
-        let mut a = alloc.alloc(r.ty, r.size, None)?;
+        let mut h = s.alloc(r)?;
         let t1 = now_ns();
         let mut w = 0;
         if write {
             let (buf, n) = payload(r);
-            a.write(0, buf.get(..n).unwrap_or(&[]))?;
+            S::write(&mut h, buf.get(..n).unwrap_or(&[]))?;
             w = now_ns().saturating_sub(t1);
             run.write.push(w)?;
         }
         run.alloc.push(t1.saturating_sub(t0))?;
-        live.push((a, t1.saturating_sub(t0).saturating_add(w)), GFP_KERNEL)?;
+        live.push((h, t1.saturating_sub(t0).saturating_add(w)), GFP_KERNEL)?;
     }
-    for class in Class::ALL {
-        let r = alloc.report(class);
-        run.packs += (r.engine.packs + r.engine.extents) as u64;
-        run.ptes += (r.engine.backing / crate::execmem::backend::mem::PMD_SIZE) as u64;
-        run.pages += (r.engine.backing / PAGE_SIZE) as u64;
-    }
+    s.footprint(live.as_slice(), run);
     run.splits = direct_map_level2_splits().saturating_sub(splits);
     let n = live.len();
-    for (i, (a, aw)) in live.into_iter().enumerate() {
+    for (i, (h, aw)) in live.into_iter().enumerate() {
         let t0 = now_ns();
-        drop(a);
+        drop(h);
         if i + 1 == n {
-            // The last, partial batch of parked ranges is refilled here, so
-            // its cost is in the measurement too.
-            alloc.flush();
+            s.finish();
         }
         let f = now_ns().saturating_sub(t0);
         run.free.push(f)?;
-        if write {
-            run.alloc_write_free.push(aw.saturating_add(f))?;
+        let total = if write {
+            &mut run.alloc_write_free
         } else {
-            run.alloc_free.push(aw.saturating_add(f))?;
-        }
+            &mut run.alloc_free
+        };
+        total.push(aw.saturating_add(f))?;
     }
     Ok(())
 }
@@ -419,8 +452,8 @@ impl FileOps for Bench {
                 let reqs = requests(&a, inner.trace.as_slice()).map_err(out_of_memory)?;
                 let (mut base, mut ours) = (Run::new("baseline"), Run::new("execmem_rs"));
                 let fail = |e| Failure::new(e, "a run failed (see dmesg)");
-                run_baseline(reqs.as_slice(), a.write, &mut base).map_err(fail)?;
-                run_execmem_rs(&self.0.alloc, reqs.as_slice(), a.write, &mut ours).map_err(fail)?;
+                measure(&Baseline, reqs.as_slice(), a.write, &mut base).map_err(fail)?;
+                measure(&self.0.alloc, reqs.as_slice(), a.write, &mut ours).map_err(fail)?;
                 let mut t = Text::new();
                 let wl = ["fixed", "trace", "bpf"]
                     .get(a.workload as usize)

@@ -33,7 +33,7 @@ kkey() {
 		/usr/bin/rustc --version
 		clang-19 --version | head -n1
 		"$BINDGEN" --version
-		grep -v -e '^#[^ ]' -e '^# [^C]' -e '^#$' -e '^$' "${frags[@]}"
+		grep -h -v -e '^#[^ ]' -e '^# [^C]' -e '^#$' -e '^$' "${frags[@]}"
 		# Only the diffs count: a reworded commit message changes no output.
 		[ -n "${PATCHLESS:-}" ] || sed -n '/^diff --git/,$p' "${patches[@]}"
 	} | sha256sum | cut -c1-16

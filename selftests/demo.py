@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 #
-# The demo of the README's main command, run inside the VM: "load" N real
-# Debian 6.12 modules through execmem_rs (one allocation per module and
+# The demo of the README's main command, run inside the VM: "load" the real
+# Debian 6.12 modules (all 4230 by default) through execmem_rs (one allocation per module and
 # memory type, sizes from data/modules-6.12.117.tsv, the first 64 bytes of
 # each written as a loader would), unload and reload a random 30 %, then
 # show what it cost: stats, the packs picture, and what per-allocation
@@ -27,7 +27,7 @@ def cmd(fd, line):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
     with open(TSV) as f:
         rows = [line.rstrip("\n").split("\t") for line in f if not line.startswith("#")]
     head, rows = rows[0], rows[1:n + 1]
@@ -64,9 +64,18 @@ def main():
     for k, v in st.items():
         if v != "0":
             print(f"{k} {v}")
-    print(f"== cat {D}/packs")
+    print(f"== cat {D}/packs   (the first 3 packs of each class)")
     with open(f"{D}/packs") as f:
-        print(f.read(), end="")
+        blocks = f.read().split("\npack ")
+    shown = {}
+    for b in blocks:
+        cls = b.removeprefix("pack ").split(".")[0]
+        shown[cls] = shown.get(cls, 0) + 1
+        if shown[cls] <= 3:
+            print(("pack " + b.removeprefix("pack ")).rstrip("\n"))
+    for cls, k in shown.items():
+        if k > 3:
+            print(f"... {k - 3} more {cls} packs")
     req = sum(sizes)
     pages = sum((s + PAGE - 1) // PAGE for s in sizes)
     backing = int(st["total.backing_bytes"])

@@ -872,7 +872,7 @@ impl<S: Storage> Engine<S> {
                     if left == 0 {
                         return Ok(Some(b));
                     }
-                    if best.is_none_or(|(_, l)| left < l) {
+                    if !matches!(best, Some((_, l)) if left >= l) {
                         best = Some((b, left));
                     }
                 }

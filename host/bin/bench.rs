@@ -804,7 +804,7 @@ fn main() {
     }
     let allocs = ["execmem_rs", "vmalloc", "bpf_prog_pack", "rox_cache"];
     let workloads = ["real", "bpf", "fill50", "fill90"];
-    let want = |a: &str, w: &str| only.as_ref().is_none_or(|o| *o == format!("{a}/{w}"));
+    let want = |a: &str, w: &str| !matches!(only.as_ref(), Some(o) if *o != format!("{a}/{w}"));
     let mut instr: BTreeMap<(String, String), f64> = BTreeMap::new();
     if let Some(p) = &instr_path {
         for l in std::fs::read_to_string(p).expect("instr file").lines() {
