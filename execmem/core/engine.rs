@@ -140,6 +140,32 @@ pub struct Node {
 }
 
 impl Node {
+    /// A free or used block `[off, off + size)` of `pack` between its
+    /// address neighbours `prev` and `next`, not in any free list yet.
+    #[allow(clippy::too_many_arguments)]
+    const fn block(
+        off: u32,
+        size: u32,
+        prev: u32,
+        next: u32,
+        pack: u32,
+        gen: u32,
+        state: State,
+    ) -> Self {
+        Node {
+            off,
+            size,
+            prev,
+            next,
+            fprev: NIL,
+            fnext: NIL,
+            pack,
+            gen,
+            state,
+            ty: 0,
+        }
+    }
+
     const fn spare(next: u32) -> Self {
         Node {
             off: 0,
@@ -704,18 +730,7 @@ impl<S: Storage> Engine<S> {
         let p = self.map_pack(src, npacks, npacks > 1, 3)?;
         let b = self.take_node()?;
         let gen = self.nd(b)?.gen;
-        *self.nd_mut(b)? = Node {
-            off: 0,
-            size: total,
-            prev: NIL,
-            next: NIL,
-            fprev: NIL,
-            fnext: NIL,
-            pack: p,
-            gen,
-            state: State::Free,
-            ty: 0,
-        };
+        *self.nd_mut(b)? = Node::block(0, total, NIL, NIL, p, gen, State::Free);
         let pk = self.pk_mut(p)?;
         pk.first = b;
         pk.nfree = 1;
@@ -785,18 +800,7 @@ impl<S: Storage> Engine<S> {
         let p = self.map_pack(src, npacks, true, 1)?;
         let u = self.take_node()?;
         let gen = self.nd(u)?.gen.wrapping_add(1);
-        *self.nd_mut(u)? = Node {
-            off: 0,
-            size: g,
-            prev: NIL,
-            next: NIL,
-            fprev: NIL,
-            fnext: NIL,
-            pack: p,
-            gen,
-            state: State::Used,
-            ty: 0,
-        };
+        *self.nd_mut(u)? = Node::block(0, g, NIL, NIL, p, gen, State::Used);
         let pk = self.pk_mut(p)?;
         pk.first = u;
         pk.sealed = true;
@@ -928,18 +932,7 @@ impl<S: Storage> Engine<S> {
                 self.nd_mut(next)?.prev = u;
             }
             let gen = self.nd(u)?.gen;
-            *self.nd_mut(u)? = Node {
-                off: a,
-                size: g,
-                prev: b,
-                next,
-                fprev: NIL,
-                fnext: NIL,
-                pack: p,
-                gen,
-                state: State::Free,
-                ty: 0,
-            };
+            *self.nd_mut(u)? = Node::block(a, g, b, next, p, gen, State::Free);
             self.list_insert(b)?;
             u
         } else {
@@ -954,18 +947,7 @@ impl<S: Storage> Engine<S> {
                 self.nd_mut(unext)?.prev = r;
             }
             let gen = self.nd(r)?.gen;
-            *self.nd_mut(r)? = Node {
-                off: end,
-                size: back,
-                prev: u,
-                next: unext,
-                fprev: NIL,
-                fnext: NIL,
-                pack: p,
-                gen,
-                state: State::Free,
-                ty: 0,
-            };
+            *self.nd_mut(r)? = Node::block(end, back, u, unext, p, gen, State::Free);
             self.nd_mut(u)?.next = r;
             self.list_insert(r)?;
             nfree_delta = nfree_delta.wrapping_add(1);
