@@ -10,8 +10,7 @@ set -euo pipefail
 KSRC_PIN=${KSRC_PIN:-6.12.117-1~deb12u1}
 VIRTME_NG_VERSION=1.42
 BINDGEN_VERSION=0.69.5
-CACHE=${EXECMEM_RS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/execmem_rs}
-TOOLS=$CACHE/tools
+. "$(dirname "$0")/env.sh"
 
 APT_PKGS=(rustc-web rust-web-src rust-web-clippy rustfmt-web clang-19 lld-19 llvm-19 libclang-19-dev
 	  bc flex bison libelf-dev libssl-dev cpio kmod make python3-venv
@@ -87,7 +86,6 @@ clang-19 --version | grep "version 19" >/dev/null || die "clang-19 is not versio
 	die "/usr/bin/clippy-driver does not match rustc $rv (rust-web-clippy)"
 
 # --- crates.io: bindgen-cli (pinned) ----------------------------------------
-BINDGEN=$TOOLS/bin/bindgen
 if ! { [ -x "$BINDGEN" ] && "$BINDGEN" --version 2>/dev/null | grep " $BINDGEN_VERSION\$" >/dev/null; }; then
 	command -v cargo >/dev/null || die "cargo not found (needed to install bindgen-cli $BINDGEN_VERSION)"
 	log "installing bindgen-cli $BINDGEN_VERSION into $TOOLS"

@@ -10,4 +10,8 @@ VNG=$TOOLS/venv/bin/vng
 KMAKE_ARGS=(LLVM=-19 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc
 	    CLIPPY_DRIVER=/usr/bin/clippy-driver RUSTFMT=/usr/bin/rustfmt
 	    "BINDGEN=$BINDGEN")
+# vng, and rustup's cargo (host tests, bindgen's build) even where a login
+# profile did not put it on PATH (CI).
 PATH=$TOOLS/venv/bin:$PATH
+[ -d "$HOME/.cargo/bin" ] && PATH=$HOME/.cargo/bin:$PATH
+export PATH
