@@ -66,7 +66,8 @@ vm_step() {
 
 vm_step "kselftests, fuzz and stress on the test kernel" \
 	selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py selftests/stress.sh
-vm_step "fault injection (failslab, fail_page_alloc)" --append slab_nomerge selftests/fault_inject.py
+vm_step "fault injection (failslab, fail_page_alloc)" --append slab_nomerge --injected-alloc-failures \
+	selftests/fault_inject.py
 
 if [ -n "${KDIR:-}" ]; then
 	echo

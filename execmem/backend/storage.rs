@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The engine's metadata storage in the kernel: `KVVec`, grown with
-//! `GFP_KERNEL`, so every allocation failure reaches the engine as an
-//! `Err` (never an abort).
+//! `GFP_KERNEL | __GFP_NOWARN`, so every allocation failure reaches the
+//! engine as an `Err` (never an abort) and, being handled, prints no
+//! allocation-failure warning (as the kernel's own execmem does).
 
 use crate::execmem::core_engine::storage::{Error, Storage, Vector};
 use kernel::prelude::*;
@@ -32,7 +33,8 @@ impl<T> Vector<T> for KVVec<T> {
     }
 
     fn try_push(&mut self, v: T) -> Result<(), Error> {
-        self.push(v, GFP_KERNEL).map_err(|_| Error::NoMemory)
+        self.push(v, GFP_KERNEL | __GFP_NOWARN)
+            .map_err(|_| Error::NoMemory)
     }
 
     fn pop(&mut self) -> Option<T> {
