@@ -141,14 +141,22 @@ pub struct PackReport {
 }
 
 impl ClassState {
-    fn new(class: Class) -> Result<Self> {
-        Ok(ClassState {
-            engine: KBox::new(Engine::new(class), GFP_KERNEL)?,
-            packs: Packs::new(),
-            counters: Counters::default(),
-            pending: [None; PENDING],
-            npending: 0,
-        })
+    /// Built straight into a box: the state is a few KiB, and three of them
+    /// (plus the copies `pin_init!` makes) would overflow the 16 KiB kernel
+    /// stack of `init`.
+    fn new(class: Class) -> Result<KBox<Self>> {
+        let engine = KBox::new(Engine::new(class), GFP_KERNEL)?;
+        KBox::new(
+            ClassState {
+                engine,
+                packs: Packs::new(),
+                counters: Counters::default(),
+                pending: [None; PENDING],
+                npending: 0,
+            },
+            GFP_KERNEL,
+        )
+        .map_err(Into::into)
     }
 
     /// Refills every parked range, merging adjacent ones, and gives them
@@ -159,7 +167,16 @@ impl ClassState {
         let Some(parked) = self.pending.get_mut(..n) else {
             return;
         };
-        parked.sort_unstable_by_key(|p| p.map(|p| (p.slot, p.area_off)));
+        // Insertion sort by place: at most 32 entries, and no scratch buffer
+        // on the stack (core's sort keeps 4 KiB there).
+        let key = |p: &Option<Pending>| p.map(|p| (p.slot, p.area_off));
+        for i in 1..parked.len() {
+            let mut j = i;
+            while j > 0 && key(&parked[j - 1]) > key(&parked[j]) {
+                parked.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         let mut run: Option<(usize, usize, usize)> = None; // (slot, start, end)
         for p in parked.iter().flatten() {
             let end = p.area_off.saturating_add(p.pl.size);
@@ -232,11 +249,11 @@ impl Counters {
 #[pin_data(PinnedDrop)]
 pub struct Allocator {
     #[pin]
-    rx: Mutex<ClassState>,
+    rx: Mutex<KBox<ClassState>>,
     #[pin]
-    ro: Mutex<ClassState>,
+    ro: Mutex<KBox<ClassState>>,
     #[pin]
-    rw: Mutex<ClassState>,
+    rw: Mutex<KBox<ClassState>>,
 }
 
 impl Allocator {
@@ -257,7 +274,7 @@ impl Allocator {
         )
     }
 
-    fn class(&self, c: Class) -> &Mutex<ClassState> {
+    fn class(&self, c: Class) -> &Mutex<KBox<ClassState>> {
         match c {
             Class::Rx => &self.rx,
             Class::Ro => &self.ro,
@@ -306,7 +323,7 @@ impl Allocator {
     ) -> Result<Allocation> {
         let class = ty.class();
         let mut st = self.class(class).lock();
-        let st = &mut *st;
+        let st: &mut ClassState = &mut st;
         let pl = st
             .engine
             .alloc(&mut st.packs, ty, size, align)
@@ -388,7 +405,7 @@ impl PinnedDrop for Allocator {
         // unmap whatever the engines hold (the spare packs).
         for class in Class::ALL {
             let mut st = self.class(class).lock();
-            let st = &mut *st;
+            let st: &mut ClassState = &mut st;
             st.flush(class);
             let leaked = st.engine.release_all(&mut st.packs);
             if leaked != 0 {
@@ -472,7 +489,7 @@ impl Allocation {
     /// Runs `f` on our area and the class counters, under the class lock.
     fn with_area<R>(&self, f: impl FnOnce(&Area, &mut Counters) -> Result<R>) -> Result<R> {
         let mut st = self.owner.class(self.ty.class()).lock();
-        let st = &mut *st;
+        let st: &mut ClassState = &mut st;
         // The pack cannot be unmapped while we are live (type invariant).
         let area = st.packs.area(self.slot).ok_or(EFAULT)?;
         f(area, &mut st.counters)
@@ -537,7 +554,7 @@ impl Drop for Allocation {
     fn drop(&mut self) {
         let class = self.ty.class();
         let mut st = self.owner.class(class).lock();
-        let st = &mut *st;
+        let st: &mut ClassState = &mut st;
         let c = st.counters.of(self.ty);
         c.frees = c.frees.wrapping_add(1);
         c.live = c.live.wrapping_sub(1);

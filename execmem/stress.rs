@@ -332,7 +332,14 @@ fn exec(s: &Slot, r: &mut Report) {
 fn worker(alloc: &Arc<Allocator>, p: Params, ops: u64, seed: u64, stop: &AtomicBool) -> Report {
     let mut r = Report::default();
     let mut rng = Rng::new(seed);
-    let mut slots: [Option<Slot>; SLOTS] = Default::default();
+    // On the heap: 32 handles are ~4 KiB, too much for a kthread's stack.
+    let mut slots: KVec<Option<Slot>> = KVec::new();
+    for _ in 0..SLOTS {
+        if slots.push(None, GFP_KERNEL).is_err() {
+            r.error(ENOMEM);
+            return r;
+        }
+    }
     let types: KVec<ExecmemType> = {
         let mut v = KVec::new();
         for t in ExecmemType::ALL {
@@ -396,7 +403,7 @@ fn worker(alloc: &Arc<Allocator>, p: Params, ops: u64, seed: u64, stop: &AtomicB
         }
     }
     // Free what is left: a run never leaks, interrupted or not.
-    for s in slots.iter_mut() {
+    for s in slots.as_mut_slice().iter_mut() {
         if s.take().is_some() {
             r.frees = r.frees.wrapping_add(1);
         }
