@@ -85,7 +85,10 @@ def line(rng, me, other, freed):
                            b"exec", b"seal", b"free", b"\xff\xfe", b"alloc\ttext\t64"])
     if kind == 11:
         return ("read %s 0xffffffffffffffff 2" % some_id).encode()
-    # Valid traffic keeps IDs around for the adversarial lines.
+    # Valid traffic keeps IDs around for the adversarial lines, but no more
+    # than 256 per session: a long run must not exhaust the VM's memory.
+    if len(me.ids) > 256:
+        return ("free %s" % some_id).encode()
     if kind in (12, 13) or not me.ids:
         return ("alloc %s %d" % (rng.choice(TYPES), rng.choice([1, 64, 100, 512, 4096, 70000]))).encode()
     if kind == 14:
