@@ -100,7 +100,7 @@ impl FileOps for Stats {
     }
 
     fn show(&mut self, out: &mut Text) -> Result {
-        let mut total = [0u64; 10];
+        let mut total = [0u64; 12];
         for class in Class::ALL {
             let r = self.0.report(class);
             for ty in ExecmemType::ALL.iter().filter(|t| t.class() == class) {
@@ -123,15 +123,18 @@ impl FileOps for Stats {
                 e.packs as u64 + e.extents as u64,
                 r.huge_packs,
                 r.fallback_packs,
+                e.overflow as u64,
+                e.overflow_pages as u64,
                 e.backing as u64,
                 r.pokes,
                 r.poke_bytes,
             ];
             let n = class.name();
-            let [packs, huge, fallback, backing, pokes, poke_bytes] = class_vals;
+            let [packs, huge, fallback, over, over_pages, backing, pokes, poke_bytes] = class_vals;
             Text::result(write!(
                 out,
                 "{n}.packs {packs}\n{n}.huge_packs {huge}\n{n}.fallback_packs {fallback}\n\
+                 {n}.overflow_extents {over}\n{n}.overflow_pages {over_pages}\n\
                  {n}.backing_bytes {backing}\n{n}.pending {}\n{n}.pokes {pokes}\n\
                  {n}.poke_bytes {poke_bytes}\n",
                 r.pending
@@ -140,13 +143,14 @@ impl FileOps for Stats {
                 *t = t.wrapping_add(v);
             }
         }
-        let [allocs, frees, live, live_bytes, packs, huge, fallback, backing, pokes, poke_bytes] =
+        let [allocs, frees, live, live_bytes, packs, huge, fallback, over, over_pages, backing, pokes, poke_bytes] =
             total;
         Text::result(write!(
             out,
             "total.allocs {allocs}\ntotal.frees {frees}\ntotal.live {live}\n\
              total.live_bytes {live_bytes}\ntotal.packs {packs}\ntotal.huge_packs {huge}\n\
-             total.fallback_packs {fallback}\ntotal.backing_bytes {backing}\n\
+             total.fallback_packs {fallback}\ntotal.overflow_extents {over}\n\
+             total.overflow_pages {over_pages}\ntotal.backing_bytes {backing}\n\
              total.pokes {pokes}\ntotal.poke_bytes {poke_bytes}\n"
         ))
     }
@@ -174,12 +178,22 @@ impl FileOps for Packs {
                     p.index,
                     class.name(),
                     if p.huge { "2M" } else { "4K" },
-                    i.npacks * crate::execmem::backend::mem::PMD_SIZE,
+                    if i.pages != 0 {
+                        i.pages * crate::execmem::backend::mem::PAGE_SIZE
+                    } else {
+                        i.npacks * crate::execmem::backend::mem::PMD_SIZE
+                    },
                     i.used,
                     i.live,
                     i.free_extents,
                     i.largest_free,
-                    if i.dedicated { " dedicated" } else { "" }
+                    if i.pages != 0 {
+                        " overflow"
+                    } else if i.dedicated {
+                        " dedicated"
+                    } else {
+                        ""
+                    }
                 ))?;
                 out.push(b"  [")?;
                 out.push(&p.map)?;

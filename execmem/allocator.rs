@@ -23,7 +23,8 @@
 //! start clean and freed code is never handed to a new owner. Bytes never
 //! written still hold the fill byte (packs are filled when mapped), so an
 //! allocation that was never written goes straight back to the engine and
-//! costs no `text_poke`. A written RO/RX allocation is parked instead: up to
+//! costs no `text_poke`; neither does one in an overflow extent, which its
+//! free unmaps. A written RO/RX allocation is parked instead: up to
 //! [`PENDING`] freed ranges per class wait, unusable, and are then refilled
 //! together, adjacent ranges merged into one `text_poke_set()`, before the
 //! engine gets them back. A `text_poke` costs the same for 64 bytes as for
@@ -561,6 +562,9 @@ impl Drop for Allocation {
         c.live_bytes = c.live_bytes.wrapping_sub(self.size as u64);
         if self.dirty == 0 {
             // Never written: it still holds the fill byte.
+        } else if st.engine.is_overflow(self.pl.pack) {
+            // Its own area, unmapped (vfree()d with its permissions reset and
+            // the TLB flushed) by this free: nothing to refill or park.
         } else if class == Class::Rw {
             // A plain memset: nothing to batch.
             refill(

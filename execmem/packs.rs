@@ -10,13 +10,16 @@
 //! has no second module range (execmem's `fallback_start` is 0 there), so
 //! there is no range fallback to try.
 //!
+//! An overflow extent (see the engine) is the same with 4 KiB pages and
+//! the allocation's own size and alignment.
+//!
 //! A new pack is filled with its class's fill byte (INT3 for code) while it
 //! is still private and writable, then gets its final permissions once:
 //! `set_memory_rox()` for RX, `set_memory_ro()` for RO, nothing for RW.
 //! Nothing is ever mapped writable and executable, and no half-written code
 //! is ever executable.
 
-use crate::execmem::backend::mem::{Area, Perms, PMD_SIZE};
+use crate::execmem::backend::mem::{Area, Perms, PAGE_SIZE, PMD_SIZE};
 use crate::execmem::core_engine::{storage::Error as CoreError, storage::PackSource, types::Class};
 use kernel::prelude::*;
 
@@ -35,6 +38,8 @@ pub struct Packs {
     pub huge: u64,
     /// Packs that fell back to 4 KiB pages.
     pub fallback: u64,
+    /// Overflow extents mapped so far.
+    pub overflows: u64,
 }
 
 impl Packs {
@@ -44,6 +49,7 @@ impl Packs {
             areas: KVec::new(),
             huge: 0,
             fallback: 0,
+            overflows: 0,
         }
     }
 
@@ -85,39 +91,75 @@ fn perms_of(class: Class) -> Perms {
     }
 }
 
-impl PackSource for Packs {
-    fn map(&mut self, class: Class, npacks: usize) -> Result<usize, CoreError> {
-        let size = npacks.checked_mul(PMD_SIZE).ok_or(CoreError::TooBig)?;
+impl Packs {
+    /// Maps `size` bytes at `align` for `class`, huge if `huge` allows:
+    /// filled and protected while private, then recorded. Returns the base
+    /// and whether it got 2 MiB mappings.
+    fn map_area(
+        &mut self,
+        class: Class,
+        size: usize,
+        align: usize,
+        huge: bool,
+    ) -> Result<(usize, bool), CoreError> {
         // Reserve the slot first, so nothing can fail after the area exists
         // but before it is recorded.
         let slot = self.free_slot()?;
-        let mut area = Area::vmalloc(size, PMD_SIZE, true).map_err(|_| CoreError::NoMemory)?;
+        let mut area = Area::vmalloc(size, align, huge).map_err(|_| CoreError::NoMemory)?;
         area.fill(0, class.fill(), size)
             .map_err(|_| CoreError::Corrupted)?;
         if class != Class::Rw {
             area.protect(perms_of(class))
                 .map_err(|_| CoreError::NoMemory)?;
         }
-        let huge = area.probe(0).map(|p| p.level == LEVEL_2M).unwrap_or(false);
-        if huge {
-            self.huge = self.huge.wrapping_add(1);
-        } else {
-            self.fallback = self.fallback.wrapping_add(1);
-        }
+        let got_huge = area.probe(0).map(|p| p.level == LEVEL_2M).unwrap_or(false);
         let base = area.addr();
         match self.areas.as_mut_slice().get_mut(slot) {
             Some(s) => *s = Some(area),
             None => return Err(CoreError::Corrupted),
         }
-        Ok(base)
+        Ok((base, got_huge))
     }
 
-    fn unmap(&mut self, _class: Class, base: usize, _npacks: usize) {
+    fn unmap_area(&mut self, base: usize) {
         if let Some(slot) = self.slot_of(base) {
             if let Some(s) = self.areas.as_mut_slice().get_mut(slot) {
                 // Dropping the area vfree()s it (VM_FLUSH_RESET_PERMS).
                 *s = None;
             }
         }
+    }
+}
+
+impl PackSource for Packs {
+    fn map(&mut self, class: Class, npacks: usize) -> Result<usize, CoreError> {
+        let size = npacks.checked_mul(PMD_SIZE).ok_or(CoreError::TooBig)?;
+        let (base, huge) = self.map_area(class, size, PMD_SIZE, true)?;
+        if huge {
+            self.huge = self.huge.wrapping_add(1);
+        } else {
+            self.fallback = self.fallback.wrapping_add(1);
+        }
+        Ok(base)
+    }
+
+    fn unmap(&mut self, _class: Class, base: usize, _npacks: usize) {
+        self.unmap_area(base);
+    }
+
+    /// An overflow extent: 4 KiB pages by design (the point is to back only
+    /// what one allocation needs), so no `VM_ALLOW_HUGE_VMAP`.
+    fn map_pages(&mut self, class: Class, pages: usize, align: usize) -> Result<usize, CoreError> {
+        let size = pages.checked_mul(PAGE_SIZE).ok_or(CoreError::TooBig)?;
+        if !(PAGE_SIZE..=PMD_SIZE).contains(&align) {
+            return Err(CoreError::Invalid);
+        }
+        let (base, _) = self.map_area(class, size, align, false)?;
+        self.overflows = self.overflows.wrapping_add(1);
+        Ok(base)
+    }
+
+    fn unmap_pages(&mut self, _class: Class, base: usize, _pages: usize) {
+        self.unmap_area(base);
     }
 }

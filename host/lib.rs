@@ -13,7 +13,9 @@ extern crate std;
 #[path = "../execmem/core/mod.rs"]
 pub mod core_engine;
 
-pub use core_engine::engine::{ClassStats, Engine, Freed, Handle, PackId, PackInfo, Placement};
+pub use core_engine::engine::{
+    ClassStats, Engine, Freed, Handle, PackId, PackInfo, Placement, OVERFLOW_PAGES,
+};
 pub use core_engine::storage::{Error, PackSource, Storage, Vector};
 pub use core_engine::types::{arch, Class, ExecmemType, TypeInfo, MAX_ALLOC};
 
@@ -62,6 +64,8 @@ pub struct FakeSource {
     pub mapped: usize,
     /// Peak of `mapped`.
     pub peak: usize,
+    /// Base pages currently mapped for overflow extents.
+    pub pages: usize,
 }
 
 impl FakeSource {
@@ -91,5 +95,20 @@ impl PackSource for FakeSource {
     fn unmap(&mut self, _class: Class, _base: usize, npacks: usize) {
         self.unmaps += 1;
         self.mapped -= npacks;
+    }
+    fn map_pages(&mut self, _class: Class, pages: usize, align: usize) -> Result<usize, Error> {
+        // Every base is pack-aligned, so any alignment up to a pack holds.
+        let base = self.next;
+        debug_assert_eq!(base % align, 0);
+        self.next = base
+            .checked_add(2 * arch::PACK_SIZE)
+            .ok_or(Error::NoMemory)?;
+        self.maps += 1;
+        self.pages += pages;
+        Ok(base)
+    }
+    fn unmap_pages(&mut self, _class: Class, _base: usize, pages: usize) {
+        self.unmaps += 1;
+        self.pages -= pages;
     }
 }

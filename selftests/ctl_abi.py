@@ -241,6 +241,43 @@ def main():
             re.search(r"0x[0-9a-f]{8,}|ffff", packs) is None, "no addresses printed")
 
     s.close()
+
+    # --- overflow: when the packs' free space is only fragmented, a request
+    # that fits no hole gets a page-granular extent of its own, not a pack.
+    s5 = Session()
+    chunks = []
+    for _ in range(256):
+        chunks.append(s5.ok("alloc text 0x10000"))
+        st = stats()
+        if len(chunks) >= 64 and sum(st[f"{ty}.live_bytes"] for ty in RX) == st["rx.backing_bytes"]:
+            break
+    for c in chunks[1::2]:
+        s5.ok(f"free {c}")
+    before = stats()
+    o = s5.ok("alloc text 0x18000")
+    after = stats()
+    t.check("overflow_extent_not_pack",
+            after["rx.packs"] == before["rx.packs"] and
+            after["rx.overflow_extents"] == before["rx.overflow_extents"] + 1 and
+            after["rx.overflow_pages"] == before["rx.overflow_pages"] + 24 and
+            after["rx.backing_bytes"] == before["rx.backing_bytes"] + 0x18000,
+            " ".join(f"{k}={before[k]}->{after[k]}" for k in
+                     ("rx.packs", "rx.overflow_extents", "rx.overflow_pages", "rx.backing_bytes")))
+    p = kv(s5.ok(f"probe {o}"))
+    t.check("overflow_probe", p == {"pages": "24", "mapping": "4K", "writable": "0",
+                                    "executable": "1"}, str(p))
+    t.check("overflow_fresh_is_fill", all(s5.ok(f"read {o} {off} 0x4000") == "cc" * 0x4000
+                                          for off in range(0, 0x18000, 0x4000)))
+    s5.ok(f"write {o} 0x17ff0 {ret_imm32(0x5150)}")
+    t.check("overflow_exec", s5.ok(f"exec {o} 0x17ff0") == str(0x5150))
+    with open(f"{D}/packs") as f:
+        t.check("overflow_in_packs", re.search(r"^pack rx\.\d+ class=rx mapping=4K size=98304 "
+                                               r"used=98304 live=1 .* overflow$", f.read(), re.M)
+                is not None)
+    s5.ok(f"free {o}")
+    t.check("overflow_freed_unmapped", stats()["rx.overflow_extents"] == before["rx.overflow_extents"])
+    s5.close()
+
     end = stats()
     t.check("close_frees_everything", end["total.live"] == 0 and end["total.live_bytes"] == 0 and
             end["total.allocs"] == end["total.frees"],

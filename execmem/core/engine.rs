@@ -39,7 +39,23 @@
 //! pack slots that have one. Like address-ordered first fit, this
 //! concentrates allocations in the low packs, so the high (sparse) packs
 //! drain and get released; unlike it, it is O(1) and does not cut big holes
-//! while a smaller one fits. An empty pack is the very last choice.
+//! while a smaller one fits. Blocks of a pack's size or more (an extent's
+//! free front or tail, the spare) come after the overflow below, so a
+//! churned large allocation finds its extent's front again.
+//!
+//! # Overflow
+//!
+//! When no block fits a request of at most one pack although the packs
+//! have room for it in total, a new 2 MiB pack would be needed only
+//! because their free space is fragmented: after module churn it would
+//! hold a few allocations and stay mapped. Instead the allocation gets an
+//! **overflow extent** of its own, page-granular
+//! ([`PackSource::map_pages`], 4 KiB entries), while the class's overflow
+//! pages stay within [`OVERFLOW_PAGES`]. This bounds what the class spends
+//! on fragmentation to one page-granular megabyte rather than a whole
+//! pack, at the price of up to 256 page-table entries (and, for RO and RX,
+//! split direct-map pages under them) per class. Overflow extents are
+//! sealed: one allocation each, unmapped when it is freed.
 //!
 //! # Hysteresis
 //!
@@ -85,15 +101,22 @@ const fn list_idx(g: u32) -> u32 {
         li
     }
 }
-/// Bounded fallback when no list is guaranteed to fit: packs and blocks
-/// looked at in the list of the request's own class.
-const FALLBACK_PACKS: usize = 4;
-const FALLBACK_BLOCKS: usize = 4;
+/// Bounded best-of-a-few: packs, and blocks per pack, looked at in one
+/// list (at most 256 blocks). 4 x 4 left churned module classes one pack
+/// above their lower bound more often (see Documentation/engine.rst).
+const FALLBACK_PACKS: usize = 16;
+const FALLBACK_BLOCKS: usize = 16;
 /// Hysteresis: a pack that becomes empty is kept as the spare only if the
 /// class grew (mapped a pack or took the spare) within this many
 /// operations, and a spare unused for longer is released on the next
 /// free. At most one map and one unmap per `HYST_OPS` operations.
 pub const HYST_OPS: u64 = 1024;
+
+/// Granules per base page.
+const PAGE_G: u32 = (arch::PAGE_SIZE >> arch::GRANULE_SHIFT) as u32;
+/// Overflow budget per class, in base pages: at most this much memory (and
+/// this many 4 KiB page-table entries) in overflow extents. 1 MiB.
+pub const OVERFLOW_PAGES: u32 = 256;
 
 /// Most pack slots (shared packs plus dedicated extents) per class: 512,
 /// i.e. 1 GiB of shared packs, the size of the x86_64 module area.
@@ -187,9 +210,10 @@ impl Node {
 /// # Invariants
 ///
 /// `npacks == 0` marks an unused slot (linked by `next_slot`). Otherwise
-/// `base` is `PACK_SIZE`-aligned; the blocks from `first` tile
-/// `[0, npacks * PACK_G)` granules (a sealed extent: one block from 0 and
-/// an unused tail); `used`/`live`/`nfree` count the used granules,
+/// `base` is `PACK_SIZE`-aligned, except for an overflow extent
+/// (`pages != 0`, then `npacks == 1`, `sealed`, and `base` is page-aligned):
+/// the blocks from `first` tile `[0, span_g())` granules (a sealed extent:
+/// one block from 0 and an unused tail); `used`/`live`/`nfree` count the used granules,
 /// allocations and free blocks; bit `i` of `bits` is set iff
 /// `heads[i] != NIL`, and then the pack is in the engine's pack list `i`
 /// (bit set in `pmap[i]`). `dedicated` iff `npacks > 1` or `sealed`; a
@@ -200,6 +224,7 @@ impl Node {
 pub struct Pack {
     base: usize,
     npacks: u32,
+    pages: u32,
     dedicated: bool,
     sealed: bool,
     used: u32,
@@ -216,6 +241,7 @@ impl Pack {
         Pack {
             base: 0,
             npacks: 0,
+            pages: 0,
             dedicated: false,
             sealed: false,
             used: 0,
@@ -225,6 +251,44 @@ impl Pack {
             bits: 0,
             heads: [NIL; NLISTS],
             next_slot,
+        }
+    }
+
+    /// Granules the slot spans: its pages for an overflow extent, its
+    /// packs otherwise.
+    fn span_g(&self) -> Option<u32> {
+        if self.pages != 0 {
+            self.pages.checked_mul(PAGE_G)
+        } else {
+            self.npacks.checked_mul(PACK_G)
+        }
+    }
+}
+
+/// What backs a pack slot.
+#[derive(Clone, Copy, Debug)]
+enum Span {
+    /// Contiguous 2 MiB packs ([`PackSource::map`]).
+    Packs(u32),
+    /// Base pages at an alignment, for an overflow extent
+    /// ([`PackSource::map_pages`]).
+    Pages(u32, usize),
+}
+
+impl Span {
+    fn of(pk: &Pack) -> Self {
+        if pk.pages != 0 {
+            // The alignment only matters when mapping.
+            Span::Pages(pk.pages, arch::PAGE_SIZE)
+        } else {
+            Span::Packs(pk.npacks)
+        }
+    }
+
+    fn unmap<P: PackSource>(self, src: &mut P, class: Class, base: usize) {
+        match self {
+            Span::Packs(n) => src.unmap(class, base, n as usize),
+            Span::Pages(n, _) => src.unmap_pages(class, base, n as usize),
         }
     }
 }
@@ -299,7 +363,11 @@ pub struct ClassStats {
     pub extents: usize,
     /// 2 MiB units backing the dedicated extents.
     pub extent_packs: usize,
-    /// Bytes mapped (packs + extents) = page-table entries * 2 MiB.
+    /// Overflow extents mapped (page-granular, one allocation each).
+    pub overflow: usize,
+    /// Base pages backing them (= their 4 KiB page-table entries).
+    pub overflow_pages: usize,
+    /// Bytes mapped: (packs + extent units) * 2 MiB + overflow pages * 4 KiB.
     pub backing: usize,
     /// Bytes allocated (sum of rounded sizes).
     pub used: usize,
@@ -318,8 +386,10 @@ pub struct ClassStats {
 pub struct PackInfo {
     /// Base address (print offsets, not this, to user space).
     pub base: usize,
-    /// Size in 2 MiB units (1 for a shared pack).
+    /// Size in 2 MiB units (1 for a shared pack and an overflow extent).
     pub npacks: usize,
+    /// Base pages of an overflow extent, 0 for packs and extents.
+    pub pages: usize,
     /// Whether it is a dedicated extent.
     pub dedicated: bool,
     /// Bytes allocated.
@@ -376,6 +446,9 @@ pub struct Engine<S: Storage> {
     shared: usize,
     extents: usize,
     extent_units: usize,
+    overflow: usize,
+    overflow_pages: u32,
+    overflow_used: u32,
     used: usize,
     used_by_type: [usize; 7],
     live: usize,
@@ -405,6 +478,9 @@ impl<S: Storage> Engine<S> {
             shared: 0,
             extents: 0,
             extent_units: 0,
+            overflow: 0,
+            overflow_pages: 0,
+            overflow_used: 0,
             used: 0,
             used_by_type: [0; 7],
             live: 0,
@@ -648,20 +724,32 @@ impl<S: Storage> Engine<S> {
 
     // ---- mapping ------------------------------------------------------------
 
-    /// Map `npacks` packs into a free slot and return the slot. Everything
-    /// that can fail on the metadata side is reserved first, so on error
-    /// nothing observable changed.
+    /// Map `span` into a free slot and return the slot. Everything that
+    /// can fail on the metadata side is reserved first, so on error nothing
+    /// observable changed.
     fn map_pack<P: PackSource>(
         &mut self,
         src: &mut P,
-        npacks: u32,
+        span: Span,
         dedicated: bool,
         nodes: u32,
     ) -> Result<u32, Error> {
         self.reserve_nodes(nodes)?;
         self.reserve_slot()?;
         self.by_addr.try_push(NIL)?;
-        let base = match src.map(self.class, npacks as usize) {
+        let (mapped, align, bytes) = match span {
+            Span::Packs(n) => (
+                src.map(self.class, n as usize),
+                arch::PACK_SIZE,
+                (n as usize).checked_mul(arch::PACK_SIZE),
+            ),
+            Span::Pages(n, align) => (
+                src.map_pages(self.class, n as usize, align),
+                align,
+                (n as usize).checked_mul(arch::PAGE_SIZE),
+            ),
+        };
+        let base = match mapped {
             Ok(b) => b,
             Err(e) => {
                 self.by_addr.pop();
@@ -669,13 +757,11 @@ impl<S: Storage> Engine<S> {
             }
         };
         self.maps = self.maps.wrapping_add(1);
-        self.grew = self.tick;
-        let span = (npacks as usize).checked_mul(arch::PACK_SIZE);
         let bad = base == 0
-            || base & arch::PACK_SIZE.wrapping_sub(1) != 0
-            || span.and_then(|s| base.checked_add(s)).is_none();
+            || base & align.wrapping_sub(1) != 0
+            || bytes.and_then(|s| base.checked_add(s)).is_none();
         if bad {
-            src.unmap(self.class, base, npacks as usize);
+            span.unmap(src, self.class, base);
             self.unmaps = self.unmaps.wrapping_add(1);
             self.by_addr.pop();
             return Err(Error::Invalid);
@@ -686,14 +772,29 @@ impl<S: Storage> Engine<S> {
         let pk = self.pk_mut(p)?;
         *pk = Pack::unused(NIL);
         pk.base = base;
-        pk.npacks = npacks;
         pk.dedicated = dedicated;
+        match span {
+            Span::Packs(n) => pk.npacks = n,
+            Span::Pages(n, _) => {
+                pk.npacks = 1;
+                pk.pages = n;
+            }
+        }
         self.by_addr_insert(p)?;
-        if !dedicated {
-            self.shared = corrupt(self.shared.checked_add(1))?;
-        } else {
-            self.extents = corrupt(self.extents.checked_add(1))?;
-            self.extent_units = corrupt(self.extent_units.checked_add(npacks as usize))?;
+        match span {
+            Span::Pages(n, _) => {
+                self.overflow = corrupt(self.overflow.checked_add(1))?;
+                self.overflow_pages = corrupt(self.overflow_pages.checked_add(n))?;
+            }
+            Span::Packs(_) if !dedicated => {
+                self.grew = self.tick;
+                self.shared = corrupt(self.shared.checked_add(1))?;
+            }
+            Span::Packs(n) => {
+                self.grew = self.tick;
+                self.extents = corrupt(self.extents.checked_add(1))?;
+                self.extent_units = corrupt(self.extent_units.checked_add(n as usize))?;
+            }
         }
         Ok(p)
     }
@@ -704,20 +805,27 @@ impl<S: Storage> Engine<S> {
             return Err(Error::Corrupted);
         }
         self.by_addr_remove(p)?;
-        let (base, npacks, dedicated) = {
+        let (base, span, dedicated) = {
             let pk = self.pk(p)?;
-            (pk.base, pk.npacks, pk.dedicated)
+            (pk.base, Span::of(pk), pk.dedicated)
         };
-        if !dedicated {
-            self.shared = corrupt(self.shared.checked_sub(1))?;
-        } else {
-            self.extents = corrupt(self.extents.checked_sub(1))?;
-            self.extent_units = corrupt(self.extent_units.checked_sub(npacks as usize))?;
+        match span {
+            Span::Pages(n, _) => {
+                self.overflow = corrupt(self.overflow.checked_sub(1))?;
+                self.overflow_pages = corrupt(self.overflow_pages.checked_sub(n))?;
+            }
+            Span::Packs(_) if !dedicated => {
+                self.shared = corrupt(self.shared.checked_sub(1))?;
+            }
+            Span::Packs(n) => {
+                self.extents = corrupt(self.extents.checked_sub(1))?;
+                self.extent_units = corrupt(self.extent_units.checked_sub(n as usize))?;
+            }
         }
         let next = self.slot_free;
         *self.pk_mut(p)? = Pack::unused(next);
         self.slot_free = p;
-        src.unmap(self.class, base, npacks as usize);
+        span.unmap(src, self.class, base);
         self.unmaps = self.unmaps.wrapping_add(1);
         Ok(())
     }
@@ -727,7 +835,7 @@ impl<S: Storage> Engine<S> {
     fn new_pack<P: PackSource>(&mut self, src: &mut P, npacks: u32) -> Result<u32, Error> {
         let total = corrupt(npacks.checked_mul(PACK_G))?;
         // One node for the whole block, two for the carve.
-        let p = self.map_pack(src, npacks, npacks > 1, 3)?;
+        let p = self.map_pack(src, Span::Packs(npacks), npacks > 1, 3)?;
         let b = self.take_node()?;
         let gen = self.nd(b)?.gen;
         *self.nd_mut(b)? = Node::block(0, total, NIL, NIL, p, gen, State::Free);
@@ -797,7 +905,51 @@ impl<S: Storage> Engine<S> {
     /// may not share its packs: the tail stays unused.
     fn alloc_sealed<P: PackSource>(&mut self, src: &mut P, g: u32) -> Result<u32, Error> {
         let npacks = g.div_ceil(PACK_G).max(1);
-        let p = self.map_pack(src, npacks, true, 1)?;
+        self.seal_into(src, Span::Packs(npacks), g)
+    }
+
+    /// Whether `g` granules that no block smaller than a pack holds should
+    /// go to an overflow extent rather than a new pack: there is no spare,
+    /// the class's packs have room
+    /// for them in total (so a new pack would be needed only because their
+    /// free space is fragmented), a pack would hold them, and the overflow
+    /// budget allows.
+    fn overflows(&self, g: u32) -> Result<bool, Error> {
+        // The spare is mapped already: take it.
+        if g > PACK_G || self.spare != NIL {
+            return Ok(false);
+        }
+        let pages = g.div_ceil(PAGE_G);
+        let budget = self.overflow_pages.checked_add(pages);
+        if budget.map_or(true, |b| b > OVERFLOW_PAGES) {
+            return Ok(false);
+        }
+        let units = corrupt(self.shared.checked_add(self.extent_units))?;
+        let capacity = corrupt(units.checked_mul(PACK_G as usize))?;
+        let packed = corrupt(self.used.checked_sub(self.overflow_used as usize))?;
+        Ok(packed
+            .checked_add(g as usize)
+            .is_some_and(|n| n <= capacity))
+    }
+
+    /// An overflow extent: `g` granules at alignment `ag` in page-granular
+    /// backing of their own, sealed like an unpackable allocation.
+    fn alloc_overflow<P: PackSource>(
+        &mut self,
+        src: &mut P,
+        g: u32,
+        ag: u32,
+    ) -> Result<u32, Error> {
+        let align = g2b(ag)?.max(arch::PAGE_SIZE);
+        let u = self.seal_into(src, Span::Pages(g.div_ceil(PAGE_G), align), g)?;
+        self.overflow_used = corrupt(self.overflow_used.checked_add(g))?;
+        Ok(u)
+    }
+
+    /// Map `span` as a sealed extent holding one used block of `g` granules
+    /// at offset 0.
+    fn seal_into<P: PackSource>(&mut self, src: &mut P, span: Span, g: u32) -> Result<u32, Error> {
+        let p = self.map_pack(src, span, true, 1)?;
         let u = self.take_node()?;
         let gen = self.nd(u)?.gen.wrapping_add(1);
         *self.nd_mut(u)? = Node::block(0, g, NIL, NIL, p, gen, State::Used);
@@ -819,8 +971,10 @@ impl<S: Storage> Engine<S> {
         Ok(a.checked_add(g).is_some_and(|e| e <= end))
     }
 
-    /// Find a free block for `g` granules at alignment `ag`: O(1).
-    fn find_fit(&self, g: u32, ag: u32) -> Result<Option<u32>, Error> {
+    /// Find a free block for `g` granules at alignment `ag`: O(1). Unless
+    /// `big`, a request that fits in a pack does not look at blocks of a
+    /// pack's size or more (an extent's free front or tail, the spare).
+    fn find_fit(&self, g: u32, ag: u32, big: bool) -> Result<Option<u32>, Error> {
         // Over-ask by the alignment slack so any block found fits aligned.
         let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
         if need > PACK_G {
@@ -845,6 +999,8 @@ impl<S: Storage> Engine<S> {
             if let Some(b) = self.scan_list(li, g, ag)? {
                 return Ok(Some(b));
             }
+        } else if !big {
+            return Ok(None);
         }
         let mut p = corrupt(self.plist_next(li, 0)?)?;
         if p == self.spare {
@@ -891,14 +1047,22 @@ impl<S: Storage> Engine<S> {
 
     fn alloc_shared<P: PackSource>(&mut self, src: &mut P, g: u32, ag: u32) -> Result<u32, Error> {
         self.reserve_nodes(2)?;
-        let b = match self.find_fit(g, ag)? {
+        // Blocks smaller than a pack first; then, if the free space of the
+        // packs is merely fragmented, an overflow extent; then a block of
+        // a pack's size or more (cutting into an extent's free front keeps
+        // its large allocation from coming back there); then a new pack.
+        let b = match self.find_fit(g, ag, false)? {
             Some(b) => b,
-            None => {
-                // A pack, or an extent of ceil(g / pack) packs whose tail
-                // is shared like any free block.
-                let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
-                self.pk(p)?.first
-            }
+            None if self.overflows(g)? => return self.alloc_overflow(src, g, ag),
+            None => match self.find_fit(g, ag, true)? {
+                Some(b) => b,
+                None => {
+                    // A pack, or an extent of ceil(g / pack) packs whose
+                    // tail is shared like any free block.
+                    let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
+                    self.pk(p)?.first
+                }
+            },
         };
         self.carve(b, g, ag)
     }
@@ -995,6 +1159,9 @@ impl<S: Storage> Engine<S> {
         self.live = corrupt(self.live.checked_sub(1))?;
         let bytes = g2b(size)?;
         if self.pk(p)?.sealed {
+            if self.pk(p)?.pages != 0 {
+                self.overflow_used = corrupt(self.overflow_used.checked_sub(size))?;
+            }
             self.put_node(u)?;
             self.unmap_pack(src, p)?;
             return Ok(Freed {
@@ -1104,7 +1271,7 @@ impl<S: Storage> Engine<S> {
         let mut unmaps = self.unmaps;
         for pk in (0..self.packs.len()).filter_map(|i| self.packs.get(i)) {
             if pk.npacks != 0 {
-                src.unmap(self.class, pk.base, pk.npacks as usize);
+                Span::of(pk).unmap(src, self.class, pk.base);
                 unmaps = unmaps.wrapping_add(1);
             }
         }
@@ -1160,7 +1327,7 @@ impl<S: Storage> Engine<S> {
         let p = *corrupt(self.by_addr.get(i))?;
         let pk = self.pk(p)?;
         let rel = corrupt(addr.checked_sub(pk.base))?;
-        let span = corrupt((pk.npacks as usize).checked_mul(arch::PACK_SIZE))?;
+        let span = g2b(corrupt(pk.span_g())?)?;
         if rel >= span {
             return Err(Error::NotAllocated);
         }
@@ -1205,10 +1372,13 @@ impl<S: Storage> Engine<S> {
             spare: self.empty as usize,
             extents: self.extents,
             extent_packs: self.extent_units,
+            overflow: self.overflow,
+            overflow_pages: self.overflow_pages as usize,
             backing: self
                 .shared
                 .saturating_add(self.extent_units)
-                .saturating_mul(arch::PACK_SIZE),
+                .saturating_mul(arch::PACK_SIZE)
+                .saturating_add((self.overflow_pages as usize).saturating_mul(arch::PAGE_SIZE)),
             used: g(self.used),
             used_by_type: by_type,
             live: self.live,
@@ -1220,6 +1390,12 @@ impl<S: Storage> Engine<S> {
     /// Number of pack slots; [`Engine::pack_info`] is `None` for unused ones.
     pub fn pack_slots(&self) -> usize {
         self.packs.len()
+    }
+
+    /// Whether `pack` is an overflow extent: its one allocation's free
+    /// unmaps it, so there is nothing to refill. O(1).
+    pub fn is_overflow(&self, pack: PackId) -> bool {
+        self.packs.get(pack.index()).is_some_and(|pk| pk.pages != 0)
     }
 
     /// Debugfs view of pack slot `i`.
@@ -1240,6 +1416,7 @@ impl<S: Storage> Engine<S> {
         Some(PackInfo {
             base: pk.base,
             npacks: pk.npacks as usize,
+            pages: pk.pages as usize,
             dedicated: pk.dedicated,
             used: (pk.used as usize).saturating_mul(arch::GRANULE),
             live: pk.live as usize,
@@ -1255,7 +1432,7 @@ impl<S: Storage> Engine<S> {
         if pk.npacks == 0 {
             return None;
         }
-        let total = pk.npacks.checked_mul(PACK_G)?;
+        let total = pk.span_g()?;
         let cell = total.checked_div(64)?;
         let mut used = [0u32; 64];
         let mut b = pk.first;
@@ -1294,6 +1471,7 @@ impl<S: Storage> Engine<S> {
         let bad = Err(Error::Corrupted);
         let (mut used, mut live, mut shared, mut ext, mut units, mut empty) =
             (0usize, 0usize, 0usize, 0usize, 0usize, 0u32);
+        let (mut over, mut over_pages, mut over_used) = (0usize, 0u32, 0u32);
         let mut by_type = [0usize; 7];
         let mut blocks = 0usize;
         for i in 0..self.packs.len() {
@@ -1302,13 +1480,25 @@ impl<S: Storage> Engine<S> {
                 continue;
             }
             let p = corrupt(u32::try_from(i).ok())?;
-            if pk.base & arch::PACK_SIZE.wrapping_sub(1) != 0 {
+            let align = if pk.pages != 0 {
+                arch::PAGE_SIZE
+            } else {
+                arch::PACK_SIZE
+            };
+            if pk.base & align.wrapping_sub(1) != 0 {
                 return bad;
             }
             if pk.dedicated != (pk.npacks > 1 || pk.sealed) {
                 return bad;
             }
-            if !pk.dedicated {
+            if pk.pages != 0 {
+                if pk.npacks != 1 || !pk.sealed || pk.pages > PACK_G / PAGE_G || pk.used == 0 {
+                    return bad;
+                }
+                over = corrupt(over.checked_add(1))?;
+                over_pages = corrupt(over_pages.checked_add(pk.pages))?;
+                over_used = corrupt(over_used.checked_add(pk.used))?;
+            } else if !pk.dedicated {
                 shared = corrupt(shared.checked_add(1))?;
                 if pk.used == 0 {
                     empty = corrupt(empty.checked_add(1))?;
@@ -1324,7 +1514,7 @@ impl<S: Storage> Engine<S> {
                 ext = corrupt(ext.checked_add(1))?;
                 units = corrupt(units.checked_add(pk.npacks as usize))?;
             }
-            let total = corrupt(pk.npacks.checked_mul(PACK_G))?;
+            let total = corrupt(pk.span_g())?;
             let (mut off, mut pu, mut pl, mut pf) = (0u32, 0u32, 0u32, 0u32);
             let mut prev = NIL;
             let mut prev_free = false;
@@ -1466,11 +1656,15 @@ impl<S: Storage> Engine<S> {
             || shared != self.shared
             || ext != self.extents
             || units != self.extent_units
+            || over != self.overflow
+            || over_pages != self.overflow_pages
+            || over_used != self.overflow_used
+            || over_pages > OVERFLOW_PAGES
             || empty != self.empty
             || empty > 1
             || (empty == 0) != (self.spare == NIL)
             || by_type != self.used_by_type
-            || n_idx != shared.saturating_add(ext)
+            || n_idx != shared.saturating_add(ext).saturating_add(over)
         {
             return bad;
         }

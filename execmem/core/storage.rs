@@ -70,4 +70,13 @@ pub trait PackSource {
     fn map(&mut self, class: Class, npacks: usize) -> Result<usize, Error>;
     /// Release what [`PackSource::map`] returned for the same `npacks`.
     fn unmap(&mut self, class: Class, base: usize, npacks: usize);
+    /// Map `pages` base pages ([`super::types::arch::PAGE_SIZE`]) for one
+    /// overflow allocation of `class` (see the engine's overflow policy):
+    /// page-granular backing, filled with [`Class::fill`] and with the
+    /// class's final permissions. The base must be non-zero and aligned to
+    /// `align`, a power of two between the page size and the pack size.
+    /// On error nothing is mapped.
+    fn map_pages(&mut self, class: Class, pages: usize, align: usize) -> Result<usize, Error>;
+    /// Release what [`PackSource::map_pages`] returned for the same `pages`.
+    fn unmap_pages(&mut self, class: Class, base: usize, pages: usize);
 }

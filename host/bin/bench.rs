@@ -127,6 +127,26 @@ impl PackSource for Src {
     fn unmap(&mut self, class: Class, _base: usize, npacks: usize) {
         self.foot[class.index()].sub(npacks * PACK, npacks, npacks);
     }
+    fn map_pages(
+        &mut self,
+        class: Class,
+        pages: usize,
+        align: usize,
+    ) -> Result<usize, execmem_core::Error> {
+        // Page-granular: 4 KiB PTEs, no 2 MiB unit.
+        if self.next == 0 {
+            self.next = 0xffff_a000_0000_0000;
+        }
+        // Packs are pack-aligned, so any alignment up to a pack holds.
+        let b = self.next;
+        debug_assert_eq!(b % align, 0);
+        self.next += 2 * PACK;
+        self.foot[class.index()].add(pages * PAGE, pages, 0);
+        Ok(b)
+    }
+    fn unmap_pages(&mut self, class: Class, _base: usize, pages: usize) {
+        self.foot[class.index()].sub(pages * PAGE, pages, 0);
+    }
 }
 
 struct Execmem {
@@ -170,10 +190,12 @@ impl Model for Execmem {
         let mut out = String::new();
         for e in &self.e {
             let st = e.stats();
-            let (mut tail, mut free) = (0, 0);
+            let (mut tail, mut free, mut over) = (0, 0, 0);
             for i in 0..e.pack_slots() {
                 let Some(p) = e.pack_info(i) else { continue };
-                if p.dedicated {
+                if p.pages != 0 {
+                    over += p.pages * PAGE - p.used;
+                } else if p.dedicated {
                     tail += p.npacks * PACK - p.used;
                 } else if p.used > 0 {
                     free += PACK - p.used;
@@ -182,7 +204,7 @@ impl Model for Execmem {
             let q = req[e.class().index()];
             let _ = writeln!(
                 out,
-                "execmem_rs {}: backing {:.2}M = requested {:.2}M + 64B rounding {:.2}M + free space in used packs {:.2}M + free space in extents {:.2}M ({} extents) + spare {:.2}M; lower bound ceil(used / 2M) = {} packs, ratio {:.3}",
+                "execmem_rs {}: backing {:.2}M = requested {:.2}M + 64B rounding {:.2}M + free space in used packs {:.2}M + free space in extents {:.2}M ({} extents) + page rounding of {} overflow extents {:.2}M ({} pages) + spare {:.2}M; lower bound ceil(used / 2M) = {} packs, ratio {:.3}",
                 e.class().name(),
                 st.backing as f64 / MIB as f64,
                 q as f64 / MIB as f64,
@@ -190,6 +212,9 @@ impl Model for Execmem {
                 free as f64 / MIB as f64,
                 tail as f64 / MIB as f64,
                 st.extents,
+                st.overflow,
+                over as f64 / MIB as f64,
+                st.overflow_pages,
                 (st.spare * PACK) as f64 / MIB as f64,
                 st.used.div_ceil(PACK),
                 (st.used.div_ceil(PACK) * PACK) as f64 / q as f64,
@@ -623,7 +648,11 @@ fn read_modules(path: &str) -> Vec<Module> {
 /// Load every module (init sections freed after "init"), then 5 rounds of
 /// unloading and reloading a random 30 %.
 fn real_trace(mods: &[Module]) -> Trace {
-    let mut rng = Rng(0x5eed_0001);
+    let seed = std::env::var("BENCH_SEED")
+        .ok()
+        .and_then(|r| r.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut rng = Rng(0x5eed_0001 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut b = Builder::new();
     let mut loaded: Vec<Vec<u32>> = vec![Vec::new(); mods.len()];
     let load = |b: &mut Builder, m: &Module| -> Vec<u32> {

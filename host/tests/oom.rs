@@ -56,6 +56,7 @@ struct FailSource {
     next: usize,
     maps_left: u64,
     mapped: usize,
+    pages: usize,
 }
 
 impl PackSource for FailSource {
@@ -71,6 +72,19 @@ impl PackSource for FailSource {
     }
     fn unmap(&mut self, _: Class, _: usize, npacks: usize) {
         self.mapped -= npacks;
+    }
+    fn map_pages(&mut self, _: Class, pages: usize, _: usize) -> Result<usize, Error> {
+        if self.maps_left == 0 {
+            return Err(Error::NoMemory);
+        }
+        self.maps_left = self.maps_left.saturating_sub(1);
+        let b = self.next;
+        self.next += 2 * arch::PACK_SIZE;
+        self.pages += pages;
+        Ok(b)
+    }
+    fn unmap_pages(&mut self, _: Class, _: usize, pages: usize) {
+        self.pages -= pages;
     }
 }
 
@@ -104,6 +118,7 @@ fn every_failure_is_clean() {
             next: 0x4000_0000_0000,
             maps_left: u64::MAX,
             mapped: 0,
+            pages: 0,
         };
         let mut e = E::new(Class::Rx);
         let mut live = Vec::new();
@@ -125,13 +140,17 @@ fn every_failure_is_clean() {
                     None
                 };
                 let before = snapshot(&e);
-                let mapped = src.mapped;
+                let mapped = (src.mapped, src.pages);
                 match e.alloc(&mut src, ExecmemType::Bpf, size, align) {
                     Ok(p) => live.push(p.handle),
                     Err(err) => {
                         assert_eq!(err, Error::NoMemory);
                         assert_eq!(snapshot(&e), before, "failed alloc changed state");
-                        assert_eq!(src.mapped, mapped, "failed alloc leaked a mapping");
+                        assert_eq!(
+                            (src.mapped, src.pages),
+                            mapped,
+                            "failed alloc leaked a mapping"
+                        );
                         failures += 1;
                     }
                 }
@@ -151,7 +170,7 @@ fn every_failure_is_clean() {
         e.check().expect("invariants");
         assert!(e.stats().packs <= 1);
         e.release_all(&mut src);
-        assert_eq!(src.mapped, 0);
+        assert_eq!((src.mapped, src.pages), (0, 0));
     }
     assert!(failures > 100, "only {failures} injected failures hit");
 }

@@ -17,7 +17,8 @@ const PACK: usize = arch::PACK_SIZE;
 #[derive(Default)]
 struct Tracking {
     next: usize,
-    regions: BTreeMap<usize, (Class, usize)>,
+    /// Base -> (class, bytes, page-granular).
+    regions: BTreeMap<usize, (Class, usize, bool)>,
     maps: u64,
 }
 
@@ -28,15 +29,37 @@ impl PackSource for Tracking {
         }
         let base = self.next;
         self.next += (npacks + 1) * PACK;
-        self.regions.insert(base, (class, npacks));
+        self.regions.insert(base, (class, npacks * PACK, false));
         self.maps += 1;
         Ok(base)
     }
     fn unmap(&mut self, class: Class, base: usize, npacks: usize) {
         assert_eq!(
             self.regions.remove(&base),
-            Some((class, npacks)),
+            Some((class, npacks * PACK, false)),
             "bad unmap"
+        );
+    }
+    fn map_pages(&mut self, class: Class, pages: usize, align: usize) -> Result<usize, Error> {
+        assert!(align.is_power_of_two() && (arch::PAGE_SIZE..=PACK).contains(&align));
+        assert!((1..=PACK / arch::PAGE_SIZE).contains(&pages));
+        if self.next == 0 {
+            self.next = 0xffff_c000_0000_0000;
+        }
+        // Only page-aligned unless asked for more, to catch an engine
+        // that assumes pack alignment.
+        let base = (self.next + arch::PAGE_SIZE).next_multiple_of(align);
+        self.next = (base + pages * arch::PAGE_SIZE).next_multiple_of(PACK) + PACK;
+        self.regions
+            .insert(base, (class, pages * arch::PAGE_SIZE, true));
+        self.maps += 1;
+        Ok(base)
+    }
+    fn unmap_pages(&mut self, class: Class, base: usize, pages: usize) {
+        assert_eq!(
+            self.regions.remove(&base),
+            Some((class, pages * arch::PAGE_SIZE, true)),
+            "bad unmap_pages"
         );
     }
 }
@@ -45,13 +68,13 @@ impl Tracking {
     fn backing(&self, class: Class) -> usize {
         self.regions
             .values()
-            .filter(|(c, _)| *c == class)
-            .map(|(_, n)| n * PACK)
+            .filter(|(c, _, _)| *c == class)
+            .map(|(_, n, _)| n)
             .sum()
     }
     fn contains(&self, class: Class, addr: usize, size: usize) -> bool {
         match self.regions.range(..=addr).next_back() {
-            Some((&b, &(c, n))) => c == class && addr + size <= b + n * PACK,
+            Some((&b, &(c, n, _))) => c == class && addr + size <= b + n,
             None => false,
         }
     }

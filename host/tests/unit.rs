@@ -348,6 +348,12 @@ fn map_failure_changes_nothing() {
         fn unmap(&mut self, _: Class, _: usize, _: usize) {
             panic!("nothing to unmap");
         }
+        fn map_pages(&mut self, _: Class, _: usize, _: usize) -> Result<usize, Error> {
+            Err(Error::NoMemory)
+        }
+        fn unmap_pages(&mut self, _: Class, _: usize, _: usize) {
+            panic!("nothing to unmap");
+        }
     }
     let mut e = E::new(Class::Rx);
     assert_eq!(
@@ -370,6 +376,12 @@ fn misaligned_base_rejected() {
             Ok(0x1000)
         }
         fn unmap(&mut self, _: Class, _: usize, _: usize) {
+            self.0 += 1;
+        }
+        fn map_pages(&mut self, _: Class, _: usize, _: usize) -> Result<usize, Error> {
+            Ok(0x1001)
+        }
+        fn unmap_pages(&mut self, _: Class, _: usize, _: usize) {
             self.0 += 1;
         }
     }
@@ -420,4 +432,111 @@ fn metadata_sizes() {
         std::mem::size_of::<Pack>(),
         std::mem::size_of::<E>()
     );
+}
+
+/// One pack of 32 x 64 KiB, every other one freed: 1 MiB free in total,
+/// no hole above 64 KiB.
+fn fragmented(s: &mut FakeSource) -> (E, Vec<execmem_core::Placement>) {
+    let mut e = E::new(Class::Rx);
+    let mut kept = Vec::new();
+    for i in 0..32 {
+        let p = e.alloc(s, ExecmemType::Text, 64 * 1024, None).unwrap();
+        kept.push((i, p));
+    }
+    let (odd, even): (Vec<_>, Vec<_>) = kept.into_iter().partition(|(i, _)| i % 2 == 1);
+    for (_, p) in odd {
+        e.free(s, p.handle).unwrap();
+    }
+    let kept = even.into_iter().map(|(_, p)| p).collect();
+    assert_eq!((e.stats().packs, e.stats().spare), (1, 0));
+    (e, kept)
+}
+
+#[test]
+fn fragmented_packs_overflow_to_pages() {
+    let mut s = FakeSource::new();
+    let (mut e, _kept) = fragmented(&mut s);
+    let p = e.alloc(&mut s, ExecmemType::Bpf, 96 * 1024, None).unwrap();
+    let st = e.stats();
+    assert_eq!((st.packs, st.overflow, st.overflow_pages), (1, 1, 24));
+    assert_eq!(st.backing, arch::PACK_SIZE + 96 * 1024);
+    assert_eq!((s.mapped, s.pages), (1, 24));
+    assert_eq!(e.find_containing(p.addr + 4096).unwrap().handle, p.handle);
+    assert_eq!(e.find(p.addr + 64), Err(Error::NotAllocated));
+    assert_eq!(e.pack_info(p.pack.index()).unwrap().pages, 24);
+    e.check().unwrap();
+    let f = e.free(&mut s, p.handle).unwrap();
+    assert!(f.unmapped);
+    assert_eq!((e.stats().overflow, s.pages), (0, 0));
+    e.check().unwrap();
+}
+
+#[test]
+fn overflow_honours_alignment() {
+    struct Src(FakeSource, Vec<usize>);
+    impl execmem_core::PackSource for Src {
+        fn map(&mut self, c: Class, n: usize) -> Result<usize, Error> {
+            self.0.map(c, n)
+        }
+        fn unmap(&mut self, c: Class, b: usize, n: usize) {
+            self.0.unmap(c, b, n)
+        }
+        fn map_pages(&mut self, c: Class, n: usize, align: usize) -> Result<usize, Error> {
+            self.1.push(align);
+            // Aligned to what is asked and not more.
+            Ok(self.0.map_pages(c, n, align)? + align.max(arch::PAGE_SIZE))
+        }
+        fn unmap_pages(&mut self, c: Class, b: usize, n: usize) {
+            self.0.unmap_pages(c, b, n)
+        }
+    }
+    let mut s = Src(FakeSource::new(), Vec::new());
+    let mut e = E::new(Class::Rx);
+    let all: Vec<_> = (0..32)
+        .map(|_| e.alloc(&mut s, ExecmemType::Text, 64 * 1024, None).unwrap())
+        .collect();
+    for p in all.iter().skip(1).step_by(2) {
+        e.free(&mut s, p.handle).unwrap();
+    }
+    let a = e
+        .alloc(&mut s, ExecmemType::Text, 70_000, Some(1 << 17))
+        .unwrap();
+    let b = e.alloc(&mut s, ExecmemType::Text, 70_000, None).unwrap();
+    assert_eq!(s.1, [1 << 17, arch::PAGE_SIZE]);
+    assert_eq!(a.addr % (1 << 17), 0);
+    assert_eq!(b.addr % arch::PAGE_SIZE, 0);
+    assert_eq!(e.stats().overflow_pages, 2 * 70_000usize.div_ceil(4096));
+    e.check().unwrap();
+}
+
+#[test]
+fn overflow_budget_then_a_pack() {
+    let mut s = FakeSource::new();
+    let (mut e, _kept) = fragmented(&mut s);
+    // 96 KiB is 24 pages: 10 fit the 256-page budget, the 11th gets a pack.
+    for i in 1..=10 {
+        e.alloc(&mut s, ExecmemType::Text, 96 * 1024, None).unwrap();
+        assert_eq!(e.stats().overflow, i);
+    }
+    assert_eq!(execmem_core::OVERFLOW_PAGES, 256);
+    e.alloc(&mut s, ExecmemType::Text, 96 * 1024, None).unwrap();
+    let st = e.stats();
+    assert_eq!((st.overflow, st.overflow_pages, st.packs), (10, 240, 2));
+    e.check().unwrap();
+}
+
+#[test]
+fn growth_maps_a_pack_not_overflow() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Ro);
+    // A full pack has no room at all: the next allocation is growth.
+    e.alloc(&mut s, ExecmemType::Rodata, arch::PACK_SIZE - 4096, None)
+        .unwrap();
+    e.alloc(&mut s, ExecmemType::Rodata, 8192, None).unwrap();
+    assert_eq!((e.stats().packs, e.stats().overflow), (2, 0));
+    // The first allocation of a class maps a pack too.
+    let mut f = E::new(Class::Rw);
+    f.alloc(&mut s, ExecmemType::Data, 64, None).unwrap();
+    assert_eq!((f.stats().packs, f.stats().overflow), (1, 0));
+    e.check().unwrap();
 }
