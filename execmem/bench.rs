@@ -234,6 +234,12 @@ impl Subject for Arc<Allocator> {
     fn footprint(&self, _: &[(Any, u64)], run: &mut Run) {
         for class in Class::ALL {
             let _ = self.for_each_pack(class, |p| {
+                if p.info.pages != 0 {
+                    // An overflow extent: its own 4 KiB pages, one PTE each.
+                    run.pages += p.info.pages as u64;
+                    run.ptes += p.info.pages as u64;
+                    return Ok(());
+                }
                 let units = p.info.npacks as u64;
                 run.packs += 1;
                 run.pages += units * (PMD_SIZE / PAGE_SIZE) as u64;

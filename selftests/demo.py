@@ -79,11 +79,15 @@ def main():
     req = sum(sizes)
     pages = sum((s + PAGE - 1) // PAGE for s in sizes)
     backing = int(st["total.backing_bytes"])
+    over = int(st["total.overflow_pages"])
+    # One PMD entry per 2 MiB of packs and extents (when all are mapped
+    # 2M), one PTE per overflow page.
+    pmds = (backing - over * PAGE) // (2 << 20)
     print("== summary")
     print(f"requested bytes             {req}")
     print(f"execmem_rs backing bytes    {backing} in {st['total.packs']} packs "
-          f"({st['total.huge_packs']} mapped 2M): ratio {backing / req:.3f}, "
-          f"{st['total.packs']} page-table entries")
+          f"({st['total.huge_packs']} mapped 2M) and {st['total.overflow_extents']} overflow "
+          f"extents ({over} pages): ratio {backing / req:.3f}, {pmds + over} page-table entries")
     print(f"per-allocation vmalloc      {pages * PAGE} bytes in {pages} pages (+{len(sizes)} guard "
           f"pages): ratio {pages * PAGE / req:.3f}, {pages} page-table entries")
     os.close(fd)
