@@ -329,10 +329,11 @@ impl Allocator {
             .engine
             .alloc(&mut st.packs, ty, size, align)
             .map_err(errno)?;
-        let Some((slot, area_off)) = st
+        let slot = pl.pack.index();
+        let Some(area_off) = st
             .packs
-            .slot_of(pl.addr)
-            .and_then(|s| Some((s, pl.addr.checked_sub(st.packs.area(s)?.addr())?)))
+            .area(slot)
+            .and_then(|a| pl.addr.checked_sub(a.addr()))
         else {
             // The engine placed it in a pack we do not know: give it back.
             let _ = st.engine.free(&mut st.packs, pl.handle);
@@ -384,8 +385,7 @@ impl Allocator {
             };
             let huge = st
                 .packs
-                .slot_of(info.base)
-                .and_then(|s| st.packs.area(s))
+                .area(i)
                 .and_then(|a| a.probe(0).ok())
                 .is_some_and(|p| p.level == LEVEL_2M);
             f(&PackReport {

@@ -20,7 +20,11 @@
 //! is ever executable.
 
 use crate::execmem::backend::mem::{Area, Perms, PAGE_SIZE, PMD_SIZE};
-use crate::execmem::core_engine::{storage::Error as CoreError, storage::PackSource, types::Class};
+use crate::execmem::core_engine::{
+    storage::Error as CoreError,
+    storage::PackSource,
+    types::{arch::MAX_PACKS, Class},
+};
 use kernel::prelude::*;
 
 /// Mapping level of a 2 MiB PMD entry (`PG_LEVEL_2M`).
@@ -30,8 +34,10 @@ pub const LEVEL_2M: u32 = 2;
 ///
 /// # Invariants
 ///
-/// `areas` holds every area mapped by [`PackSource::map`] and not yet
-/// unmapped; `None` slots are free for reuse.
+/// `areas[slot]` is the area mapped by [`PackSource::map`] or
+/// [`PackSource::map_pages`] for the engine's pack slot `slot` and not yet
+/// unmapped, `None` where the engine has no mapping: an allocation's
+/// `PackId::index()` finds its area in O(1).
 pub struct Packs {
     areas: KVec<Option<Area>>,
     /// Packs that got 2 MiB mappings.
@@ -53,27 +59,27 @@ impl Packs {
         }
     }
 
-    /// Slot of the area that contains `addr`, if any.
-    pub fn slot_of(&self, addr: usize) -> Option<usize> {
-        self.areas.as_slice().iter().position(|a| {
-            a.as_ref()
-                .is_some_and(|a| addr >= a.addr() && addr - a.addr() < a.size())
-        })
-    }
-
-    /// The area in `slot`.
+    /// The area of the engine's pack slot `slot` (`PackId::index()`).
     pub fn area(&self, slot: usize) -> Option<&Area> {
         self.areas.as_slice().get(slot).and_then(|a| a.as_ref())
     }
 
-    fn free_slot(&mut self) -> Result<usize, CoreError> {
-        if let Some(i) = self.areas.as_slice().iter().position(|a| a.is_none()) {
-            return Ok(i);
+    /// Makes `areas[slot]` exist (and be free), so that recording an area
+    /// there cannot fail.
+    fn reserve(&mut self, slot: usize) -> Result<(), CoreError> {
+        if slot >= MAX_PACKS {
+            return Err(CoreError::Invalid);
         }
-        self.areas
-            .push(None, GFP_KERNEL)
-            .map_err(|_| CoreError::NoMemory)?;
-        Ok(self.areas.len() - 1)
+        while self.areas.len() <= slot {
+            self.areas
+                .push(None, GFP_KERNEL)
+                .map_err(|_| CoreError::NoMemory)?;
+        }
+        match self.areas.as_slice().get(slot) {
+            Some(None) => Ok(()),
+            // The engine maps a slot only while it is unused.
+            _ => Err(CoreError::Corrupted),
+        }
     }
 }
 
@@ -98,13 +104,14 @@ impl Packs {
     fn map_area(
         &mut self,
         class: Class,
+        slot: usize,
         size: usize,
         align: usize,
         huge: bool,
     ) -> Result<(usize, bool), CoreError> {
         // Reserve the slot first, so nothing can fail after the area exists
         // but before it is recorded.
-        let slot = self.free_slot()?;
+        self.reserve(slot)?;
         let mut area = Area::vmalloc(size, align, huge).map_err(|_| CoreError::NoMemory)?;
         area.fill(0, class.fill(), size)
             .map_err(|_| CoreError::Corrupted)?;
@@ -121,20 +128,19 @@ impl Packs {
         Ok((base, got_huge))
     }
 
-    fn unmap_area(&mut self, base: usize) {
-        if let Some(slot) = self.slot_of(base) {
-            if let Some(s) = self.areas.as_mut_slice().get_mut(slot) {
-                // Dropping the area vfree()s it (VM_FLUSH_RESET_PERMS).
-                *s = None;
-            }
+    fn unmap_area(&mut self, slot: usize, base: usize) {
+        match self.areas.as_mut_slice().get_mut(slot) {
+            // Dropping the area vfree()s it (VM_FLUSH_RESET_PERMS).
+            Some(s) if s.as_ref().is_some_and(|a| a.addr() == base) => *s = None,
+            _ => pr_err!("unmap of slot {} that does not hold the area\n", slot),
         }
     }
 }
 
 impl PackSource for Packs {
-    fn map(&mut self, class: Class, npacks: usize) -> Result<usize, CoreError> {
+    fn map(&mut self, class: Class, slot: usize, npacks: usize) -> Result<usize, CoreError> {
         let size = npacks.checked_mul(PMD_SIZE).ok_or(CoreError::TooBig)?;
-        let (base, huge) = self.map_area(class, size, PMD_SIZE, true)?;
+        let (base, huge) = self.map_area(class, slot, size, PMD_SIZE, true)?;
         if huge {
             self.huge = self.huge.wrapping_add(1);
         } else {
@@ -143,23 +149,29 @@ impl PackSource for Packs {
         Ok(base)
     }
 
-    fn unmap(&mut self, _class: Class, base: usize, _npacks: usize) {
-        self.unmap_area(base);
+    fn unmap(&mut self, _class: Class, slot: usize, base: usize, _npacks: usize) {
+        self.unmap_area(slot, base);
     }
 
     /// An overflow extent: 4 KiB pages by design (the point is to back only
     /// what one allocation needs), so no `VM_ALLOW_HUGE_VMAP`.
-    fn map_pages(&mut self, class: Class, pages: usize, align: usize) -> Result<usize, CoreError> {
+    fn map_pages(
+        &mut self,
+        class: Class,
+        slot: usize,
+        pages: usize,
+        align: usize,
+    ) -> Result<usize, CoreError> {
         let size = pages.checked_mul(PAGE_SIZE).ok_or(CoreError::TooBig)?;
         if !(PAGE_SIZE..=PMD_SIZE).contains(&align) {
             return Err(CoreError::Invalid);
         }
-        let (base, _) = self.map_area(class, size, align, false)?;
+        let (base, _) = self.map_area(class, slot, size, align, false)?;
         self.overflows = self.overflows.wrapping_add(1);
         Ok(base)
     }
 
-    fn unmap_pages(&mut self, _class: Class, base: usize, _pages: usize) {
-        self.unmap_area(base);
+    fn unmap_pages(&mut self, _class: Class, slot: usize, base: usize, _pages: usize) {
+        self.unmap_area(slot, base);
     }
 }

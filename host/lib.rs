@@ -79,7 +79,7 @@ impl FakeSource {
 }
 
 impl PackSource for FakeSource {
-    fn map(&mut self, _class: Class, npacks: usize) -> Result<usize, Error> {
+    fn map(&mut self, _class: Class, _slot: usize, npacks: usize) -> Result<usize, Error> {
         let base = self.next;
         let len = npacks.checked_mul(arch::PACK_SIZE).ok_or(Error::NoMemory)?;
         // Leave a one-pack hole so neighbouring packs never touch.
@@ -92,11 +92,17 @@ impl PackSource for FakeSource {
         self.peak = self.peak.max(self.mapped);
         Ok(base)
     }
-    fn unmap(&mut self, _class: Class, _base: usize, npacks: usize) {
+    fn unmap(&mut self, _class: Class, _slot: usize, _base: usize, npacks: usize) {
         self.unmaps += 1;
         self.mapped -= npacks;
     }
-    fn map_pages(&mut self, _class: Class, pages: usize, align: usize) -> Result<usize, Error> {
+    fn map_pages(
+        &mut self,
+        _class: Class,
+        _slot: usize,
+        pages: usize,
+        align: usize,
+    ) -> Result<usize, Error> {
         // Every base is pack-aligned, so any alignment up to a pack holds.
         let base = self.next;
         debug_assert_eq!(base % align, 0);
@@ -107,7 +113,7 @@ impl PackSource for FakeSource {
         self.pages += pages;
         Ok(base)
     }
-    fn unmap_pages(&mut self, _class: Class, _base: usize, pages: usize) {
+    fn unmap_pages(&mut self, _class: Class, _slot: usize, _base: usize, pages: usize) {
         self.unmaps += 1;
         self.pages -= pages;
     }

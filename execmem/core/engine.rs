@@ -285,10 +285,11 @@ impl Span {
         }
     }
 
-    fn unmap<P: PackSource>(self, src: &mut P, class: Class, base: usize) {
+    fn unmap<P: PackSource>(self, src: &mut P, class: Class, slot: u32, base: usize) {
+        let slot = slot as usize;
         match self {
-            Span::Packs(n) => src.unmap(class, base, n as usize),
-            Span::Pages(n, _) => src.unmap_pages(class, base, n as usize),
+            Span::Packs(n) => src.unmap(class, slot, base, n as usize),
+            Span::Pages(n, _) => src.unmap_pages(class, slot, base, n as usize),
         }
     }
 }
@@ -737,14 +738,16 @@ impl<S: Storage> Engine<S> {
         self.reserve_nodes(nodes)?;
         self.reserve_slot()?;
         self.by_addr.try_push(NIL)?;
+        // The slot this mapping will take (reserved above).
+        let p = self.slot_free;
         let (mapped, align, bytes) = match span {
             Span::Packs(n) => (
-                src.map(self.class, n as usize),
+                src.map(self.class, p as usize, n as usize),
                 arch::PACK_SIZE,
                 (n as usize).checked_mul(arch::PACK_SIZE),
             ),
             Span::Pages(n, align) => (
-                src.map_pages(self.class, n as usize, align),
+                src.map_pages(self.class, p as usize, n as usize, align),
                 align,
                 (n as usize).checked_mul(arch::PAGE_SIZE),
             ),
@@ -761,12 +764,11 @@ impl<S: Storage> Engine<S> {
             || base & align.wrapping_sub(1) != 0
             || bytes.and_then(|s| base.checked_add(s)).is_none();
         if bad {
-            span.unmap(src, self.class, base);
+            span.unmap(src, self.class, p, base);
             self.unmaps = self.unmaps.wrapping_add(1);
             self.by_addr.pop();
             return Err(Error::Invalid);
         }
-        let p = self.slot_free;
         let next = self.pk(p)?.next_slot;
         self.slot_free = next;
         let pk = self.pk_mut(p)?;
@@ -825,7 +827,7 @@ impl<S: Storage> Engine<S> {
         let next = self.slot_free;
         *self.pk_mut(p)? = Pack::unused(next);
         self.slot_free = p;
-        span.unmap(src, self.class, base);
+        span.unmap(src, self.class, p, base);
         self.unmaps = self.unmaps.wrapping_add(1);
         Ok(())
     }
@@ -1269,9 +1271,9 @@ impl<S: Storage> Engine<S> {
     /// how many allocations were still live (leaked by their owners).
     pub fn release_all<P: PackSource>(&mut self, src: &mut P) -> usize {
         let mut unmaps = self.unmaps;
-        for pk in (0..self.packs.len()).filter_map(|i| self.packs.get(i)) {
+        for (i, pk) in (0..self.packs.len()).filter_map(|i| Some((i, self.packs.get(i)?))) {
             if pk.npacks != 0 {
-                Span::of(pk).unmap(src, self.class, pk.base);
+                Span::of(pk).unmap(src, self.class, i as u32, pk.base);
                 unmaps = unmaps.wrapping_add(1);
             }
         }

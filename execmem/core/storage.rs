@@ -67,16 +67,31 @@ pub trait PackSource {
     /// [`Class::fill`] and with the class's final permissions, and return the
     /// base address, which must be non-zero and aligned to
     /// [`super::types::arch::PACK_SIZE`]. On error nothing is mapped.
-    fn map(&mut self, class: Class, npacks: usize) -> Result<usize, Error>;
-    /// Release what [`PackSource::map`] returned for the same `npacks`.
-    fn unmap(&mut self, class: Class, base: usize, npacks: usize);
+    ///
+    /// `slot` is the engine's pack slot for this mapping (what
+    /// `PackId::index()` returns for allocations in it): below
+    /// [`super::types::arch::MAX_PACKS`], not used by another live mapping
+    /// of this engine, and passed back to the matching unmap. A source may
+    /// index its own per-mapping state by it.
+    fn map(&mut self, class: Class, slot: usize, npacks: usize) -> Result<usize, Error>;
+    /// Release what [`PackSource::map`] returned for the same `slot` and
+    /// `npacks`.
+    fn unmap(&mut self, class: Class, slot: usize, base: usize, npacks: usize);
     /// Map `pages` base pages ([`super::types::arch::PAGE_SIZE`]) for one
     /// overflow allocation of `class` (see the engine's overflow policy):
     /// page-granular backing, filled with [`Class::fill`] and with the
     /// class's final permissions. The base must be non-zero and aligned to
     /// `align`, a power of two between the page size and the pack size.
     /// On error nothing is mapped.
-    fn map_pages(&mut self, class: Class, pages: usize, align: usize) -> Result<usize, Error>;
-    /// Release what [`PackSource::map_pages`] returned for the same `pages`.
-    fn unmap_pages(&mut self, class: Class, base: usize, pages: usize);
+    /// `slot` as for [`PackSource::map`].
+    fn map_pages(
+        &mut self,
+        class: Class,
+        slot: usize,
+        pages: usize,
+        align: usize,
+    ) -> Result<usize, Error>;
+    /// Release what [`PackSource::map_pages`] returned for the same `slot`
+    /// and `pages`.
+    fn unmap_pages(&mut self, class: Class, slot: usize, base: usize, pages: usize);
 }

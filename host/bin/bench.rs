@@ -115,7 +115,12 @@ struct Src {
 }
 
 impl PackSource for Src {
-    fn map(&mut self, class: Class, npacks: usize) -> Result<usize, execmem_core::Error> {
+    fn map(
+        &mut self,
+        class: Class,
+        _slot: usize,
+        npacks: usize,
+    ) -> Result<usize, execmem_core::Error> {
         if self.next == 0 {
             self.next = 0xffff_a000_0000_0000;
         }
@@ -124,12 +129,13 @@ impl PackSource for Src {
         self.foot[class.index()].add(npacks * PACK, npacks, npacks);
         Ok(b)
     }
-    fn unmap(&mut self, class: Class, _base: usize, npacks: usize) {
+    fn unmap(&mut self, class: Class, _slot: usize, _base: usize, npacks: usize) {
         self.foot[class.index()].sub(npacks * PACK, npacks, npacks);
     }
     fn map_pages(
         &mut self,
         class: Class,
+        _slot: usize,
         pages: usize,
         align: usize,
     ) -> Result<usize, execmem_core::Error> {
@@ -144,7 +150,7 @@ impl PackSource for Src {
         self.foot[class.index()].add(pages * PAGE, pages, 0);
         Ok(b)
     }
-    fn unmap_pages(&mut self, class: Class, _base: usize, pages: usize) {
+    fn unmap_pages(&mut self, class: Class, _slot: usize, _base: usize, pages: usize) {
         self.foot[class.index()].sub(pages * PAGE, pages, 0);
     }
 }

@@ -60,7 +60,7 @@ struct FailSource {
 }
 
 impl PackSource for FailSource {
-    fn map(&mut self, _: Class, npacks: usize) -> Result<usize, Error> {
+    fn map(&mut self, _: Class, _slot: usize, npacks: usize) -> Result<usize, Error> {
         if self.maps_left == 0 {
             return Err(Error::NoMemory);
         }
@@ -70,10 +70,16 @@ impl PackSource for FailSource {
         self.mapped += npacks;
         Ok(b)
     }
-    fn unmap(&mut self, _: Class, _: usize, npacks: usize) {
+    fn unmap(&mut self, _: Class, _slot: usize, _: usize, npacks: usize) {
         self.mapped -= npacks;
     }
-    fn map_pages(&mut self, _: Class, pages: usize, _: usize) -> Result<usize, Error> {
+    fn map_pages(
+        &mut self,
+        _: Class,
+        _slot: usize,
+        pages: usize,
+        _: usize,
+    ) -> Result<usize, Error> {
         if self.maps_left == 0 {
             return Err(Error::NoMemory);
         }
@@ -83,7 +89,7 @@ impl PackSource for FailSource {
         self.pages += pages;
         Ok(b)
     }
-    fn unmap_pages(&mut self, _: Class, _: usize, pages: usize) {
+    fn unmap_pages(&mut self, _: Class, _slot: usize, _: usize, pages: usize) {
         self.pages -= pages;
     }
 }

@@ -19,28 +19,55 @@ struct Tracking {
     next: usize,
     /// Base -> (class, bytes, page-granular).
     regions: BTreeMap<usize, (Class, usize, bool)>,
+    /// (class, engine slot) -> base of the live mapping in it.
+    slots: BTreeMap<(usize, usize), usize>,
     maps: u64,
 }
 
+impl Tracking {
+    fn take_slot(&mut self, class: Class, slot: usize, base: usize) {
+        assert!(slot < arch::MAX_PACKS, "slot {slot} out of range");
+        assert!(
+            self.slots.insert((class.index(), slot), base).is_none(),
+            "slot {slot} reused while mapped"
+        );
+    }
+    fn put_slot(&mut self, class: Class, slot: usize, base: usize) {
+        assert_eq!(
+            self.slots.remove(&(class.index(), slot)),
+            Some(base),
+            "unmap with a wrong slot"
+        );
+    }
+}
+
 impl PackSource for Tracking {
-    fn map(&mut self, class: Class, npacks: usize) -> Result<usize, Error> {
+    fn map(&mut self, class: Class, slot: usize, npacks: usize) -> Result<usize, Error> {
         if self.next == 0 {
             self.next = 0xffff_c000_0000_0000;
         }
         let base = self.next;
         self.next += (npacks + 1) * PACK;
         self.regions.insert(base, (class, npacks * PACK, false));
+        self.take_slot(class, slot, base);
         self.maps += 1;
         Ok(base)
     }
-    fn unmap(&mut self, class: Class, base: usize, npacks: usize) {
+    fn unmap(&mut self, class: Class, slot: usize, base: usize, npacks: usize) {
+        self.put_slot(class, slot, base);
         assert_eq!(
             self.regions.remove(&base),
             Some((class, npacks * PACK, false)),
             "bad unmap"
         );
     }
-    fn map_pages(&mut self, class: Class, pages: usize, align: usize) -> Result<usize, Error> {
+    fn map_pages(
+        &mut self,
+        class: Class,
+        slot: usize,
+        pages: usize,
+        align: usize,
+    ) -> Result<usize, Error> {
         assert!(align.is_power_of_two() && (arch::PAGE_SIZE..=PACK).contains(&align));
         assert!((1..=PACK / arch::PAGE_SIZE).contains(&pages));
         if self.next == 0 {
@@ -52,10 +79,12 @@ impl PackSource for Tracking {
         self.next = (base + pages * arch::PAGE_SIZE).next_multiple_of(PACK) + PACK;
         self.regions
             .insert(base, (class, pages * arch::PAGE_SIZE, true));
+        self.take_slot(class, slot, base);
         self.maps += 1;
         Ok(base)
     }
-    fn unmap_pages(&mut self, class: Class, base: usize, pages: usize) {
+    fn unmap_pages(&mut self, class: Class, slot: usize, base: usize, pages: usize) {
+        self.put_slot(class, slot, base);
         assert_eq!(
             self.regions.remove(&base),
             Some((class, pages * arch::PAGE_SIZE, true)),
@@ -202,6 +231,11 @@ impl World {
             );
             let e = &self.engines[l.class.index()];
             let info = e.pack_info(p.pack.index()).expect("pack of a live alloc");
+            assert_eq!(
+                self.src.slots.get(&(l.class.index(), p.pack.index())),
+                Some(&info.base),
+                "PackId is not the slot the source mapped"
+            );
             assert!(p.addr >= info.base && p.addr + p.size <= info.base + info.npacks * PACK);
             assert_eq!(p.addr - info.base, p.offset);
             if p.size > PACK {

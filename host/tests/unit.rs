@@ -342,16 +342,22 @@ fn pack_map_cells() {
 fn map_failure_changes_nothing() {
     struct Fail;
     impl execmem_core::PackSource for Fail {
-        fn map(&mut self, _: Class, _: usize) -> Result<usize, Error> {
+        fn map(&mut self, _: Class, _slot: usize, _: usize) -> Result<usize, Error> {
             Err(Error::NoMemory)
         }
-        fn unmap(&mut self, _: Class, _: usize, _: usize) {
+        fn unmap(&mut self, _: Class, _slot: usize, _: usize, _: usize) {
             panic!("nothing to unmap");
         }
-        fn map_pages(&mut self, _: Class, _: usize, _: usize) -> Result<usize, Error> {
+        fn map_pages(
+            &mut self,
+            _: Class,
+            _slot: usize,
+            _: usize,
+            _: usize,
+        ) -> Result<usize, Error> {
             Err(Error::NoMemory)
         }
-        fn unmap_pages(&mut self, _: Class, _: usize, _: usize) {
+        fn unmap_pages(&mut self, _: Class, _slot: usize, _: usize, _: usize) {
             panic!("nothing to unmap");
         }
     }
@@ -372,16 +378,22 @@ fn map_failure_changes_nothing() {
 fn misaligned_base_rejected() {
     struct Bad(u32);
     impl execmem_core::PackSource for Bad {
-        fn map(&mut self, _: Class, _: usize) -> Result<usize, Error> {
+        fn map(&mut self, _: Class, _slot: usize, _: usize) -> Result<usize, Error> {
             Ok(0x1000)
         }
-        fn unmap(&mut self, _: Class, _: usize, _: usize) {
+        fn unmap(&mut self, _: Class, _slot: usize, _: usize, _: usize) {
             self.0 += 1;
         }
-        fn map_pages(&mut self, _: Class, _: usize, _: usize) -> Result<usize, Error> {
+        fn map_pages(
+            &mut self,
+            _: Class,
+            _slot: usize,
+            _: usize,
+            _: usize,
+        ) -> Result<usize, Error> {
             Ok(0x1001)
         }
-        fn unmap_pages(&mut self, _: Class, _: usize, _: usize) {
+        fn unmap_pages(&mut self, _: Class, _slot: usize, _: usize, _: usize) {
             self.0 += 1;
         }
     }
@@ -475,19 +487,25 @@ fn fragmented_packs_overflow_to_pages() {
 fn overflow_honours_alignment() {
     struct Src(FakeSource, Vec<usize>);
     impl execmem_core::PackSource for Src {
-        fn map(&mut self, c: Class, n: usize) -> Result<usize, Error> {
-            self.0.map(c, n)
+        fn map(&mut self, c: Class, slot: usize, n: usize) -> Result<usize, Error> {
+            self.0.map(c, slot, n)
         }
-        fn unmap(&mut self, c: Class, b: usize, n: usize) {
-            self.0.unmap(c, b, n)
+        fn unmap(&mut self, c: Class, slot: usize, b: usize, n: usize) {
+            self.0.unmap(c, slot, b, n)
         }
-        fn map_pages(&mut self, c: Class, n: usize, align: usize) -> Result<usize, Error> {
+        fn map_pages(
+            &mut self,
+            c: Class,
+            slot: usize,
+            n: usize,
+            align: usize,
+        ) -> Result<usize, Error> {
             self.1.push(align);
             // Aligned to what is asked and not more.
-            Ok(self.0.map_pages(c, n, align)? + align.max(arch::PAGE_SIZE))
+            Ok(self.0.map_pages(c, slot, n, align)? + align.max(arch::PAGE_SIZE))
         }
-        fn unmap_pages(&mut self, c: Class, b: usize, n: usize) {
-            self.0.unmap_pages(c, b, n)
+        fn unmap_pages(&mut self, c: Class, slot: usize, b: usize, n: usize) {
+            self.0.unmap_pages(c, slot, b, n)
         }
     }
     let mut s = Src(FakeSource::new(), Vec::new());
