@@ -265,6 +265,15 @@ impl Pack {
     }
 }
 
+/// A free block [`Engine::find_fit`] found.
+#[derive(Clone, Copy, Debug)]
+enum Fit {
+    /// Smaller than a pack (or the request needs a pack's size anyway).
+    Small(u32),
+    /// A pack's size or more, for a request that fits in a pack.
+    Big(u32),
+}
+
 /// What backs a pack slot.
 #[derive(Clone, Copy, Debug)]
 enum Span {
@@ -973,15 +982,16 @@ impl<S: Storage> Engine<S> {
         Ok(a.checked_add(g).is_some_and(|e| e <= end))
     }
 
-    /// Find a free block for `g` granules at alignment `ag`: O(1). Unless
-    /// `big`, a request that fits in a pack does not look at blocks of a
-    /// pack's size or more (an extent's free front or tail, the spare).
-    fn find_fit(&self, g: u32, ag: u32, big: bool) -> Result<Option<u32>, Error> {
+    /// Find a free block for `g` granules at alignment `ag`: O(1). For a
+    /// request that fits in a pack, a block of a pack's size or more (an
+    /// extent's free front or tail, the spare) comes back as [`Fit::Big`],
+    /// which the caller takes only after trying an overflow extent.
+    fn find_fit(&self, g: u32, ag: u32) -> Result<Option<Fit>, Error> {
         // Over-ask by the alignment slack so any block found fits aligned.
         let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
         if need > PACK_G {
             // Only blocks of a pack's size or more may fit: look at a few.
-            return self.scan_list(FULL_LIST, g, ag);
+            return Ok(self.scan_list(FULL_LIST, g, ag)?.map(Fit::Small));
         }
         // A few blocks of the request's own class first: they may fit
         // tightly (the class spans up to 25 %).
@@ -989,7 +999,7 @@ impl<S: Storage> Engine<S> {
         let c = tlsf::search_list(need);
         if ce < c {
             if let Some(b) = self.scan_list(ce, g, ag)? {
-                return Ok(Some(b));
+                return Ok(Some(Fit::Small(b)));
             }
         }
         // The smallest class guaranteed to fit, in the first (fullest) pack
@@ -999,10 +1009,8 @@ impl<S: Storage> Engine<S> {
         };
         if li < FULL_LIST {
             if let Some(b) = self.scan_list(li, g, ag)? {
-                return Ok(Some(b));
+                return Ok(Some(Fit::Small(b)));
             }
-        } else if !big {
-            return Ok(None);
         }
         let mut p = corrupt(self.plist_next(li, 0)?)?;
         if p == self.spare {
@@ -1013,7 +1021,11 @@ impl<S: Storage> Engine<S> {
             }
         }
         let b = *corrupt(self.pk(p)?.heads.get(li as usize))?;
-        Ok(Some(b))
+        Ok(Some(if li < FULL_LIST {
+            Fit::Small(b)
+        } else {
+            Fit::Big(b)
+        }))
     }
 
     /// The best of a few blocks of list `li` (in the lowest packs that
@@ -1053,18 +1065,18 @@ impl<S: Storage> Engine<S> {
         // packs is merely fragmented, an overflow extent; then a block of
         // a pack's size or more (cutting into an extent's free front keeps
         // its large allocation from coming back there); then a new pack.
-        let b = match self.find_fit(g, ag, false)? {
-            Some(b) => b,
-            None if self.overflows(g)? => return self.alloc_overflow(src, g, ag),
-            None => match self.find_fit(g, ag, true)? {
-                Some(b) => b,
-                None => {
-                    // A pack, or an extent of ceil(g / pack) packs whose
-                    // tail is shared like any free block.
-                    let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
-                    self.pk(p)?.first
-                }
-            },
+        let fit = self.find_fit(g, ag)?;
+        if !matches!(fit, Some(Fit::Small(_))) && self.overflows(g)? {
+            return self.alloc_overflow(src, g, ag);
+        }
+        let b = match fit {
+            Some(Fit::Small(b) | Fit::Big(b)) => b,
+            None => {
+                // A pack, or an extent of ceil(g / pack) packs whose tail
+                // is shared like any free block.
+                let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
+                self.pk(p)?.first
+            }
         };
         self.carve(b, g, ag)
     }

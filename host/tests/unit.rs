@@ -448,20 +448,16 @@ fn metadata_sizes() {
 
 /// One pack of 32 x 64 KiB, every other one freed: 1 MiB free in total,
 /// no hole above 64 KiB.
-fn fragmented(s: &mut FakeSource) -> (E, Vec<execmem_core::Placement>) {
+fn fragmented<P: execmem_core::PackSource>(s: &mut P) -> (E, Vec<execmem_core::Placement>) {
     let mut e = E::new(Class::Rx);
-    let mut kept = Vec::new();
-    for i in 0..32 {
-        let p = e.alloc(s, ExecmemType::Text, 64 * 1024, None).unwrap();
-        kept.push((i, p));
-    }
-    let (odd, even): (Vec<_>, Vec<_>) = kept.into_iter().partition(|(i, _)| i % 2 == 1);
-    for (_, p) in odd {
+    let all: Vec<_> = (0..32)
+        .map(|_| e.alloc(s, ExecmemType::Text, 64 * 1024, None).unwrap())
+        .collect();
+    for p in all.iter().skip(1).step_by(2) {
         e.free(s, p.handle).unwrap();
     }
-    let kept = even.into_iter().map(|(_, p)| p).collect();
     assert_eq!((e.stats().packs, e.stats().spare), (1, 0));
-    (e, kept)
+    (e, all.into_iter().step_by(2).collect())
 }
 
 #[test]
@@ -509,13 +505,7 @@ fn overflow_honours_alignment() {
         }
     }
     let mut s = Src(FakeSource::new(), Vec::new());
-    let mut e = E::new(Class::Rx);
-    let all: Vec<_> = (0..32)
-        .map(|_| e.alloc(&mut s, ExecmemType::Text, 64 * 1024, None).unwrap())
-        .collect();
-    for p in all.iter().skip(1).step_by(2) {
-        e.free(&mut s, p.handle).unwrap();
-    }
+    let (mut e, _kept) = fragmented(&mut s);
     let a = e
         .alloc(&mut s, ExecmemType::Text, 70_000, Some(1 << 17))
         .unwrap();
