@@ -44,8 +44,6 @@ pub struct Packs {
     pub huge: u64,
     /// Packs that fell back to 4 KiB pages.
     pub fallback: u64,
-    /// Overflow extents mapped so far.
-    pub overflows: u64,
 }
 
 impl Packs {
@@ -55,7 +53,6 @@ impl Packs {
             areas: KVec::new(),
             huge: 0,
             fallback: 0,
-            overflows: 0,
         }
     }
 
@@ -119,7 +116,7 @@ impl Packs {
             area.protect(perms_of(class))
                 .map_err(|_| CoreError::NoMemory)?;
         }
-        let got_huge = area.probe(0).map(|p| p.level == LEVEL_2M).unwrap_or(false);
+        let got_huge = huge && area.probe(0).is_ok_and(|p| p.level == LEVEL_2M);
         let base = area.addr();
         match self.areas.as_mut_slice().get_mut(slot) {
             Some(s) => *s = Some(area),
@@ -167,7 +164,6 @@ impl PackSource for Packs {
             return Err(CoreError::Invalid);
         }
         let (base, _) = self.map_area(class, slot, size, align, false)?;
-        self.overflows = self.overflows.wrapping_add(1);
         Ok(base)
     }
 
