@@ -845,6 +845,12 @@ impl<S: Storage> Engine<S> {
     /// be carved right away by the caller.
     fn new_pack<P: PackSource>(&mut self, src: &mut P, npacks: u32) -> Result<u32, Error> {
         let total = corrupt(npacks.checked_mul(PACK_G))?;
+        // A new pack becomes the spare until carved: there must be none (it
+        // would have been used). Checked before mapping, so even a broken
+        // caller leaves nothing mapped behind the error.
+        if npacks == 1 && self.spare != NIL {
+            return Err(Error::Corrupted);
+        }
         // One node for the whole block, two for the carve.
         let p = self.map_pack(src, Span::Packs(npacks), npacks > 1, 3)?;
         let b = self.take_node()?;
@@ -855,11 +861,7 @@ impl<S: Storage> Engine<S> {
         pk.nfree = 1;
         self.list_insert(b)?;
         if npacks == 1 {
-            // The spare until carved (the caller carves right away); there
-            // is none, or it would have been used.
-            if self.spare != NIL {
-                return Err(Error::Corrupted);
-            }
+            // The spare until carved (the caller carves right away).
             self.empty = corrupt(self.empty.checked_add(1))?;
             self.spare = p;
         }
@@ -991,7 +993,16 @@ impl<S: Storage> Engine<S> {
         let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
         if need > PACK_G {
             // Only blocks of a pack's size or more may fit: look at a few.
-            return Ok(self.scan_list(FULL_LIST, g, ag)?.map(Fit::Small));
+            if let Some(b) = self.scan_list(FULL_LIST, g, ag)? {
+                return Ok(Some(Fit::Small(b)));
+            }
+            // The bounded scan may stop before the spare; the spare's one
+            // block starts pack-aligned and spans a pack, so it holds any
+            // request of up to a pack at any alignment up to a pack.
+            if g <= PACK_G && self.spare != NIL {
+                return Ok(Some(Fit::Small(self.pk(self.spare)?.first)));
+            }
+            return Ok(None);
         }
         // A few blocks of the request's own class first: they may fit
         // tightly (the class spans up to 25 %).

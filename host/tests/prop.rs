@@ -9,6 +9,7 @@ use execmem_core::{
     arch, Class, Engine, Error, ExecmemType, Handle, PackSource, Placement, StdStorage, MAX_ALLOC,
 };
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 
 const PACK: usize = arch::PACK_SIZE;
 
@@ -121,6 +122,10 @@ enum Op {
     FreeStale(usize),
     FreeForeign(usize),
     FindForeign(usize),
+    /// Free one live allocation larger than a pack (an extent's own), if any.
+    FreeBig(usize),
+    /// Free the most recent allocation.
+    FreeLast,
 }
 
 fn size_strategy() -> impl Strategy<Value = usize> {
@@ -183,15 +188,56 @@ impl World {
         }
     }
 
+    /// What an engine and the source show from outside: an `Err` must
+    /// leave all of it exactly as it was.
+    fn snapshot(&self, class: Class) -> impl PartialEq + std::fmt::Debug {
+        let e = &self.engines[class.index()];
+        let packs: Vec<_> = (0..e.pack_slots())
+            .map(|i| (e.pack_info(i), e.pack_map(i)))
+            .collect();
+        let st = e.stats();
+        (
+            st.live,
+            st.used,
+            st.backing,
+            st.packs,
+            st.spare,
+            st.extents,
+            st.overflow_pages,
+            packs,
+            self.src.regions.clone(),
+            self.src.slots.clone(),
+        )
+    }
+
     fn alloc(&mut self, ty: ExecmemType, size: usize, align: Option<usize>) {
         let class = ty.class();
+        let before = self.snapshot(class);
+        let had_spare = self.engines[class.index()].stats().spare == 1;
+        let maps = self.src.maps;
         let e = &mut self.engines[class.index()];
         let r = e.alloc(&mut self.src, ty, size, align);
+        if had_spare && size <= PACK && r.is_ok() {
+            // A mapped, empty pack holds any request up to a pack at any
+            // alignment up to a pack: growing instead is a missed fit.
+            assert_eq!(self.src.maps, maps, "mapped while a spare pack was free");
+        }
         let bad_align = align.is_some_and(|a| !a.is_power_of_two() || a > PACK);
+        if let Err(err) = r {
+            assert_ne!(err, Error::Corrupted, "alloc({ty:?}, {size:#x}, {align:?})");
+            assert_eq!(
+                self.snapshot(class),
+                before,
+                "a failed alloc changed the engine"
+            );
+        }
         if size == 0 || bad_align {
             assert_eq!(r, Err(Error::Invalid));
         } else if size > MAX_ALLOC {
             assert_eq!(r, Err(Error::TooBig));
+        } else if r == Err(Error::NoMemory) {
+            // Only the pack slots are finite here: every slot is mapped.
+            assert_eq!(self.engines[class.index()].pack_slots(), arch::MAX_PACKS);
         } else {
             let p = r.expect("alloc must succeed with an infinite source");
             let align = align.unwrap_or(64).max(64);
@@ -310,6 +356,27 @@ impl World {
                     assert_eq!(e.find(l.p.addr), Err(Error::NotAllocated));
                 }
             }
+            Op::FreeLast => {
+                if let Some(i) = self.live.len().checked_sub(1) {
+                    self.free(i);
+                }
+            }
+            Op::FreeBig(i) => {
+                let big: Vec<usize> = (0..self.live.len())
+                    .filter(|&j| self.live[j].p.size > PACK)
+                    .collect();
+                // Half the time the one in the highest slot, as a module
+                // unloaded last-loaded-first would.
+                let top = big
+                    .iter()
+                    .copied()
+                    .max_by_key(|&j| self.live[j].p.pack.index());
+                match top {
+                    Some(j) if i % 2 == 0 => self.free(j),
+                    Some(_) => self.free(big[i / 2 % big.len()]),
+                    None => {}
+                }
+            }
             Op::FindForeign(i) => {
                 // An address inside a live block but not its start, or
                 // one far away, is never found as an allocation start.
@@ -390,4 +457,71 @@ proptest! {
         w.check();
         w.drain();
     }
+}
+
+/// Long, skewed runs in one class: many multi-pack extents (3 MiB, their
+/// 1 MiB tails shared), 2 MiB-aligned small allocations that pin pack and
+/// extent boundaries, 64 KiB churn that fragments the packs into overflow
+/// extents, and frees. Short uniform sequences never reach "overflow budget
+/// spent + at least 16 extents + a spare pack"; these must, and there every
+/// allocation must still succeed or fail without changing anything.
+fn skewed_ops() -> impl Strategy<Value = Vec<Op>> {
+    let rx = || prop_oneof![Just(0usize), Just(4), Just(5), Just(6)];
+    let alloc = |ty, size, align| Op::Alloc { ty, size, align };
+    // Bursts, as module loads and unloads come: extents with a live 1 MiB
+    // neighbour in their tail, 2 MiB-aligned small allocations, extents
+    // freed and their fronts pinned at once, churn, frees, 2 MiB requests.
+    let burst = prop_oneof![
+        3 => (1usize..20, rx()).prop_map(move |(n, ty)| (0..n)
+            .flat_map(|_| [alloc(ty, 3 * PACK / 2 * 2, None), alloc(ty, PACK / 2, None)])
+            .collect::<Vec<_>>()),
+        2 => (1usize..300, rx()).prop_map(move |(n, ty)| vec![alloc(ty, 64, Some(PACK)); n]),
+        4 => (1usize..20, any::<usize>(), rx()).prop_map(move |(n, i, ty)| (0..n)
+            .flat_map(|k| [Op::FreeBig(i.wrapping_add(2 * k)), alloc(ty, 64, Some(PACK))])
+            .collect()),
+        2 => prop::collection::vec((rx(), 1usize..=320).prop_map(move |(ty, k)| alloc(ty, k << 10, None)), 1..50),
+        2 => prop::collection::vec(any::<usize>().prop_map(Op::Free), 1..80),
+        2 => (rx(), 1usize..4096).prop_map(move |(ty, size)| vec![alloc(ty, size, None), Op::FreeLast]),
+        3 => (rx(), (PACK - 65536)..=PACK).prop_map(move |(ty, size)| vec![alloc(ty, size, Some(PACK))]),
+    ];
+    prop::collection::vec(burst, 200).prop_map(|v| v.into_iter().flatten().collect())
+}
+
+#[test]
+fn long_skewed_sequences_reach_the_corners() {
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = skewed_ops();
+    let mut corner_allocs = 0usize;
+    for _case in 0..6 {
+        let ops = strategy.new_tree(&mut runner).unwrap().current();
+        let mut w = World::new();
+        for (n, op) in ops.iter().enumerate() {
+            let st = w.engines[0].stats();
+            // This allocation cannot take an overflow extent (the budget is
+            // spent for its size), a spare pack is mapped, and at least 16
+            // extents offer large free blocks ahead of it.
+            let corner = match *op {
+                Op::Alloc { size, .. } => {
+                    st.spare == 1
+                        && st.extents >= 16
+                        && st.overflow_pages + size.div_ceil(arch::PAGE_SIZE)
+                            > execmem_core::OVERFLOW_PAGES as usize
+                }
+                _ => false,
+            };
+            corner_allocs += usize::from(corner);
+            w.step(op);
+            if corner || n % 64 == 0 {
+                w.check();
+            }
+        }
+        w.check();
+        w.drain();
+    }
+    assert!(
+        corner_allocs >= 50,
+        "only {corner_allocs} allocations in the corner state; the test no longer reaches it"
+    );
+    eprintln!("{corner_allocs} allocations in the corner state");
 }
