@@ -26,9 +26,13 @@
 //!
 //! `alloc` and `free` do O(1) work independent of how many allocations are
 //! live or how full a pack is: two bitmap searches, a constant number of
-//! list operations, at most two merges. Only the rare map/unmap of a pack
-//! touches the address-sorted pack index (O(packs) memmove). `find(addr)`
-//! is a binary search over packs plus a walk over the blocks of one pack.
+//! list operations, at most two merges, at most one unmap per free. The
+//! bound is amortised: when the node pool is out of spare nodes, growing it
+//! may reallocate and copy the node vector (doubling, so O(1) per node
+//! over time, but O(live nodes) for the one call that grows it). Only the
+//! rare map/unmap of a pack touches the address-sorted pack index
+//! (O(packs) memmove). `find(addr)` is a binary search over packs plus a
+//! walk over the blocks of one pack.
 //!
 //! # Policy
 //!
@@ -1240,8 +1244,9 @@ impl<S: Storage> Engine<S> {
                 unmapped = true;
             }
         }
-        if !self.recently_grew() {
-            // An idle spare decays.
+        if !unmapped && !self.recently_grew() {
+            // An idle spare decays, at most one unmap per free: if this free
+            // released a pack already, the next free releases the spare.
             self.release_spare(src)?;
         }
         Ok(Freed {

@@ -57,3 +57,39 @@ fn spare_behind_sixteen_big_blocks() {
         }
     }
 }
+
+/// Review finding 15: one free could unmap twice, the extent it emptied and
+/// the idle spare, doubling the worst-case work of a free. Now a free unmaps
+/// at most once; the idle spare decays at the next free instead.
+#[test]
+fn one_free_unmaps_at_most_once() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(execmem_core::Class::Rx);
+    let pinned = e.alloc(&mut s, T, 64, None).unwrap();
+    let full = e
+        .alloc(&mut s, T, execmem_core::arch::PACK_SIZE, None)
+        .unwrap();
+    e.free(&mut s, full.handle).unwrap();
+    assert_eq!(e.stats().spare, 1);
+    // An extent filled by its one allocation: its free always unmaps it.
+    let x = e
+        .alloc(&mut s, T, 2 * execmem_core::arch::PACK_SIZE, None)
+        .unwrap();
+    // Let the class go idle for longer than the hysteresis window.
+    let small: Vec<_> = (0..=execmem_core::HYST_OPS)
+        .map(|_| e.alloc(&mut s, T, 64, None).unwrap())
+        .collect();
+    let before = s.unmaps;
+    e.free(&mut s, x.handle).unwrap();
+    assert_eq!(s.unmaps - before, 1, "a free unmapped more than once");
+    assert_eq!(e.stats().spare, 1);
+    e.free(&mut s, small[0].handle).unwrap();
+    assert_eq!(
+        s.unmaps - before,
+        2,
+        "the idle spare did not decay at the next free"
+    );
+    assert_eq!(e.stats().spare, 0);
+    e.free(&mut s, pinned.handle).unwrap();
+    e.check().unwrap();
+}
