@@ -95,7 +95,6 @@ pub struct TypeCounters {
 
 /// Everything one class owns, under its mutex.
 pub struct ClassState {
-    // Boxed: an engine is ~4 KiB, too much for the kernel stack three times.
     engine: KBox<Engine<KernelStorage>>,
     packs: Packs,
     counters: Counters,

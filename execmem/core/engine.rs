@@ -76,10 +76,11 @@
 //!
 //! All metadata lives outside the managed memory. [`Node`]: 36 bytes per
 //! block (an allocation is one node; free blocks between allocations are
-//! one node each, never more than allocations + 1 per pack). [`Pack`]: 272
+//! one node each, never more than allocations + 1 per pack). [`Pack`]: 280
 //! bytes per pack or extent (0.013 % of 2 MiB; a bitmap of 64 B chunks
-//! would be 4 KiB). [`Engine`]: about 4.3 KiB fixed per class, mostly the
-//! per-list pack bitmaps.
+//! would be 4 KiB). [`Engine`]: 736 bytes per class, plus 3.6 KiB of
+//! per-list pack bitmaps on the heap once the first pack is mapped, so an
+//! engine is cheap to build (and reset) on a kernel stack.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -450,7 +451,10 @@ pub struct Engine<S: Storage> {
     node_free: u32,
     node_spare: u32,
     slot_free: u32,
-    pmap: [[u64; PMAP_WORDS]; NLISTS],
+    /// One row per list, `NLISTS` rows once the first pack is mapped
+    /// (empty before): on the heap, so the engine itself stays small
+    /// enough to build on a kernel stack.
+    pmap: S::Vec<[u64; PMAP_WORDS]>,
     psum: [u64; NLISTS],
     lbits: u64,
     empty: u32,
@@ -482,7 +486,7 @@ impl<S: Storage> Engine<S> {
             node_free: NIL,
             node_spare: 0,
             slot_free: NIL,
-            pmap: [[0; PMAP_WORDS]; NLISTS],
+            pmap: S::new_vec(),
             psum: [0; NLISTS],
             lbits: 0,
             empty: 0,
@@ -668,7 +672,10 @@ impl<S: Storage> Engine<S> {
 
     /// The lowest pack slot `>= from` whose list `li` is non-empty.
     fn plist_next(&self, li: u32, from: u32) -> Result<Option<u32>, Error> {
-        let row = corrupt(self.pmap.get(li as usize))?;
+        // No rows yet: no pack was ever mapped.
+        let Some(row) = self.pmap.get(li as usize) else {
+            return Ok(None);
+        };
         let w = from.wrapping_shr(6);
         if let Some(word) = row.get(w as usize) {
             if let Some(b) = tlsf::lowest_from(*word, from & 63) {
@@ -750,6 +757,11 @@ impl<S: Storage> Engine<S> {
     ) -> Result<u32, Error> {
         self.reserve_nodes(nodes)?;
         self.reserve_slot()?;
+        // The per-list pack bitmaps, at the first mapping. A partial push
+        // is not observable: missing rows read as zero.
+        while self.pmap.len() < NLISTS {
+            self.pmap.try_push([0; PMAP_WORDS])?;
+        }
         self.by_addr.try_push(NIL)?;
         // The slot this mapping will take (reserved above).
         let p = self.slot_free;
@@ -1648,7 +1660,7 @@ impl<S: Storage> Engine<S> {
                     want_sum |= 1u64.wrapping_shl(w as u32);
                 }
             }
-            if *corrupt(self.pmap.get(i))? != want
+            if self.pmap.get(i).copied().unwrap_or([0; PMAP_WORDS]) != want
                 || *corrupt(self.psum.get(i))? != want_sum
                 || (want_sum != 0) != (self.lbits & 1u64.wrapping_shl(i as u32) != 0)
             {
