@@ -14,7 +14,7 @@ BINDGEN_VERSION=0.69.5
 
 APT_PKGS=(rustc-web rust-web-src rust-web-clippy rustfmt-web clang-19 lld-19 llvm-19 libclang-19-dev
 	  bc flex bison libelf-dev libssl-dev cpio kmod make python3-venv
-	  qemu-system-x86 busybox-static udev xz-utils valgrind)
+	  qemu-system-x86 busybox-static udev xz-utils valgrind libcap2-bin)
 
 die() { echo "deps: $*" >&2; exit 1; }
 log() { echo "deps: $*"; }

@@ -3,12 +3,13 @@
 #
 # Build (or reuse) the execmem_rs test kernel and print its directory.
 #
-#   scripts/kernel.sh [base|debug]     build/reuse, print "KDIR=<dir>" last
+#   scripts/kernel.sh [base|debug|kasan]  build/reuse, print "KDIR=<dir>" last
 #   scripts/kernel.sh --kdir [flavour] only print the directory it would use
 #
 # The kernel is Debian's linux-source-6.12 plus kernel/patches, configured
 # from allnoconfig + kernel/execmem_rs.config (+ kernel/debug.config for the
-# debug flavour). It is cached outside the repository under a key made of
+# debug flavour, kernel/kasan.config for the kasan one; a later fragment's
+# line for an option overrides an earlier one). It is cached outside the repository under a key made of
 # everything that changes its output; a changed key builds a new tree.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,10 +18,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 print_only=
 [ "${1:-}" = --kdir ] && { print_only=1; shift; }
 flavour=${1:-base}
-case "$flavour" in base|debug) ;; *) echo "kernel: unknown flavour '$flavour' (base|debug)" >&2; exit 2;; esac
+case "$flavour" in base|debug|kasan) ;; *) echo "kernel: unknown flavour '$flavour' (base|debug|kasan)" >&2; exit 2;; esac
 
 frags=("$here/kernel/execmem_rs.config")
-[ "$flavour" = debug ] && frags+=("$here/kernel/debug.config")
+[ "$flavour" = base ] || frags+=("$here/kernel/$flavour.config")
 patches=()
 while read -r p; do [ -n "$p" ] && patches+=("$here/kernel/patches/$p"); done <"$here/kernel/patches/series"
 
@@ -95,7 +96,14 @@ cat "${frags[@]}" >"$dir/fragment.config"
 # Same base key means the same config: keep .config (and its timestamps) as is.
 [ -f "$kdir/.config" ] || "${km[@]}" KCONFIG_ALLCONFIG="$dir/fragment.config" allnoconfig >/dev/null
 
-# Every option the fragment asks for must have survived dependency resolution.
+# Every option the fragment asks for must have survived dependency resolution;
+# where fragments disagree, the last line for an option is what was asked.
+wanted() {
+	awk '/^CONFIG_[A-Za-z0-9_]*=/ { o = $0; sub(/=.*/, "", o) }
+	     /^# CONFIG_[A-Za-z0-9_]* is not set/ { o = $2 }
+	     o != "" { last[o] = $0; if (!(o in seen)) { seen[o] = 1; order[n++] = o } o = "" }
+	     END { for (i = 0; i < n; i++) print last[order[i]] }' "$1"
+}
 bad=0
 while IFS= read -r line; do
 	case "$line" in
@@ -105,7 +113,7 @@ while IFS= read -r line; do
 		opt=${line#\# }; opt=${opt%% *}
 		! grep -q "^$opt=" "$kdir/.config" || { echo "kernel: config wants $opt unset" >&2; bad=1; } ;;
 	esac
-done <"$dir/fragment.config"
+done < <(wanted "$dir/fragment.config")
 [ "$bad" = 0 ] || exit 1
 
 echo "kernel: compiling in $kdir (log: $dir/build.log)"
