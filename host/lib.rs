@@ -16,6 +16,7 @@ pub mod core_engine;
 pub use core_engine::engine::{
     ClassStats, Engine, Freed, Handle, PackId, PackInfo, Placement, HYST_OPS, OVERFLOW_PAGES,
 };
+pub use core_engine::refill::{on_free, Dirty, FreeAction, Ring};
 pub use core_engine::storage::{Error, PackSource, Storage, Vector};
 pub use core_engine::types::{arch, Class, ExecmemType, TypeInfo, MAX_ALLOC};
 

@@ -1440,6 +1440,20 @@ impl<S: Storage> Engine<S> {
         self.packs.get(pack.index()).is_some_and(|pk| pk.pages != 0)
     }
 
+    /// Whether freeing the live allocation `h` unmaps its backing: an
+    /// overflow extent, or a dedicated extent it is the only allocation of
+    /// (extents are released as soon as they are empty). Then there is
+    /// nothing to refill. `false` for a stale handle. O(1).
+    pub fn free_unmaps(&self, h: Handle) -> bool {
+        let Ok(u) = self.check_handle(h) else {
+            return false;
+        };
+        self.nodes
+            .get(u as usize)
+            .and_then(|n| self.packs.get(n.pack as usize))
+            .is_some_and(|pk| pk.sealed || (pk.npacks > 1 && pk.live == 1))
+    }
+
     /// Debugfs view of pack slot `i`.
     pub fn pack_info(&self, i: usize) -> Option<PackInfo> {
         let pk = self.packs.get(i)?;

@@ -12,6 +12,7 @@
 //! - [`storage`]: the traits the embedder implements and the error type.
 //! - [`tlsf`]: size-class arithmetic of the segregated free lists.
 //! - [`engine`]: the per-class free-space engine.
+//! - [`refill`]: what a free does with its range (refill, park, release).
 
 #![deny(
     clippy::indexing_slicing,
@@ -22,6 +23,7 @@
 )]
 
 pub mod engine;
+pub mod refill;
 pub mod storage;
 pub mod tlsf;
 pub mod types;

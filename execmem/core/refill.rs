@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What happens to freed memory before the engine may hand it out again.
+//!
+//! Packs are filled with their class's fill byte when mapped, and a freed
+//! range is refilled before the engine gets it back, so every allocation
+//! starts clean and freed code never reaches a new owner. Only what was
+//! written needs refilling ([`Dirty`]), and nothing does when the free
+//! unmaps the backing. Refilling RO/RX memory is a `text_poke`, so the
+//! kernel defers it: the range is *parked* in a bounded FIFO ([`Ring`]) and
+//! a worker refills parked ranges one poke at a time, outside the class
+//! lock, then frees them. [`on_free`] is the decision; the kernel's
+//! allocator carries it out.
+
+use super::storage::{Error, Storage, Vector};
+use super::types::Class;
+
+/// The bytes of an allocation written since it was allocated, as one
+/// range `[lo, hi)` covering them all (empty: nothing written).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dirty {
+    lo: usize,
+    hi: usize,
+}
+
+impl Dirty {
+    /// Nothing written yet.
+    pub const fn clean() -> Self {
+        Dirty { lo: 0, hi: 0 }
+    }
+
+    /// Records a write of `len` bytes at `offset` (already bounds-checked
+    /// by the caller; saturating so that it can never wrap).
+    pub fn add(&mut self, offset: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let end = offset.saturating_add(len);
+        if self.is_clean() {
+            *self = Dirty {
+                lo: offset,
+                hi: end,
+            };
+        } else {
+            self.lo = self.lo.min(offset);
+            self.hi = self.hi.max(end);
+        }
+    }
+
+    /// Whether nothing was written.
+    pub const fn is_clean(&self) -> bool {
+        self.hi <= self.lo
+    }
+
+    /// `(offset, len)` of the range to refill, if any.
+    pub fn range(&self) -> Option<(usize, usize)> {
+        if self.is_clean() {
+            None
+        } else {
+            Some((self.lo, self.hi.saturating_sub(self.lo)))
+        }
+    }
+}
+
+/// What a free does with its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeAction {
+    /// Give it straight back: it still holds the fill byte, or its backing
+    /// is unmapped by this free.
+    Release,
+    /// Writable memory: set the written bytes with a plain memset, then
+    /// give it back (cheap, nothing to defer).
+    FillThenRelease,
+    /// RO/RX memory: park it for the worker to refill (one `text_poke`).
+    Park,
+    /// RO/RX memory and the queue is full: refill it now (one `text_poke`
+    /// on the caller), then give it back.
+    RefillThenRelease,
+}
+
+/// Decides what a free of a `class` allocation does: `dirty` is what it
+/// wrote, `unmaps` whether the engine's free unmaps its backing (an
+/// overflow extent, or an extent it is the last allocation of), `full`
+/// whether the class's refill queue is full. At most one `text_poke` on
+/// the caller, whatever happens.
+pub fn on_free(class: Class, dirty: &Dirty, unmaps: bool, full: bool) -> FreeAction {
+    if dirty.is_clean() || unmaps {
+        FreeAction::Release
+    } else if class == Class::Rw {
+        FreeAction::FillThenRelease
+    } else if full {
+        FreeAction::RefillThenRelease
+    } else {
+        FreeAction::Park
+    }
+}
+
+/// A FIFO of at most a fixed number of items, allocated once: pushing
+/// never allocates, so a free can always park or decide not to.
+///
+/// # Invariants
+///
+/// `slots.len()` is the capacity; the `len` items are at
+/// `slots[(head + i) % capacity]` for `i < len`, every other slot is `None`.
+pub struct Ring<T, S: Storage> {
+    slots: S::Vec<Option<T>>,
+    head: usize,
+    len: usize,
+}
+
+impl<T, S: Storage> Ring<T, S> {
+    /// An empty ring that holds up to `capacity` items.
+    pub fn new(capacity: usize) -> Result<Self, Error> {
+        let mut slots = S::new_vec();
+        for _ in 0..capacity {
+            slots.try_push(None)?;
+        }
+        Ok(Ring {
+            slots,
+            head: 0,
+            len: 0,
+        })
+    }
+
+    /// Items queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether a push would fail.
+    pub fn is_full(&self) -> bool {
+        self.len >= self.slots.len()
+    }
+
+    /// Appends `v`, or gives it back if the ring is full.
+    pub fn push(&mut self, v: T) -> Result<(), T> {
+        let cap = self.slots.len();
+        if self.len >= cap {
+            return Err(v);
+        }
+        let at = self.head.wrapping_add(self.len).checked_rem(cap);
+        match at.and_then(|i| self.slots.get_mut(i)) {
+            Some(slot @ None) => {
+                *slot = Some(v);
+                self.len = self.len.wrapping_add(1);
+                Ok(())
+            }
+            _ => Err(v),
+        }
+    }
+
+    /// Removes and returns the oldest item.
+    pub fn pop(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let v = self.slots.get_mut(self.head)?.take()?;
+        self.head = self
+            .head
+            .wrapping_add(1)
+            .checked_rem(self.slots.len())
+            .unwrap_or(0);
+        self.len = self.len.wrapping_sub(1);
+        Some(v)
+    }
+
+    /// The oldest item.
+    pub fn front(&self) -> Option<&T> {
+        if self.len == 0 {
+            return None;
+        }
+        self.slots.get(self.head)?.as_ref()
+    }
+}
