@@ -13,7 +13,7 @@ SHELL := /bin/bash
 export KDIR
 KMAKE := $(shell . scripts/env.sh && echo "$${KMAKE_ARGS[@]}")
 
-.PHONY: soak all module deps kernel kernel-debug module-debug clippy fmt-check host-test vm-test check demo clean
+.PHONY: soak all module deps kernel kernel-debug module-debug kernel-kasan module-kasan clippy fmt-check host-test vm-test check demo clean
 
 all: module
 
@@ -42,11 +42,19 @@ kernel-debug: deps
 module-debug: kernel-debug
 	@scripts/module.sh debug
 
+# The kasan flavour: KASAN without KASAN_VMALLOC (module shadow per area).
+kernel-kasan: deps
+	@scripts/kernel.sh kasan
+
+module-kasan: kernel-kasan
+	@scripts/module.sh kasan
+
 fmt-check:
 	@scripts/fmt-check.sh
 
 vm-test: module
-	@selftests/run_vm.sh selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py selftests/stress.sh
+	@selftests/run_vm.sh selftests/hardening.py selftests/execmem_rs.sh selftests/ctl_abi.py \
+		selftests/exec_policy.py selftests/ctl_fuzz.py selftests/stress.sh
 
 # The slow parts on their own: 5M stress operations on the debug kernel and
 # a 100k-line fuzz with another seed.

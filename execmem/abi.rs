@@ -70,7 +70,7 @@ impl FileOps for Types {
         Ok(Types)
     }
 
-    fn show(&mut self, out: &mut Text) -> Result {
+    fn show(&self, out: &mut Text) -> Result {
         Text::result(writeln!(out, "name class perms align granularity fill"))?;
         for ty in ExecmemType::ALL {
             let i = ty.info();
@@ -92,6 +92,24 @@ impl FileOps for Types {
 /// `stats`: counters, `key value` per line.
 struct Stats(Arc<Allocator>);
 
+/// Sums over every type and class, for the `total.*` lines.
+#[derive(Default)]
+struct Totals {
+    allocs: u64,
+    frees: u64,
+    live: u64,
+    live_bytes: u64,
+    kernel_allocs: u64,
+    packs: u64,
+    huge_packs: u64,
+    fallback_packs: u64,
+    overflow_extents: u64,
+    overflow_pages: u64,
+    backing_bytes: u64,
+    pokes: u64,
+    poke_bytes: u64,
+}
+
 impl FileOps for Stats {
     type Shared = Allocator;
 
@@ -99,8 +117,8 @@ impl FileOps for Stats {
         Ok(Stats(shared.clone()))
     }
 
-    fn show(&mut self, out: &mut Text) -> Result {
-        let mut total = [0u64; 12];
+    fn show(&self, out: &mut Text) -> Result {
+        let mut t = Totals::default();
         for class in Class::ALL {
             let r = self.0.report(class);
             for ty in ExecmemType::ALL.iter().filter(|t| t.class() == class) {
@@ -108,50 +126,66 @@ impl FileOps for Stats {
                 let n = ty.name();
                 Text::result(write!(
                     out,
-                    "{n}.allocs {}\n{n}.frees {}\n{n}.live {}\n{n}.live_bytes {}\n",
-                    c.allocs, c.frees, c.live, c.live_bytes
+                    "{n}.allocs {}\n{n}.frees {}\n{n}.live {}\n{n}.live_bytes {}\n\
+                     {n}.kernel_allocs {}\n",
+                    c.allocs, c.frees, c.live, c.live_bytes, c.kernel_allocs
                 ))?;
-                for (t, v) in total
-                    .iter_mut()
-                    .zip([c.allocs, c.frees, c.live, c.live_bytes])
-                {
-                    *t = t.wrapping_add(v);
-                }
+                t.allocs = t.allocs.wrapping_add(c.allocs);
+                t.frees = t.frees.wrapping_add(c.frees);
+                t.live = t.live.wrapping_add(c.live);
+                t.live_bytes = t.live_bytes.wrapping_add(c.live_bytes);
+                t.kernel_allocs = t.kernel_allocs.wrapping_add(c.kernel_allocs);
             }
             let e = &r.engine;
-            let class_vals = [
-                e.packs as u64 + e.extents as u64,
-                r.huge_packs,
-                r.fallback_packs,
-                e.overflow as u64,
-                e.overflow_pages as u64,
-                e.backing as u64,
-                r.pokes,
-                r.poke_bytes,
-            ];
+            let packs = (e.packs + e.extents) as u64;
             let n = class.name();
-            let [packs, huge, fallback, over, over_pages, backing, pokes, poke_bytes] = class_vals;
             Text::result(write!(
                 out,
-                "{n}.packs {packs}\n{n}.huge_packs {huge}\n{n}.fallback_packs {fallback}\n\
-                 {n}.overflow_extents {over}\n{n}.overflow_pages {over_pages}\n\
-                 {n}.backing_bytes {backing}\n{n}.pending {}\n{n}.pokes {pokes}\n\
-                 {n}.poke_bytes {poke_bytes}\n",
-                r.pending
+                "{n}.packs {packs}\n{n}.huge_packs {}\n{n}.fallback_packs {}\n\
+                 {n}.overflow_extents {}\n{n}.overflow_pages {}\n\
+                 {n}.backing_bytes {}\n{n}.pending {}\n{n}.pokes {}\n\
+                 {n}.poke_bytes {}\n{n}.refill_pokes {}\n{n}.refill_max_ns {}\n",
+                r.huge_packs,
+                r.fallback_packs,
+                e.overflow,
+                e.overflow_pages,
+                e.backing,
+                r.pending,
+                r.pokes,
+                r.poke_bytes,
+                r.refill_pokes,
+                r.refill_max_ns,
             ))?;
-            for (t, v) in total.iter_mut().skip(4).zip(class_vals) {
-                *t = t.wrapping_add(v);
-            }
+            t.packs = t.packs.wrapping_add(packs);
+            t.huge_packs = t.huge_packs.wrapping_add(r.huge_packs);
+            t.fallback_packs = t.fallback_packs.wrapping_add(r.fallback_packs);
+            t.overflow_extents = t.overflow_extents.wrapping_add(e.overflow as u64);
+            t.overflow_pages = t.overflow_pages.wrapping_add(e.overflow_pages as u64);
+            t.backing_bytes = t.backing_bytes.wrapping_add(e.backing as u64);
+            t.pokes = t.pokes.wrapping_add(r.pokes);
+            t.poke_bytes = t.poke_bytes.wrapping_add(r.poke_bytes);
         }
-        let [allocs, frees, live, live_bytes, packs, huge, fallback, over, over_pages, backing, pokes, poke_bytes] =
-            total;
         Text::result(write!(
             out,
-            "total.allocs {allocs}\ntotal.frees {frees}\ntotal.live {live}\n\
-             total.live_bytes {live_bytes}\ntotal.packs {packs}\ntotal.huge_packs {huge}\n\
-             total.fallback_packs {fallback}\ntotal.overflow_extents {over}\n\
-             total.overflow_pages {over_pages}\ntotal.backing_bytes {backing}\n\
-             total.pokes {pokes}\ntotal.poke_bytes {poke_bytes}\n"
+            "total.allocs {}\ntotal.frees {}\ntotal.live {}\ntotal.live_bytes {}\n\
+             total.kernel_allocs {}\ntotal.packs {}\ntotal.huge_packs {}\n\
+             total.fallback_packs {}\ntotal.overflow_extents {}\ntotal.overflow_pages {}\n\
+             total.backing_bytes {}\ntotal.mapped_bytes {}\ntotal.pokes {}\n\
+             total.poke_bytes {}\n",
+            t.allocs,
+            t.frees,
+            t.live,
+            t.live_bytes,
+            t.kernel_allocs,
+            t.packs,
+            t.huge_packs,
+            t.fallback_packs,
+            t.overflow_extents,
+            t.overflow_pages,
+            t.backing_bytes,
+            self.0.mapped_bytes(),
+            t.pokes,
+            t.poke_bytes,
         ))
     }
 }
@@ -166,7 +200,7 @@ impl FileOps for Packs {
         Ok(Packs(shared.clone()))
     }
 
-    fn show(&mut self, out: &mut Text) -> Result {
+    fn show(&self, out: &mut Text) -> Result {
         for class in Class::ALL {
             self.0.for_each_pack(class, |p| {
                 let i = &p.info;
@@ -214,7 +248,7 @@ impl FileOps for Selftest {
         Ok(Selftest(shared.clone()))
     }
 
-    fn show(&mut self, out: &mut Text) -> Result {
+    fn show(&self, out: &mut Text) -> Result {
         let failed = selftest::run(&self.0, out)?;
         if failed != 0 {
             pr_err!("selftest: {failed} check(s) failed\n");

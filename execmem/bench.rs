@@ -19,17 +19,24 @@
 //! ```
 //!
 //! Each allocator allocates everything the workload asks for (timing each
-//! allocation, and each write), then frees it (timing each free), so the
-//! peak footprint is the whole workload. Reported per allocator and
-//! operation: count, p50/p99 ns; per allocator: pages or packs used at the
-//! peak, page-table entries (one per 4 KiB page, one per 2 MiB pack) and the
-//! `direct_map_level2_splits` delta of its run.
+//! allocation, and each write), then frees it (timing each free), then
+//! gives back what it keeps (execmem_rs: parked ranges and spare packs), so
+//! the peak footprint is the whole workload. execmem_rs runs first, on a
+//! direct map the baseline has not split yet. Reported per allocator and
+//! operation: count, p50/p99 ns, and the largest number of `text_poke`
+//! calls (and bytes) made inside one such call (a deterministic count:
+//! TCG's tails are noisy); per allocator: pages or packs used at the peak,
+//! page-table entries (one per 4 KiB page, one per 2 MiB pack), execmem_rs's
+//! 4 KiB fallback packs and overflow pages (which may split the direct map
+//! where huge packs do not), and the `direct_map_level2_splits` and
+//! `level3_splits` deltas after the allocations, after the frees and after
+//! the release.
 
-use crate::execmem::allocator::{Allocator, Any};
+use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::kthread::now_ns;
 use crate::execmem::backend::mem::{
-    direct_map_level2_splits, Area, ExecmemKind, Perms, PAGE_SIZE, PMD_SIZE,
+    direct_map_splits, Area, ExecmemKind, Perms, PAGE_SIZE, PMD_SIZE,
 };
 use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
 use crate::execmem::ctl::{out_of_memory, parse_num};
@@ -74,26 +81,52 @@ impl BenchState {
     }
 }
 
-/// Timings of one operation.
-struct Samples(KVec<u64>);
+/// Timings of one operation, and the most pokes one call of it made.
+struct Samples {
+    ns: KVec<u64>,
+    max_pokes: u64,
+    max_poke_bytes: u64,
+    /// Calls that made any poke.
+    poked: u64,
+}
 
 impl Samples {
     fn new() -> Self {
-        Samples(KVec::new())
+        Samples {
+            ns: KVec::new(),
+            max_pokes: 0,
+            max_poke_bytes: 0,
+            poked: 0,
+        }
     }
 
-    fn push(&mut self, ns: u64) -> Result {
-        self.0.push(ns, GFP_KERNEL)?;
+    /// One call: `ns` long, `pokes` text_pokes of `bytes` bytes.
+    fn push(&mut self, ns: u64, (pokes, bytes): (u64, u64)) -> Result {
+        self.ns.push(ns, GFP_KERNEL)?;
+        self.max_pokes = self.max_pokes.max(pokes);
+        self.max_poke_bytes = self.max_poke_bytes.max(bytes);
+        self.poked += u64::from(pokes != 0);
         Ok(())
     }
 
     /// (count, p50, p99)
     fn summary(&mut self) -> (usize, u64, u64) {
-        let v = self.0.as_mut_slice();
+        let v = self.ns.as_mut_slice();
         v.sort_unstable();
         let n = v.len();
         let at = |q: usize| v.get(n.saturating_mul(q) / 100).copied().unwrap_or(0);
         (n, at(50), at(99))
+    }
+}
+
+/// Direct-map splits (level 2, level 3) since a start.
+#[derive(Clone, Copy, Default)]
+struct Splits(u64, u64);
+
+impl Splits {
+    fn since(start: (u64, u64)) -> Self {
+        let (l2, l3) = direct_map_splits();
+        Splits(l2.saturating_sub(start.0), l3.saturating_sub(start.1))
     }
 }
 
@@ -108,7 +141,11 @@ struct Run {
     pages: u64,
     packs: u64,
     ptes: u64,
-    splits: u64,
+    fallback_packs: u64,
+    overflow_pages: u64,
+    after_alloc: Splits,
+    after_free: Splits,
+    after_release: Splits,
 }
 
 impl Run {
@@ -123,7 +160,11 @@ impl Run {
             pages: 0,
             packs: 0,
             ptes: 0,
-            splits: 0,
+            fallback_packs: 0,
+            overflow_pages: 0,
+            after_alloc: Splits::default(),
+            after_free: Splits::default(),
+            after_release: Splits::default(),
         }
     }
 
@@ -140,7 +181,8 @@ impl Run {
             if n != 0 {
                 Text::result(writeln!(
                     out,
-                    "{name:<10} {op:<17} {n:>7} {p50:>10} {p99:>10}"
+                    "{name:<10} {op:<17} {n:>7} {p50:>10} {p99:>10} {:>9} {:>10} {:>7}",
+                    s.max_pokes, s.max_poke_bytes, s.poked
                 ))?;
             }
         }
@@ -148,10 +190,22 @@ impl Run {
     }
 
     fn footprint(&self, out: &mut Text) -> Result {
+        let s = |x: Splits| (x.0, x.1);
         Text::result(writeln!(
             out,
-            "{:<10} pages={} packs={} ptes={} direct_map_level2_splits={}",
-            self.name, self.pages, self.packs, self.ptes, self.splits
+            "{:<10} pages={} packs={} ptes={} fallback_packs={} overflow_pages={} \
+             direct_map_level2_splits={} splits_after_alloc={:?} splits_after_free={:?} \
+             splits_after_release={:?}",
+            self.name,
+            self.pages,
+            self.packs,
+            self.ptes,
+            self.fallback_packs,
+            self.overflow_pages,
+            self.after_release.0,
+            s(self.after_alloc),
+            s(self.after_free),
+            s(self.after_release),
         ))
     }
 }
@@ -161,21 +215,6 @@ impl Run {
 struct Req {
     ty: ExecmemType,
     size: usize,
-}
-
-/// The baseline's handle: one execmem area per allocation.
-fn baseline_alloc(r: Req) -> Result<Area> {
-    let kind = match r.ty.class() {
-        Class::Rx => ExecmemKind::ModuleText,
-        _ => ExecmemKind::ModuleData,
-    };
-    let mut a = Area::execmem(kind, r.size)?;
-    match r.ty.class() {
-        Class::Rx => a.protect(Perms::ReadExec)?,
-        Class::Ro if r.ty == ExecmemType::Rodata => a.protect(Perms::ReadOnly)?,
-        _ => {}
-    }
-    Ok(a)
 }
 
 fn payload(r: Req) -> ([u8; 64], usize) {
@@ -189,32 +228,56 @@ fn payload(r: Req) -> ([u8; 64], usize) {
 /// One allocator under test.
 trait Subject {
     type Handle;
+    /// Pokes made on the caller's path so far, over every class.
+    fn pokes(&self) -> (u64, u64);
     fn alloc(&self, r: Req) -> Result<Self::Handle>;
-    fn write(h: &mut Self::Handle, data: &[u8]) -> Result;
+    fn write(&self, h: &mut Self::Handle, data: &[u8]) -> Result;
     /// Pages, packs and page-table entries while everything is live.
-    fn footprint(&self, live: &[(Self::Handle, u64)], run: &mut Run);
-    /// Called inside the timing of the last free.
-    fn finish(&self) {}
+    fn footprint(&self, live: &[(Self::Handle, u64, (u64, u64))], run: &mut Run);
+    /// After the last free: give back what is kept.
+    fn release(&self) {}
 }
 
 /// The kernel's path: one execmem area per allocation.
-struct Baseline;
+struct Baseline {
+    pokes: core::cell::Cell<(u64, u64)>,
+}
 
 impl Subject for Baseline {
     type Handle = Area;
 
+    fn pokes(&self) -> (u64, u64) {
+        self.pokes.get()
+    }
+
     fn alloc(&self, r: Req) -> Result<Area> {
-        baseline_alloc(r)
+        let kind = match r.ty.class() {
+            Class::Rx => ExecmemKind::ModuleText,
+            _ => ExecmemKind::ModuleData,
+        };
+        let mut a = Area::execmem(kind, r.size)?;
+        match r.ty.class() {
+            Class::Rx => a.protect(Perms::ReadExec)?,
+            Class::Ro if r.ty == ExecmemType::Rodata => a.protect(Perms::ReadOnly)?,
+            _ => {}
+        }
+        Ok(a)
     }
 
-    fn write(h: &mut Area, data: &[u8]) -> Result {
-        h.write(0, data)
+    fn write(&self, h: &mut Area, data: &[u8]) -> Result {
+        let poke = h.perms() != Perms::ReadWrite;
+        h.window()?.write(0, data)?;
+        if poke {
+            let (n, b) = self.pokes.get();
+            self.pokes.set((n + 1, b + data.len() as u64));
+        }
+        Ok(())
     }
 
-    fn footprint(&self, live: &[(Area, u64)], run: &mut Run) {
+    fn footprint(&self, live: &[(Area, u64, (u64, u64))], run: &mut Run) {
         run.pages = live
             .iter()
-            .map(|(a, _)| (a.size() / PAGE_SIZE) as u64)
+            .map(|(a, _, _)| (a.size() / PAGE_SIZE) as u64)
             .sum();
         run.ptes = run.pages;
     }
@@ -223,21 +286,30 @@ impl Subject for Baseline {
 impl Subject for Arc<Allocator> {
     type Handle = Any;
 
-    fn alloc(&self, r: Req) -> Result<Any> {
-        Allocator::alloc(self, r.ty, r.size, None)
+    fn pokes(&self) -> (u64, u64) {
+        Class::ALL.into_iter().fold((0, 0), |(n, b), c| {
+            let (cn, cb) = self.caller_pokes(c);
+            (n + cn, b + cb)
+        })
     }
 
-    fn write(h: &mut Any, data: &[u8]) -> Result {
+    fn alloc(&self, r: Req) -> Result<Any> {
+        Ok(Allocator::alloc(self, r.ty, r.size, None, Requester::User)?)
+    }
+
+    fn write(&self, h: &mut Any, data: &[u8]) -> Result {
         h.write(0, data)
     }
 
-    fn footprint(&self, _: &[(Any, u64)], run: &mut Run) {
+    fn footprint(&self, _: &[(Any, u64, (u64, u64))], run: &mut Run) {
         for class in Class::ALL {
+            run.fallback_packs += self.report(class).fallback_packs;
             let _ = self.for_each_pack(class, |p| {
                 if p.info.pages != 0 {
                     // An overflow extent: its own 4 KiB pages, one PTE each.
                     run.pages += p.info.pages as u64;
                     run.ptes += p.info.pages as u64;
+                    run.overflow_pages += p.info.pages as u64;
                     return Ok(());
                 }
                 let units = p.info.npacks as u64;
@@ -254,50 +326,65 @@ impl Subject for Arc<Allocator> {
         }
     }
 
-    fn finish(&self) {
-        // The last, partial batch of parked ranges is refilled here, so its
-        // cost is in the measurement too.
-        self.flush();
+    fn release(&self) {
+        // Parked ranges refilled, spare packs unmapped, released packs
+        // restored and vfree()d: nothing of the run is left mapped.
+        self.trim();
     }
 }
 
-/// Allocates (and writes) every request, then frees everything, timing
-/// each operation.
+/// Pokes made between `before` and now.
+fn delta(before: (u64, u64), now: (u64, u64)) -> (u64, u64) {
+    (
+        now.0.saturating_sub(before.0),
+        now.1.saturating_sub(before.1),
+    )
+}
+
+/// Allocates (and writes) every request, then frees everything, then
+/// releases what is kept, timing each operation and counting its pokes.
 fn measure<S: Subject>(s: &S, reqs: &[Req], write: bool, run: &mut Run) -> Result {
-    let mut live: KVec<(S::Handle, u64)> = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
-    let splits = direct_map_level2_splits();
+    let mut live: KVec<(S::Handle, u64, (u64, u64))> = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+    let start = direct_map_splits();
     for &r in reqs {
+        let p0 = s.pokes();
         let t0 = now_ns();
         let mut h = s.alloc(r)?;
         let t1 = now_ns();
+        let p1 = s.pokes();
         let mut w = 0;
         if write {
             let (buf, n) = payload(r);
-            S::write(&mut h, buf.get(..n).unwrap_or(&[]))?;
+            s.write(&mut h, buf.get(..n).unwrap_or(&[]))?;
             w = now_ns().saturating_sub(t1);
-            run.write.push(w)?;
+            run.write.push(w, delta(p1, s.pokes()))?;
         }
-        run.alloc.push(t1.saturating_sub(t0))?;
-        live.push((h, t1.saturating_sub(t0).saturating_add(w)), GFP_KERNEL)?;
+        run.alloc.push(t1.saturating_sub(t0), delta(p0, p1))?;
+        let aw = t1.saturating_sub(t0).saturating_add(w);
+        live.push((h, aw, delta(p0, s.pokes())), GFP_KERNEL)?;
     }
     s.footprint(live.as_slice(), run);
-    run.splits = direct_map_level2_splits().saturating_sub(splits);
-    let n = live.len();
-    for (i, (h, aw)) in live.into_iter().enumerate() {
+    run.after_alloc = Splits::since(start);
+    for (h, aw, aw_pokes) in live.into_iter() {
+        let p0 = s.pokes();
         let t0 = now_ns();
         drop(h);
-        if i + 1 == n {
-            s.finish();
-        }
         let f = now_ns().saturating_sub(t0);
-        run.free.push(f)?;
+        let pokes = delta(p0, s.pokes());
+        run.free.push(f, pokes)?;
         let total = if write {
             &mut run.alloc_write_free
         } else {
             &mut run.alloc_free
         };
-        total.push(aw.saturating_add(f))?;
+        total.push(
+            aw.saturating_add(f),
+            (aw_pokes.0 + pokes.0, aw_pokes.1 + pokes.1),
+        )?;
     }
+    run.after_free = Splits::since(start);
+    s.release();
+    run.after_release = Splits::since(start);
     Ok(())
 }
 
@@ -420,11 +507,11 @@ impl FileOps for Bench {
         Ok(Bench(shared.clone()))
     }
 
-    fn show(&mut self, out: &mut Text) -> Result {
+    fn show(&self, out: &mut Text) -> Result {
         out.push(self.0.inner.lock().last.as_bytes())
     }
 
-    fn command(&mut self, input: &[u8], out: &mut Text) -> core::result::Result<(), Failure> {
+    fn command(&self, input: &[u8], out: &mut Text) -> core::result::Result<(), Failure> {
         let bad = |r| Failure::new(EINVAL, r);
         let mut words: KVec<&[u8]> = KVec::new();
         for w in input
@@ -445,6 +532,7 @@ impl FileOps for Bench {
                     *d = u32::try_from(parse_num(c)?).map_err(|_| bad("size above 4 GiB"))?;
                 }
                 if inner.trace.len() >= MAX_N {
+                    // A run refuses more than MAX_N allocations anyway.
                     return Err(Failure::new(E2BIG, "trace above 100000 modules"));
                 }
                 inner.trace.push(m, GFP_KERNEL).map_err(out_of_memory)?;
@@ -456,10 +544,17 @@ impl FileOps for Bench {
                     return Err(bad("no trace loaded (trace add ...)"));
                 }
                 let reqs = requests(&a, inner.trace.as_slice()).map_err(out_of_memory)?;
+                if reqs.len() > MAX_N {
+                    return Err(Failure::new(E2BIG, "workload above 100000 allocations"));
+                }
                 let (mut base, mut ours) = (Run::new("baseline"), Run::new("execmem_rs"));
                 let fail = |e| Failure::new(e, "a run failed (see dmesg)");
-                measure(&Baseline, reqs.as_slice(), a.write, &mut base).map_err(fail)?;
+                // execmem_rs first: on a direct map the baseline has not split.
                 measure(&self.0.alloc, reqs.as_slice(), a.write, &mut ours).map_err(fail)?;
+                let baseline = Baseline {
+                    pokes: core::cell::Cell::new((0, 0)),
+                };
+                measure(&baseline, reqs.as_slice(), a.write, &mut base).map_err(fail)?;
                 let mut t = Text::new();
                 let wl = ["fixed", "trace", "bpf"]
                     .get(a.workload as usize)
@@ -467,14 +562,18 @@ impl FileOps for Bench {
                     .unwrap_or("?");
                 let hdr = writeln!(
                     t,
-                    "workload={wl} allocations={} write={}\n{:<10} {:<17} {:>7} {:>10} {:>10}",
+                    "workload={wl} allocations={} write={}\n\
+                     {:<10} {:<17} {:>7} {:>10} {:>10} {:>9} {:>10} {:>7}",
                     reqs.len(),
                     u8::from(a.write),
                     "allocator",
                     "op",
                     "count",
                     "p50_ns",
-                    "p99_ns"
+                    "p99_ns",
+                    "max_pokes",
+                    "max_bytes",
+                    "poked"
                 );
                 Text::result(hdr)
                     .and_then(|()| base.show(&mut t))

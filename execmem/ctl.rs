@@ -3,10 +3,11 @@
 //! debugfs `ctl`: a command channel where each open file is a session.
 //!
 //! One command per write(2); the reply is returned by the next read(2) on
-//! the same file descriptor, then EOF until the next command. A failed
-//! command fails the write(2) with an errno and its reply is
-//! `error: <reason>`. A command either succeeds completely or changes
-//! nothing. Closing the file frees every allocation of the session.
+//! the same file descriptor. A failed command fails the write(2) with an
+//! errno and its reply is `error: <reason>`. A command either succeeds
+//! completely or changes nothing: everything a command needs (its reply
+//! included) is allocated before it takes effect. Closing the file frees
+//! every allocation of the session.
 //!
 //! Commands (numbers are decimal or `0x` hex; IDs are per session):
 //!
@@ -21,33 +22,88 @@
 //! info ID                     -> type=.. size=.. align=.. pack=.. offset=.. mapping=2M|4K perms=r-x
 //! probe ID                    -> pages=N mapping=2M|4K|mixed writable=0|1 executable=0|1
 //! list                        -> the session's IDs
+//! trim                        -> ok
 //! ```
+//!
+//! Locking: the session's table of IDs has a mutex, held only to look an ID
+//! up, insert or remove it; each allocation has its own mutex. `exec` holds
+//! only the allocation's own lock while the code runs, so another command
+//! of the session (even `free` of that ID, which then frees it when the
+//! call returns) and every other session go on meanwhile.
 
-use crate::execmem::allocator::{Allocator, Any};
+use crate::execmem::allocator::{Allocator, Any, Refusal, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
+use crate::execmem::backend::security::code_loading_refused;
 use crate::execmem::core_engine::types::{ExecmemType, MAX_ALLOC};
+use crate::execmem::params::SESSION_CAP;
 use crate::execmem::text::Text;
 use core::fmt::Write;
-use kernel::{prelude::*, sync::Arc};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::{Arc, Mutex},
+};
 
 /// Longest `write` payload, in bytes (the hex string is twice as long).
 pub const MAX_PAYLOAD: usize = 16384;
 /// Longest `read`, in bytes.
 pub const MAX_READ: usize = 16384;
+/// Room for a short reply (`ok`, an ID, a number, an `info` line).
+const SHORT: usize = 160;
 
 type Reply = core::result::Result<(), Failure>;
+
+/// "Disk quota exceeded": the session's byte cap (6.12's `kernel::error`
+/// has no constant for it).
+fn edquot() -> Error {
+    Error::from_errno(-(kernel::bindings::EDQUOT as i32))
+}
 
 fn fail(err: Error, reason: &'static str) -> Failure {
     Failure::new(err, reason)
 }
 
+/// The `ENOMEM` failure, for `map_err` on any allocation error.
+pub fn out_of_memory<T>(_: T) -> Failure {
+    fail(ENOMEM, "out of memory")
+}
+
+/// Flags for the session's own bookkeeping, whose size a user chooses.
+fn gfp() -> kernel::alloc::Flags {
+    GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL | __GFP_ACCOUNT
+}
+
+fn refused(r: Refusal) -> Failure {
+    fail(r.err, r.reason)
+}
+
+fn access(e: Error) -> Failure {
+    let reason = if e == ERANGE {
+        "offset/length outside the allocation"
+    } else if e == EPERM {
+        "not permitted for this allocation"
+    } else if e == EINVAL {
+        "no ENDBR64 landing pad at the entry"
+    } else {
+        "internal error"
+    };
+    fail(e, reason)
+}
+
 /// The whitespace-separated words of one command line.
-struct Words<'a> {
+pub struct Words<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Words<'a> {
-    fn next(&mut self) -> Option<&'a [u8]> {
+    /// The words of `line`.
+    pub fn new(line: &'a [u8]) -> Self {
+        Words { rest: line }
+    }
+
+    /// The next word, if any.
+    pub fn next_word(&mut self) -> Option<&'a [u8]> {
         let start = self.rest.iter().position(|c| !c.is_ascii_whitespace())?;
         let rest = self.rest.get(start..)?;
         let len = rest
@@ -61,12 +117,12 @@ impl<'a> Words<'a> {
 
     /// The next word, which must be there.
     fn arg(&mut self, usage: &'static str) -> core::result::Result<&'a [u8], Failure> {
-        self.next().ok_or(fail(EINVAL, usage))
+        self.next_word().ok_or(fail(EINVAL, usage))
     }
 
     /// Fails unless every word was consumed.
     fn end(&mut self, usage: &'static str) -> Reply {
-        match self.next() {
+        match self.next_word() {
             None => Ok(()),
             Some(_) => Err(fail(EINVAL, usage)),
         }
@@ -95,7 +151,7 @@ pub fn parse_num(w: &[u8]) -> core::result::Result<u64, Failure> {
         v = v
             .checked_mul(radix)
             .and_then(|v| v.checked_add(u64::from(d)))
-            .ok_or(fail(EINVAL, "bad number"))?;
+            .ok_or(bad)?;
     }
     Ok(v)
 }
@@ -113,16 +169,15 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
-/// Decodes `HEXBYTES` into `out`.
-fn parse_hex(w: &[u8], out: &mut KVec<u8>) -> Reply {
+/// Decodes `HEXBYTES`.
+fn parse_hex(w: &[u8]) -> core::result::Result<KVec<u8>, Failure> {
     if w.len() % 2 != 0 {
         return Err(fail(EINVAL, "odd number of hex digits"));
     }
     if w.len() / 2 > MAX_PAYLOAD {
         return Err(fail(E2BIG, "payload above 16384 bytes"));
     }
-    out.reserve(w.len() / 2, GFP_KERNEL)
-        .map_err(|_| fail(ENOMEM, "out of memory"))?;
+    let mut out = KVec::with_capacity(w.len() / 2, gfp()).map_err(out_of_memory)?;
     for pair in w.chunks_exact(2) {
         let (Some(&hi), Some(&lo)) = (pair.first(), pair.get(1)) else {
             return Err(fail(EINVAL, "bad hex byte"));
@@ -130,70 +185,59 @@ fn parse_hex(w: &[u8], out: &mut KVec<u8>) -> Reply {
         let (Some(hi), Some(lo)) = (hex_val(hi), hex_val(lo)) else {
             return Err(fail(EINVAL, "bad hex byte"));
         };
-        out.push((hi << 4) | lo, GFP_KERNEL)
-            .map_err(|_| fail(ENOMEM, "out of memory"))?;
+        // Within the capacity reserved above: does not allocate.
+        out.push((hi << 4) | lo, gfp()).map_err(out_of_memory)?;
     }
-    Ok(())
+    Ok(out)
 }
 
-fn errno_reason(e: Error) -> Failure {
-    let reason = if e == ERANGE {
-        "offset/length outside the allocation"
-    } else if e == EPERM {
-        "not permitted for this allocation"
-    } else if e == ENOMEM {
-        "out of memory"
-    } else if e == E2BIG {
-        "size above the 64 MiB limit"
-    } else if e == EINVAL {
-        "invalid size or alignment"
-    } else if e == ENOENT {
-        "unknown ID"
-    } else {
-        "internal error"
-    };
-    fail(e, reason)
+/// One allocation of a session: its requested size and, under its own
+/// lock, the handle (`None` only while `alloc` fills it in).
+#[pin_data]
+struct Slot {
+    size: usize,
+    #[pin]
+    any: Mutex<Option<Any>>,
 }
 
-/// The `ENOMEM` failure, for `map_err` on any allocation error.
-pub fn out_of_memory<T>(_: T) -> Failure {
-    fail(ENOMEM, "out of memory")
-}
+type Entry = Arc<Slot>;
 
-/// One open `ctl` file.
+/// The session's IDs.
 ///
 /// # Invariants
 ///
 /// `entries` holds the live allocations of this session, each under an ID
-/// `< next_id`, no ID twice.
+/// `< next_id`, no ID twice; `bytes` is the sum of their requested sizes.
+struct Table {
+    entries: RBTree<u64, Entry>,
+    next_id: u64,
+    bytes: usize,
+}
+
+/// One open `ctl` file.
 pub struct Session {
     alloc: Arc<Allocator>,
-    next_id: u64,
-    entries: KVec<Option<(u64, Any)>>,
+    table: Pin<KBox<Mutex<Table>>>,
 }
 
 impl Session {
-    fn slot(&mut self, w: &[u8]) -> core::result::Result<&mut Option<(u64, Any)>, Failure> {
+    /// The entry of ID word `w` (a new reference: the table lock is not
+    /// held while the caller uses it).
+    fn entry(&self, w: &[u8]) -> core::result::Result<Entry, Failure> {
         let id = parse_num(w)?;
-        self.entries
-            .as_mut_slice()
-            .iter_mut()
-            .find(|e| matches!(e, Some((i, _)) if *i == id))
+        self.table
+            .lock()
+            .entries
+            .get(&id)
+            .cloned()
             .ok_or(fail(ENOENT, "unknown ID"))
     }
 
-    fn get(&mut self, w: &[u8]) -> core::result::Result<&mut Any, Failure> {
-        match self.slot(w)? {
-            Some((_, a)) => Ok(a),
-            None => Err(fail(ENOENT, "unknown ID")),
-        }
-    }
-
-    fn cmd_alloc(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_alloc(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         const USAGE: &str = "usage: alloc TYPE SIZE [ALIGN]";
         let ty = args.arg(USAGE)?;
         let size = args.arg(USAGE)?;
-        let align = args.next();
+        let align = args.next_word();
         args.end(USAGE)?;
         let ty = ExecmemType::from_name(ty).ok_or(fail(EINVAL, "unknown type"))?;
         let size = parse_num(size)?;
@@ -204,55 +248,74 @@ impl Session {
         if size > MAX_ALLOC as u64 {
             return Err(fail(E2BIG, "size above the 64 MiB limit"));
         }
-        if align.is_some_and(|a| !a.is_power_of_two()) {
-            return Err(fail(EINVAL, "alignment not a power of two"));
-        }
-        // Make room for the entry first: after the allocation nothing fails.
-        let slot = match self.entries.as_slice().iter().position(|e| e.is_none()) {
-            Some(i) => i,
-            None => {
-                self.entries.push(None, GFP_KERNEL).map_err(out_of_memory)?;
-                self.entries.len() - 1
+        let size = size as usize;
+        // Everything that can fail for lack of memory first: after the
+        // allocation, nothing fails.
+        out.reserve(SHORT).map_err(out_of_memory)?;
+        let node = RBTreeNodeReservation::new(gfp()).map_err(out_of_memory)?;
+        let entry: Entry = Arc::pin_init(
+            pin_init!(Slot {
+                size,
+                any <- new_mutex!(None),
+            }),
+            gfp(),
+        )
+        .map_err(out_of_memory)?;
+        {
+            let t = self.table.lock();
+            if t.bytes.saturating_add(size) > SESSION_CAP.get() {
+                return Err(fail(edquot(), "session cap reached (session_cap)"));
             }
-        };
+        }
         let a = self
             .alloc
-            .alloc(ty, size as usize, align)
-            .map_err(errno_reason)?;
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
-        if let Some(e) = self.entries.as_mut_slice().get_mut(slot) {
-            *e = Some((id, a));
-        }
+            .alloc(ty, size, align, Requester::User)
+            .map_err(refused)?;
+        *entry.any.lock() = Some(a);
+        let mut t = self.table.lock();
+        let id = t.next_id;
+        t.next_id = t.next_id.wrapping_add(1);
+        t.bytes = t.bytes.saturating_add(size);
+        t.entries.insert(node.into_node(id, entry));
+        drop(t);
         Text::result(writeln!(out, "{id}")).map_err(out_of_memory)
     }
 
-    fn cmd_free(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_free(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         const USAGE: &str = "usage: free ID";
-        let id = args.arg(USAGE)?;
+        let id = parse_num(args.arg(USAGE)?)?;
         args.end(USAGE)?;
-        let slot = self.slot(id)?;
-        // Dropping the handle refills the range and frees it.
-        drop(slot.take());
+        out.reserve(SHORT).map_err(out_of_memory)?;
+        let entry = {
+            let mut t = self.table.lock();
+            let e = t.entries.remove(&id).ok_or(fail(ENOENT, "unknown ID"))?;
+            t.bytes = t.bytes.saturating_sub(e.size);
+            e
+        };
+        // Dropping the last reference frees the allocation (after a running
+        // `exec` of it returns, if one holds another).
+        drop(entry);
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
-    fn cmd_write(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_write(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         const USAGE: &str = "usage: write ID OFFSET HEXBYTES";
         let (id, off, hex) = (args.arg(USAGE)?, args.arg(USAGE)?, args.arg(USAGE)?);
         args.end(USAGE)?;
         let off = parse_usize(off)?;
-        let mut bytes = KVec::new();
-        parse_hex(hex, &mut bytes)?;
-        let a = self.get(id)?;
+        let bytes = parse_hex(hex)?;
+        out.reserve(SHORT).map_err(out_of_memory)?;
+        let entry = self.entry(id)?;
+        let mut a = entry.any.lock();
+        let a = a.as_mut().ok_or(fail(ENOENT, "unknown ID"))?;
         if a.is_sealed() {
             return Err(fail(EPERM, "write after seal"));
         }
-        a.write(off, bytes.as_slice()).map_err(errno_reason)?;
+        a.write(off, bytes.as_slice()).map_err(access)?;
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
-    fn cmd_fill(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_fill(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         const USAGE: &str = "usage: fill ID OFFSET LEN BYTE";
         let (id, off, len, byte) = (
             args.arg(USAGE)?,
@@ -263,15 +326,18 @@ impl Session {
         args.end(USAGE)?;
         let (off, len) = (parse_usize(off)?, parse_usize(len)?);
         let byte = u8::try_from(parse_num(byte)?).map_err(|_| fail(EINVAL, "byte above 255"))?;
-        let a = self.get(id)?;
+        out.reserve(SHORT).map_err(out_of_memory)?;
+        let entry = self.entry(id)?;
+        let mut a = entry.any.lock();
+        let a = a.as_mut().ok_or(fail(ENOENT, "unknown ID"))?;
         if a.is_sealed() {
             return Err(fail(EPERM, "write after seal"));
         }
-        a.fill(off, byte, len).map_err(errno_reason)?;
+        a.fill(off, byte, len).map_err(access)?;
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
-    fn cmd_read(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_read(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         const USAGE: &str = "usage: read ID OFFSET LEN";
         let (id, off, len) = (args.arg(USAGE)?, args.arg(USAGE)?, args.arg(USAGE)?);
         args.end(USAGE)?;
@@ -279,24 +345,29 @@ impl Session {
         if len > MAX_READ {
             return Err(fail(E2BIG, "read above 16384 bytes"));
         }
-        let a = self.get(id)?;
-        let mut buf = KVec::from_elem(0u8, len, GFP_KERNEL).map_err(out_of_memory)?;
-        a.read(off, buf.as_mut_slice()).map_err(errno_reason)?;
+        let mut buf = KVec::from_elem(0u8, len, gfp()).map_err(out_of_memory)?;
+        out.reserve(2 * len + 1).map_err(out_of_memory)?;
+        let entry = self.entry(id)?;
+        let a = entry.any.lock();
+        let a = a.as_ref().ok_or(fail(ENOENT, "unknown ID"))?;
+        a.read(off, buf.as_mut_slice()).map_err(access)?;
         for b in buf.as_slice() {
             Text::result(write!(out, "{b:02x}")).map_err(out_of_memory)?;
         }
         out.push(b"\n").map_err(out_of_memory)
     }
 
-    fn cmd_seal(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_seal(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         const USAGE: &str = "usage: seal ID";
         let id = args.arg(USAGE)?;
         args.end(USAGE)?;
-        let slot = self.slot(id)?;
+        out.reserve(SHORT).map_err(out_of_memory)?;
+        let entry = self.entry(id)?;
+        let mut slot = entry.any.lock();
         match slot.take() {
-            Some((id, Any::ReadOnly(r))) => *slot = Some((id, Any::Sealed(r.seal()))),
-            Some((id, Any::Sealed(s))) => {
-                *slot = Some((id, Any::Sealed(s)));
+            Some(Any::ReadOnly(r)) => *slot = Some(Any::Sealed(r.seal())),
+            Some(Any::Sealed(s)) => {
+                *slot = Some(Any::Sealed(s));
                 return Err(fail(EPERM, "already sealed"));
             }
             other => {
@@ -307,28 +378,41 @@ impl Session {
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
-    fn cmd_exec(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_exec(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         const USAGE: &str = "usage: exec ID OFFSET";
         let (id, off) = (args.arg(USAGE)?, args.arg(USAGE)?);
         args.end(USAGE)?;
         let off = parse_usize(off)?;
-        let Any::Code(code) = self.get(id)? else {
+        if let Some(reason) = code_loading_refused() {
+            return Err(fail(EPERM, reason));
+        }
+        out.reserve(SHORT).map_err(out_of_memory)?;
+        let entry = self.entry(id)?;
+        // Only this allocation's lock is held while its code runs: it cannot
+        // be written, refilled or freed meanwhile.
+        let a = entry.any.lock();
+        let Some(Any::Code(code)) = a.as_ref() else {
             return Err(fail(EPERM, "exec of a non-executable type"));
         };
-        // SAFETY: this is the root-only test interface (the directory is
-        // 0700, `ctl` 0600): root asks to run bytes root wrote, which is no
-        // more than loading a module. The ABI documentation says the code
-        // must be a complete function (ENDBR64 ... ret).
-        let rax = unsafe { code.call(off) }.map_err(errno_reason)?;
+        // SAFETY: the caller has what loading a module takes (checked just
+        // above: CAP_SYS_MODULE, module loading enabled, no signature
+        // enforcement, no integrity lockdown), and asks to run bytes it
+        // wrote, which is no more than loading a module. The ABI says the
+        // code must be a complete function; `call` refuses an entry without
+        // ENDBR64.
+        let rax = unsafe { code.call(off) }.map_err(access)?;
         Text::result(writeln!(out, "{rax}")).map_err(out_of_memory)
     }
 
-    fn cmd_info(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_info(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         const USAGE: &str = "usage: info ID";
         let id = args.arg(USAGE)?;
         args.end(USAGE)?;
-        let a = self.get(id)?;
-        let m = a.common().probe().map_err(errno_reason)?;
+        out.reserve(SHORT).map_err(out_of_memory)?;
+        let entry = self.entry(id)?;
+        let a = entry.any.lock();
+        let a = a.as_ref().ok_or(fail(ENOENT, "unknown ID"))?;
+        let m = a.common().probe().map_err(access)?;
         let c = a.common();
         let perms = if a.is_sealed() {
             "r--"
@@ -349,11 +433,19 @@ impl Session {
         .map_err(out_of_memory)
     }
 
-    fn cmd_probe(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_probe(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         const USAGE: &str = "usage: probe ID";
         let id = args.arg(USAGE)?;
         args.end(USAGE)?;
-        let m = self.get(id)?.common().probe().map_err(errno_reason)?;
+        out.reserve(SHORT).map_err(out_of_memory)?;
+        let entry = self.entry(id)?;
+        let a = entry.any.lock();
+        let m = a
+            .as_ref()
+            .ok_or(fail(ENOENT, "unknown ID"))?
+            .common()
+            .probe()
+            .map_err(access)?;
         let mapping = match m.huge_pages {
             n if n == m.pages => "2M",
             0 => "4K",
@@ -370,14 +462,31 @@ impl Session {
         .map_err(out_of_memory)
     }
 
-    fn cmd_list(&mut self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_list(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
         args.end("usage: list")?;
+        let t = self.table.lock();
+        // At most 20 digits and a separator per ID.
+        out.reserve(
+            t.entries
+                .iter()
+                .count()
+                .saturating_mul(21)
+                .saturating_add(1),
+        )
+        .map_err(out_of_memory)?;
         let mut sep = "";
-        for (id, _) in self.entries.as_slice().iter().flatten() {
+        for id in t.entries.keys() {
             Text::result(write!(out, "{sep}{id}")).map_err(out_of_memory)?;
             sep = " ";
         }
         out.push(b"\n").map_err(out_of_memory)
+    }
+
+    fn cmd_trim(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+        args.end("usage: trim")?;
+        out.reserve(SHORT).map_err(out_of_memory)?;
+        self.alloc.trim();
+        out.push(b"ok\n").map_err(out_of_memory)
     }
 }
 
@@ -385,7 +494,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         // Free the session's allocations, then refill what they parked:
         // after close, none of the session's code stays executable.
-        self.entries = KVec::new();
+        self.table.lock().entries = RBTree::new();
         self.alloc.flush();
     }
 }
@@ -394,21 +503,28 @@ impl FileOps for Session {
     type Shared = Allocator;
 
     fn open(shared: &Arc<Allocator>) -> Result<Self> {
+        let table = KBox::pin_init(
+            new_mutex!(Table {
+                entries: RBTree::new(),
+                next_id: 1,
+                bytes: 0,
+            }),
+            GFP_KERNEL,
+        )?;
         Ok(Session {
             alloc: shared.clone(),
-            next_id: 1,
-            entries: KVec::new(),
+            table,
         })
     }
 
-    fn command(&mut self, input: &[u8], out: &mut Text) -> Reply {
+    fn command(&self, input: &[u8], out: &mut Text) -> Reply {
         // One command per write(2): one line, an optional final newline.
         let line = input.strip_suffix(b"\n").unwrap_or(input);
         if line.iter().any(|&c| c == b'\n' || c == 0) {
             return Err(fail(EINVAL, "one command per write, no NUL bytes"));
         }
-        let mut args = Words { rest: line };
-        let Some(cmd) = args.next() else {
+        let mut args = Words::new(line);
+        let Some(cmd) = args.next_word() else {
             return Err(fail(EINVAL, "empty command"));
         };
         match cmd {
@@ -422,6 +538,7 @@ impl FileOps for Session {
             b"info" => self.cmd_info(&mut args, out),
             b"probe" => self.cmd_probe(&mut args, out),
             b"list" => self.cmd_list(&mut args, out),
+            b"trim" => self.cmd_trim(&mut args, out),
             _ => Err(fail(EINVAL, "unknown command")),
         }
     }

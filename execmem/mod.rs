@@ -17,6 +17,7 @@ pub mod bench;
 pub mod core_engine;
 pub mod ctl;
 pub mod packs;
+pub mod params;
 pub mod selftest;
 pub mod stress;
 pub mod text;

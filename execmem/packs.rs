@@ -2,13 +2,15 @@
 
 //! The kernel's pack source: maps the 2 MiB packs the engine asks for.
 //!
-//! A pack is one `__vmalloc_node_range()` area in the module range, 2 MiB
-//! (or a multiple, for a dedicated extent) and 2 MiB-aligned, with
-//! `VM_ALLOW_HUGE_VMAP`, so that it is mapped by PMD entries. vmalloc falls
-//! back to 4 KiB pages by itself when no huge page is free; the mapping
-//! actually obtained is read back from the page tables and counted. x86-64
-//! has no second module range (execmem's `fallback_start` is 0 there), so
-//! there is no range fallback to try.
+//! A pack is one vmalloc area, 2 MiB (or a multiple, for a dedicated
+//! extent) and 2 MiB-aligned, with `VM_ALLOW_HUGE_VMAP`, so that it is
+//! mapped by PMD entries, in the range execmem itself uses for the class
+//! ([`Range`]: on x86-64 with KASLR that starts at execmem's randomised
+//! base, not at `MODULES_VADDR`; with KASAN without `KASAN_VMALLOC` the area
+//! gets its own shadow, as execmem's do). vmalloc falls back to 4 KiB pages
+//! by itself when no huge page is free; the mapping actually obtained is
+//! read back from the page tables and counted. x86-64 has no second module
+//! range, so there is no range fallback to try.
 //!
 //! An overflow extent (see the engine) is the same with 4 KiB pages and
 //! the allocation's own size and alignment.
@@ -16,19 +18,79 @@
 //! A new pack is filled with its class's fill byte (INT3 for code) while it
 //! is still private and writable, then gets its final permissions once:
 //! `set_memory_rox()` for RX, `set_memory_ro()` for RO, nothing for RW.
-//! Nothing is ever mapped writable and executable, and no half-written code
-//! is ever executable.
+//! No page is ever writable and executable at once.
+//!
+//! A pack the engine releases is not unmapped on the spot: it moves to a
+//! retired list that the refill worker (or `trim`, or unload) drops with no
+//! lock held; dropping an area restores its permissions at 2 MiB
+//! granularity and `vfree()`s it (see `backend/mem.rs`). Every mapped byte,
+//! retired ones included, is charged to the allocator's [`Budget`], which
+//! the `global_cap` module parameter bounds.
 
-use crate::execmem::backend::mem::{Area, Perms, PAGE_SIZE, PMD_SIZE};
+use crate::execmem::allocator::Requester;
+use crate::execmem::backend::mem::{Area, Perms, Range, LEVEL_2M, PAGE_SIZE, PMD_SIZE};
 use crate::execmem::core_engine::{
     storage::Error as CoreError,
     storage::PackSource,
     types::{arch::MAX_PACKS, Class},
 };
-use kernel::prelude::*;
+use crate::execmem::params::GLOBAL_CAP;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use kernel::{bindings, prelude::*, sync::Arc};
 
-/// Mapping level of a 2 MiB PMD entry (`PG_LEVEL_2M`).
-pub const LEVEL_2M: u32 = 2;
+/// Bytes of packs mapped by one allocator, over all classes.
+pub struct Budget {
+    mapped: AtomicUsize,
+}
+
+impl Budget {
+    /// Nothing mapped.
+    pub fn new() -> Self {
+        Budget {
+            mapped: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes `bytes` if that keeps the total within `global_cap`.
+    fn charge(&self, bytes: usize) -> bool {
+        let cap = GLOBAL_CAP.get();
+        self.mapped
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                m.checked_add(bytes).filter(|&n| n <= cap)
+            })
+            .is_ok()
+    }
+
+    fn uncharge(&self, bytes: usize) {
+        self.mapped.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes mapped now.
+    pub fn mapped(&self) -> usize {
+        self.mapped.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A mapped area and its charge: dropping it unmaps the area, then gives
+/// the bytes back.
+pub struct Mapped {
+    area: Area,
+    budget: Arc<Budget>,
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        let bytes = self.area.size();
+        // The area drops after this body: restore permissions, vfree().
+        self.budget.uncharge(bytes);
+    }
+}
 
 /// The areas backing one class's packs, and how they were obtained.
 ///
@@ -37,9 +99,18 @@ pub const LEVEL_2M: u32 = 2;
 /// `areas[slot]` is the area mapped by [`PackSource::map`] or
 /// [`PackSource::map_pages`] for the engine's pack slot `slot` and not yet
 /// unmapped, `None` where the engine has no mapping: an allocation's
-/// `PackId::index()` finds its area in O(1).
+/// `PackId::index()` finds its area in O(1). `retired` holds areas the
+/// engine released, no longer reachable through any slot.
 pub struct Packs {
-    areas: KVec<Option<Area>>,
+    class: Class,
+    range: Range,
+    budget: Arc<Budget>,
+    areas: KVec<Option<Mapped>>,
+    retired: KVec<Mapped>,
+    /// Charge the current request's memory to the caller's memcg.
+    account: bool,
+    /// The current request was refused by the global cap.
+    capped: bool,
     /// Packs that got 2 MiB mappings.
     pub huge: u64,
     /// Packs that fell back to 4 KiB pages.
@@ -47,18 +118,60 @@ pub struct Packs {
 }
 
 impl Packs {
-    /// No packs yet.
-    pub fn new() -> Self {
+    /// No packs yet; areas will be placed in `range`.
+    pub fn new(class: Class, range: Range, budget: Arc<Budget>) -> Self {
         Packs {
+            class,
+            range,
+            budget,
             areas: KVec::new(),
+            retired: KVec::new(),
+            account: false,
+            capped: false,
             huge: 0,
             fallback: 0,
         }
     }
 
+    /// Before asking the engine to grow: who the memory is for.
+    pub fn start_request(&mut self, who: Requester) {
+        self.account = who == Requester::User;
+        self.capped = false;
+    }
+
+    /// Whether the last request was refused by the global cap.
+    pub fn capped(&self) -> bool {
+        self.capped
+    }
+
     /// The area of the engine's pack slot `slot` (`PackId::index()`).
     pub fn area(&self, slot: usize) -> Option<&Area> {
-        self.areas.as_slice().get(slot).and_then(|a| a.as_ref())
+        self.areas
+            .as_slice()
+            .get(slot)
+            .and_then(|a| a.as_ref())
+            .map(|m| &m.area)
+    }
+
+    /// Whether released areas wait to be unmapped.
+    pub fn has_retired(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
+    /// The released areas, to be dropped (unmapped) with no lock held.
+    pub fn take_retired(&mut self) -> KVec<Mapped> {
+        core::mem::replace(&mut self.retired, KVec::new())
+    }
+
+    /// Whether every mapped area lies inside the class's range.
+    pub fn all_in_range(&self) -> bool {
+        self.areas.as_slice().iter().flatten().all(|m| {
+            let a = &m.area;
+            a.addr() >= self.range.start
+                && a.addr()
+                    .checked_add(a.size())
+                    .is_some_and(|e| e <= self.range.end)
+        })
     }
 
     /// Makes `areas[slot]` exist (and be free), so that recording an area
@@ -69,7 +182,7 @@ impl Packs {
         }
         while self.areas.len() <= slot {
             self.areas
-                .push(None, GFP_KERNEL)
+                .push(None, GFP_KERNEL | __GFP_NOWARN)
                 .map_err(|_| CoreError::NoMemory)?;
         }
         match self.areas.as_slice().get(slot) {
@@ -78,29 +191,20 @@ impl Packs {
             _ => Err(CoreError::Corrupted),
         }
     }
-}
 
-impl Default for Packs {
-    fn default() -> Self {
-        Self::new()
+    fn gfp(&self) -> bindings::gfp_t {
+        let mut gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN | bindings::__GFP_RETRY_MAYFAIL;
+        if self.account {
+            gfp |= bindings::__GFP_ACCOUNT;
+        }
+        gfp
     }
-}
 
-fn perms_of(class: Class) -> Perms {
-    match class {
-        Class::Rx => Perms::ReadExec,
-        Class::Ro => Perms::ReadOnly,
-        Class::Rw => Perms::ReadWrite,
-    }
-}
-
-impl Packs {
-    /// Maps `size` bytes at `align` for `class`, huge if `huge` allows:
-    /// filled and protected while private, then recorded. Returns the base
-    /// and whether it got 2 MiB mappings.
+    /// Maps `size` bytes at `align`, huge if `huge` allows: filled and
+    /// protected while private, then recorded. Returns the base and
+    /// whether it got 2 MiB mappings.
     fn map_area(
         &mut self,
-        class: Class,
         slot: usize,
         size: usize,
         align: usize,
@@ -109,35 +213,68 @@ impl Packs {
         // Reserve the slot first, so nothing can fail after the area exists
         // but before it is recorded.
         self.reserve(slot)?;
-        let mut area = Area::vmalloc(size, align, huge).map_err(|_| CoreError::NoMemory)?;
-        area.fill(0, class.fill(), size)
-            .map_err(|_| CoreError::Corrupted)?;
-        if class != Class::Rw {
-            area.protect(perms_of(class))
-                .map_err(|_| CoreError::NoMemory)?;
+        let charge = size
+            .checked_next_multiple_of(self.range.granule)
+            .ok_or(CoreError::TooBig)?;
+        if !self.budget.charge(charge) {
+            self.capped = true;
+            return Err(CoreError::NoMemory);
         }
-        let got_huge = huge && area.probe(0).is_ok_and(|p| p.level == LEVEL_2M);
-        let base = area.addr();
+        let area = match Area::vmalloc(size, align, huge, &self.range, self.gfp()) {
+            Ok(a) if a.size() == charge => a,
+            other => {
+                self.budget.uncharge(charge);
+                // A size other than charged is impossible (same rounding);
+                // dropping the area frees it.
+                drop(other);
+                return Err(CoreError::NoMemory);
+            }
+        };
+        let mut m = Mapped {
+            area,
+            budget: self.budget.clone(),
+        };
+        m.area
+            .fill(self.class.fill())
+            .map_err(|_| CoreError::Corrupted)?;
+        let perms = match self.class {
+            Class::Rx => Perms::ReadExec,
+            Class::Ro => Perms::ReadOnly,
+            Class::Rw => Perms::ReadWrite,
+        };
+        if perms != Perms::ReadWrite {
+            // On failure the area is restored (or kept, if even that fails)
+            // and uncharged by its drop.
+            m.area.protect(perms).map_err(|_| CoreError::NoMemory)?;
+        }
+        let got_huge = huge && m.area.probe(0).is_ok_and(|p| p.level == LEVEL_2M);
+        let base = m.area.addr();
         match self.areas.as_mut_slice().get_mut(slot) {
-            Some(s) => *s = Some(area),
+            Some(s) => *s = Some(m),
             None => return Err(CoreError::Corrupted),
         }
         Ok((base, got_huge))
     }
 
     fn unmap_area(&mut self, slot: usize, base: usize) {
-        match self.areas.as_mut_slice().get_mut(slot) {
-            // Dropping the area vfree()s it (VM_FLUSH_RESET_PERMS).
-            Some(s) if s.as_ref().is_some_and(|a| a.addr() == base) => *s = None,
-            _ => pr_err!("unmap of slot {} that does not hold the area\n", slot),
-        }
+        let m = match self.areas.as_mut_slice().get_mut(slot) {
+            Some(s) if s.as_ref().is_some_and(|m| m.area.addr() == base) => s.take(),
+            _ => None,
+        };
+        let Some(m) = m else {
+            pr_err!("unmap of slot {} that does not hold the area\n", slot);
+            return;
+        };
+        // For the worker. If even that list cannot grow, `push` drops `m`:
+        // the area is unmapped right here instead.
+        let _ = self.retired.push(m, GFP_KERNEL | __GFP_NOWARN);
     }
 }
 
 impl PackSource for Packs {
-    fn map(&mut self, class: Class, slot: usize, npacks: usize) -> Result<usize, CoreError> {
+    fn map(&mut self, _class: Class, slot: usize, npacks: usize) -> Result<usize, CoreError> {
         let size = npacks.checked_mul(PMD_SIZE).ok_or(CoreError::TooBig)?;
-        let (base, huge) = self.map_area(class, slot, size, PMD_SIZE, true)?;
+        let (base, huge) = self.map_area(slot, size, PMD_SIZE, true)?;
         if huge {
             self.huge = self.huge.wrapping_add(1);
         } else {
@@ -154,7 +291,7 @@ impl PackSource for Packs {
     /// what one allocation needs), so no `VM_ALLOW_HUGE_VMAP`.
     fn map_pages(
         &mut self,
-        class: Class,
+        _class: Class,
         slot: usize,
         pages: usize,
         align: usize,
@@ -163,7 +300,7 @@ impl PackSource for Packs {
         if !(PAGE_SIZE..=PMD_SIZE).contains(&align) {
             return Err(CoreError::Invalid);
         }
-        let (base, _) = self.map_area(class, slot, size, align, false)?;
+        let (base, _) = self.map_area(slot, size, align, false)?;
         Ok(base)
     }
 

@@ -8,12 +8,15 @@
 //! and the page tables are checked; then the same for module data
 //! (writable, NX). Then the same through execmem_rs's allocator for every
 //! type: code is poked and called, read-only data is poked, read back and
-//! sealed, and every mapping is checked (2 MiB, and W^X). Everything is
-//! freed before the read returns.
+//! sealed, and every mapping is checked in the page tables (2 MiB, W^X,
+//! read-only after seal); an entry without `ENDBR64` is refused. Last, the
+//! engines' invariants (`check()`) and the placement of every pack inside
+//! execmem's own range. Everything is freed and refilled before the read
+//! returns.
 
-use crate::execmem::allocator::{Allocator, Any};
+use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::mem::{Area, ExecmemKind, PageInfo, Perms};
-use crate::execmem::core_engine::types::ExecmemType;
+use crate::execmem::core_engine::types::{Class, ExecmemType};
 use crate::execmem::text::Text;
 use core::fmt::{Arguments, Write};
 use kernel::prelude::*;
@@ -73,12 +76,13 @@ impl Ktap<'_> {
 fn text_probe(t: &mut Ktap<'_>) -> Result {
     let mut area = Area::execmem(ExecmemKind::ModuleText, 4096)?;
     // Fill with INT3 while private, then seal: never writable + executable.
-    area.fill(0, 0xcc, area.size())?;
+    area.fill(0xcc)?;
     area.protect(Perms::ReadExec)?;
-    area.write(0, &ret_imm32(MAGIC))?;
+    let mut w = area.window()?;
+    w.write(0, &ret_imm32(MAGIC))?;
     // SAFETY: offset 0 now holds `ENDBR64; mov eax, MAGIC; ret`, a complete
     // function for the C ABI that touches no memory and returns.
-    let got = unsafe { area.call(0)? };
+    let got = unsafe { w.call(0)? };
     t.check(
         got == u64::from(MAGIC),
         format_args!("text_exec"),
@@ -89,10 +93,11 @@ fn text_probe(t: &mut Ktap<'_>) -> Result {
 }
 
 fn data_probe(t: &mut Ktap<'_>) -> Result {
-    let area = Area::execmem(ExecmemKind::ModuleData, 4096)?;
-    area.write(100, b"execmem_rs")?;
+    let mut area = Area::execmem(ExecmemKind::ModuleData, 4096)?;
+    let mut w = area.window()?;
+    w.write(100, b"execmem_rs")?;
     let mut back = [0u8; 10];
-    area.read(100, &mut back)?;
+    w.read(100, &mut back)?;
     t.check(
         &back == b"execmem_rs",
         format_args!("data_write_read"),
@@ -106,7 +111,7 @@ fn data_probe(t: &mut Ktap<'_>) -> Result {
 fn packed_probe(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
     for (i, ty) in ExecmemType::ALL.into_iter().enumerate() {
         let name = ty.name();
-        let mut a = alloc.alloc(ty, 512, None)?;
+        let mut a = alloc.alloc(ty, 512, None, Requester::User)?;
         let imm = MAGIC ^ i as u32;
         let code = ret_imm32(imm);
         a.write(0, &code)?;
@@ -126,22 +131,39 @@ fn packed_probe(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
                 format_args!("{name}_exec"),
                 format_args!("returned {got:#x}, expected {imm:#x}"),
             )?;
+            // SAFETY: offset 16 holds the fill, INT3, not ENDBR64: `call`
+            // refuses it before calling anything.
+            let r = unsafe { c.call(16) };
+            t.check(
+                r == Err(EINVAL),
+                format_args!("{name}_entry_without_endbr64_refused"),
+                format_args!("{r:?}"),
+            )?;
         }
         if let Any::ReadOnly(_) = a {
             if let Any::ReadOnly(r) = a {
                 a = Any::Sealed(r.seal());
             }
+            // The handle refuses, the page tables say read-only and not
+            // executable, and the bytes are what was written.
+            let m = a.common().probe()?;
+            let mut back = [0u8; 10];
+            a.read(0, &mut back)?;
             t.check(
-                a.write(0, &[0]) == Err(EPERM),
-                format_args!("{name}_sealed_write_refused"),
-                format_args!("EPERM"),
+                a.write(0, &[0]) == Err(EPERM) && !m.writable && !m.executable && back == code,
+                format_args!("{name}_sealed_read_only"),
+                format_args!(
+                    "writable={} executable={}",
+                    u8::from(m.writable),
+                    u8::from(m.executable)
+                ),
             )?;
         }
         let m = a.common().probe()?;
         let (w, x) = match ty.class() {
-            crate::execmem::core_engine::types::Class::Rx => (false, true),
-            crate::execmem::core_engine::types::Class::Ro => (false, false),
-            crate::execmem::core_engine::types::Class::Rw => (true, false),
+            Class::Rx => (false, true),
+            Class::Ro => (false, false),
+            Class::Rw => (true, false),
         };
         t.check(
             m.present && m.huge_pages == m.pages && m.writable == w && m.executable == x,
@@ -169,6 +191,28 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Text) -> Result<u32> {
     text_probe(&mut t)?;
     data_probe(&mut t)?;
     packed_probe(&mut t, alloc)?;
+    // What the probe wrote and freed is refilled before we return.
+    alloc.flush();
+    let pending: usize = Class::ALL
+        .into_iter()
+        .map(|c| alloc.report(c).pending)
+        .sum();
+    t.check(
+        pending == 0,
+        format_args!("freed_code_refilled"),
+        format_args!("{pending} range(s) parked"),
+    )?;
+    let check = alloc.check();
+    t.check(
+        check.is_ok(),
+        format_args!("engine_invariants"),
+        format_args!("{check:?}"),
+    )?;
+    t.check(
+        alloc.areas_in_range(),
+        format_args!("packs_in_execmem_range"),
+        format_args!("every pack inside execmem's own range"),
+    )?;
     let (n, failed) = (t.n, t.failed);
     Text::result(writeln!(out, "1..{n}"))?;
     Ok(failed)

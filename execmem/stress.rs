@@ -15,10 +15,11 @@
 //! Limits: 1..=64 threads, 1..=10^9 ops, `max_size` 1..=64 MiB; anything
 //! else is `EINVAL`.
 
-use crate::execmem::allocator::{Allocator, Any};
+use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
-use crate::execmem::backend::kthread::{now_ns, signal_pending, Thread};
-use crate::execmem::core_engine::types::{ExecmemType, MAX_ALLOC};
+use crate::execmem::backend::kthread::{cond_resched, now_ns, signal_pending, Thread};
+use crate::execmem::backend::security::code_loading_refused;
+use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
 use crate::execmem::ctl::parse_num;
 use crate::execmem::selftest::ret_imm32;
 use crate::execmem::text::Text;
@@ -281,22 +282,27 @@ fn new_slot(
         1 => Some(256),
         _ => None,
     };
-    let a = match alloc.alloc(ty, size, align) {
+    let a = match alloc.alloc(ty, size, align, Requester::User) {
         Ok(a) => a,
         Err(e) => {
-            r.error(e);
+            r.error(e.err);
             return None;
         }
     };
     r.allocs = r.allocs.wrapping_add(1);
-    // A new range must hold the fill byte (freed ranges are refilled, fresh
-    // packs are filled).
-    let mut head = [0u8; 64];
+    // A new range must hold the fill byte all through (freed ranges are
+    // refilled, fresh packs are filled): read all of it, a chunk at a time.
     let fill = ty.info().fill;
-    if let Some(h) = head.get_mut(..size.min(64)) {
-        if a.read(0, h).is_err() || h.iter().any(|&b| b != fill) {
+    let mut chunk = [0u8; 256];
+    let mut off = 0;
+    while off < size {
+        let n = (size - off).min(chunk.len());
+        let Some(c) = chunk.get_mut(..n) else { break };
+        if a.read(off, c).is_err() || c.iter().any(|&b| b != fill) {
             r.corruptions = r.corruptions.wrapping_add(1);
+            break;
         }
+        off += n;
     }
     let mut s = Slot {
         a,
@@ -352,6 +358,10 @@ fn worker(alloc: &Arc<Allocator>, p: Params, ops: u64, seed: u64, stop: &AtomicB
     let mut done = 0u64;
     while done < ops && !stop.load(Ordering::Relaxed) {
         done += 1;
+        if done % 64 == 0 {
+            // A non-preemptible kernel: let the refill worker and others run.
+            cond_resched();
+        }
         r.ops = r.ops.wrapping_add(1);
         let i = rng.below(SLOTS as u64) as usize;
         let Some(slot) = slots.get_mut(i) else {
@@ -453,7 +463,10 @@ fn run(alloc: &Arc<Allocator>, p: Params) -> Result<Report> {
         GFP_KERNEL,
     )?;
     let start = now_ns();
-    let mut threads = KVec::new();
+    // Room for every thread first: once a thread runs, recording it cannot
+    // fail (a thread dropped unrecorded would be joined before it was told
+    // to stop, i.e. only after its whole share of the run).
+    let mut threads = KVec::with_capacity(p.threads as usize, GFP_KERNEL)?;
     let mut spawn_err = None;
     for t in 0..p.threads {
         let ops =
@@ -467,13 +480,23 @@ fn run(alloc: &Arc<Allocator>, p: Params) -> Result<Report> {
             st.1.add(&r);
             run2.done.notify_all();
         };
-        let spawned = Thread::spawn(c_str!("execmem_stress"), f)
-            .and_then(|th| threads.push(th, GFP_KERNEL).map_err(|_| ENOMEM));
-        if let Err(e) = spawned {
-            // A thread that exists was pushed or joined already; stop the others.
-            run.stop.store(true, Ordering::Relaxed);
-            spawn_err = Some(e);
-            break;
+        match Thread::spawn(c_str!("execmem_stress"), f) {
+            // Within the capacity reserved above `push` does not allocate,
+            // so it cannot fail (and drop, i.e. join, a running thread
+            // before it was told to stop).
+            Ok(th) => {
+                if threads.push(th, GFP_KERNEL).is_err() {
+                    run.stop.store(true, Ordering::Relaxed);
+                    spawn_err = Some(ENOMEM);
+                    break;
+                }
+            }
+            Err(e) => {
+                // Stop the threads that run; they are joined below.
+                run.stop.store(true, Ordering::Relaxed);
+                spawn_err = Some(e);
+                break;
+            }
         }
     }
     let n = threads.len() as u32;
@@ -515,15 +538,26 @@ impl FileOps for Stress {
         Ok(Stress(shared.clone()))
     }
 
-    fn show(&mut self, out: &mut Text) -> Result {
+    fn show(&self, out: &mut Text) -> Result {
         match *self.0.last.lock() {
             Some(r) => r.show(out),
             None => out.push(b"no run yet\n"),
         }
     }
 
-    fn command(&mut self, input: &[u8], out: &mut Text) -> core::result::Result<(), Failure> {
+    fn command(&self, input: &[u8], out: &mut Text) -> core::result::Result<(), Failure> {
         let p = Params::parse(input)?;
+        let code = ExecmemType::ALL
+            .iter()
+            .any(|t| t.class() == Class::Rx && p.types & (1 << t.index()) != 0);
+        if code {
+            // The run calls the code it writes.
+            if let Some(reason) = code_loading_refused() {
+                return Err(Failure::new(EPERM, reason));
+            }
+        }
+        out.reserve(1024)
+            .map_err(|e| Failure::new(e, "out of memory"))?;
         let r =
             run(&self.0.alloc, p).map_err(|e| Failure::new(e, "could not start the threads"))?;
         *self.0.last.lock() = Some(r);

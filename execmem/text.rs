@@ -29,6 +29,13 @@ impl Text {
         self.buf = KVec::new();
     }
 
+    /// Makes room for `n` more bytes, so that writing up to that many
+    /// later does not allocate (and cannot fail).
+    pub fn reserve(&mut self, n: usize) -> Result {
+        self.buf.reserve(n, GFP_KERNEL | __GFP_NOWARN)?;
+        Ok(())
+    }
+
     /// Appends raw bytes.
     pub fn push(&mut self, bytes: &[u8]) -> Result {
         self.buf.extend_from_slice(bytes, GFP_KERNEL)?;

@@ -35,6 +35,10 @@ if [ -f Cargo.toml ]; then
 	count "cargo clippy" $?
 fi
 
+step "host: the VM runner's verdict on canned consoles (a skip is not a pass)"
+scripts/test-verdict.sh
+count "runner verdict" $?
+
 step "rustfmt --check"
 scripts/fmt-check.sh
 count rustfmt $?
@@ -64,21 +68,38 @@ vm_step() {
 	count "VM run: $name (boot, load, unload, no splat)" "$rc"
 }
 
+# The hardening checks first: direct-map split counters only move on 2 MiB
+# entries nobody split yet, so they want a fresh VM.
 vm_step "kselftests, fuzz and stress on the test kernel" \
-	selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py selftests/stress.sh
-vm_step "fault injection (failslab, fail_page_alloc)" --append slab_nomerge --injected-alloc-failures \
+	selftests/hardening.py selftests/execmem_rs.sh selftests/ctl_abi.py selftests/exec_policy.py \
+	selftests/ctl_fuzz.py selftests/stress.sh
+# kernel.modules_disabled=1 cannot be undone, not even to unload the module.
+vm_step "exec refused once module loading is disabled" --no-unload \
+	"selftests/exec_policy.py --modules-disabled"
+# More memory than global_cap, so that the caps, not memory, refuse.
+vm_step "resource bounds: session and global caps, another module still loads" --memory 2G \
+	selftests/limits.py
+vm_step "fault injection (failslab, fail_page_alloc, fail-nth)" --append slab_nomerge --injected-alloc-failures \
 	selftests/fault_inject.py
 
 if [ -n "${KDIR:-}" ]; then
 	echo
-	echo "=== debug kernel: not run (KDIR=$KDIR given; the debug flavour is the project's own kernel)"
+	echo "=== debug and kasan kernels: not run (KDIR=$KDIR given; those flavours are the project's own kernels)"
 else
 	step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
 	make -s module-debug
 	count "debug module build" $?
-	vm_step "kselftests and 1M-op stress on the debug kernel, kmemleak after rmmod" \
+	vm_step "kselftests, fuzz and 1M-op stress on the debug kernel, kmemleak after rmmod" \
 		--flavour debug --memory 2G --timeout 1800 \
-		selftests/execmem_rs.sh selftests/ctl_abi.py "selftests/stress.sh 1000000 2 1"
+		selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py "selftests/stress.sh 1000000 2 1"
+	vm_step "fault injection on the debug kernel" --flavour debug --memory 2G --timeout 1800 \
+		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000"
+
+	step "kasan kernel (KASAN without KASAN_VMALLOC: packs need a module shadow) and its module build"
+	make -s module-kasan
+	count "kasan module build" $?
+	vm_step "selftest, ABI checks and stress on the kasan kernel" --flavour kasan --memory 2G \
+		--timeout 1200 selftests/execmem_rs.sh selftests/ctl_abi.py "selftests/stress.sh 200000 2 3"
 fi
 
 echo

@@ -18,6 +18,12 @@ import sys
 
 D = "/sys/kernel/debug/execmem_rs"
 TYPES = ["text", "data", "rodata", "ro_after_init", "bpf", "ftrace", "kprobes"]
+RX = {"text", "bpf", "ftrace", "kprobes"}
+
+
+def ret_imm32(imm):
+    """ENDBR64; mov eax, imm32; ret."""
+    return "f30f1efab8" + imm.to_bytes(4, "little").hex() + "c3"
 ERRNOS = {errno.EINVAL, errno.ENOENT, errno.ERANGE, errno.EPERM, errno.E2BIG, errno.ENOMEM}
 
 
@@ -29,7 +35,7 @@ def live():
 class Session:
     def __init__(self):
         self.fd = os.open(f"{D}/ctl", os.O_RDWR)
-        self.ids = {}          # id -> type
+        self.ids = {}          # id -> (type, size)
 
     def cmd(self, data):
         err = 0
@@ -108,7 +114,7 @@ def main():
     base = live()
     freed = []
     bad = []
-    sent = 0
+    sent = execs = 0
     while sent < n:
         me = rng.choice(sessions)
         other = sessions[1] if me is sessions[0] else sessions[0]
@@ -122,16 +128,28 @@ def main():
             elif not err:
                 words = text.split()
                 if words[:1] == ["alloc"]:
-                    me.ids[int(reply)] = words[1]
+                    me.ids[int(reply)] = (words[1], int(words[2], 16 if words[2][:2] in ('0x', '0X') else 10))
                 elif words[:1] == ["free"]:
                     me.ids.pop(int(words[1], 0), None)
                     freed.append(words[1])
+        # A valid exec now and then: write a function into a code ID of this
+        # session and call it; it must return what it was written to.
+        code = [i for i, (ty, size) in me.ids.items() if ty in RX and size >= 10]
+        if code and rng.randrange(25) == 0:
+            i, imm = rng.choice(code), rng.randrange(1 << 32)
+            sent += 2
+            execs += 1
+            err, reply = me.cmd(f"write {i} 0 {ret_imm32(imm)}".encode())
+            if not err:
+                err, reply = me.cmd(f"exec {i} 0".encode())
+            if err or reply.strip() != str(imm):
+                bad.append(f"valid exec of {i}: errno {err} reply {reply[:40]!r}, want {imm}")
         if sent % 500 < 2:
             want = base + sum(len(s.ids) for s in sessions)
             got = live()
             if got != want:
                 bad.append(f"after {sent} lines: total.live {got}, want {want}")
-    print(f"ok 1 fuzz_lines_sent # {sent} lines, seed {seed}")
+    print(f"{'ok' if execs else 'not ok'} 1 fuzz_lines_sent # {sent} lines, {execs} valid execs, seed {seed}")
     print(f"{'not ok' if bad else 'ok'} 2 fuzz_clean_errors # {len(bad)} bad" +
           (f": {bad[0]}" if bad else ""))
     want = base + sum(len(s.ids) for s in sessions)
@@ -142,7 +160,7 @@ def main():
     end = live()
     print(f"{'ok' if end == base else 'not ok'} 4 fuzz_close_frees_all # total.live {end}")
     print("1..4")
-    sys.exit(0 if not bad and got == want and end == base else 1)
+    sys.exit(0 if not bad and got == want and end == base and execs else 1)
 
 
 if __name__ == "__main__":

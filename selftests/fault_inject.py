@@ -1,22 +1,34 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 #
-# Fault injection: failslab (kmalloc caches) and fail_page_alloc (order >= 9:
-# the 2 MiB pages packs want) restricted, with the stack-trace filter, to
-# allocations made while execmem_rs's code is on the stack. failslab is
-# limited to the kmalloc caches (cache-filter; boot with slab_nomerge so no
-# other cache shares them): execmem_rs allocates only from kmalloc, and
-# failing vmalloc's own vmap_area cache trips a WARN_ON_ONCE in va_clip()
-# that is the kernel's, not ours. Runs
-# the stress runner and ctl commands under it and checks that every failure
-# surfaces as ENOMEM, nothing is corrupted, and stats return to zero. The VM
-# runner then unloads the module and scans dmesg for splats. KTAP out.
+# Fault injection (fault_inject.py [OPS], default 100000 stress ops per run).
+#
+# failslab (kmalloc caches) and fail_page_alloc (order >= 9: the 2 MiB
+# pages packs want) restricted, with the stack-trace filter, to allocations
+# made while execmem_rs's code is on the stack. failslab is limited to the
+# kmalloc caches (cache-filter; boot with slab_nomerge so no other cache
+# shares them): execmem_rs allocates only from kmalloc, and failing
+# vmalloc's own vmap_area cache trips a WARN_ON_ONCE in va_clip() that is
+# the kernel's, not ours. Runs the stress runner and ctl commands under it
+# and checks that every failure surfaces as ENOMEM, nothing is corrupted,
+# and stats return to zero. Then:
+#  - fail_page_alloc down to order 0 (4 KiB vmalloc pages, page tables, the
+#    direct-map splits under set_memory_* of 4 KiB areas) under a stress run;
+#  - fail-nth: every allocation of every ctl command failed in turn, each
+#    failure ENOMEM with the session's IDs unchanged (a failed command
+#    changes nothing), and every allocation of a stress start failed in
+#    turn, each returning at once.
+# The VM runner then unloads the module and scans dmesg for splats. KTAP.
 
 import errno
 import os
+import signal
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from execmem import Session  # noqa: E402
 
 D = "/sys/kernel/debug/execmem_rs"
 FI = "/sys/kernel/debug"
@@ -45,11 +57,11 @@ def kmalloc_caches(on):
                 f.write("1\n" if on else "0\n")
 
 
-def inject(start, end, on):
+def inject(start, end, on, min_order=9):
     kmalloc_caches(on)
     for attr, extra in (("failslab", {"ignore-gfp-wait": "N", "cache-filter": "Y"}),
                         ("fail_page_alloc", {"ignore-gfp-wait": "N", "ignore-gfp-highmem": "N",
-                                             "min-order": 9})):
+                                             "min-order": min_order})):
         if on:
             for k, v in extra.items():
                 setattr_(attr, k, v)
@@ -77,6 +89,95 @@ def stats():
         return {k: int(v) for k, v in (line.split() for line in f)}
 
 
+def arm_nth(n, start, end):
+    """Fail the n-th allocation this thread makes with execmem_rs's code on
+    the stack (0: disarm); returns what is left of the count."""
+    for attr in ("failslab", "fail_page_alloc"):
+        setattr_(attr, "require-start", start)
+        setattr_(attr, "require-end", end)
+        setattr_(attr, "stacktrace-depth", 32)
+        setattr_(attr, "ignore-gfp-wait", "N")
+        setattr_(attr, "verbose", 0)
+    setattr_("fail_page_alloc", "min-order", 0)
+    setattr_("failslab", "cache-filter", "N")
+    with open("/proc/thread-self/fail-nth", "w") as f:
+        f.write(f"{n}\n")
+
+
+def nth_left():
+    with open("/proc/thread-self/fail-nth") as f:
+        left = int(f.read())
+    with open("/proc/thread-self/fail-nth", "w") as f:
+        f.write("0\n")
+    return left
+
+
+def ctl_failures_change_nothing(check, start, end):
+    """9: every allocation of every ctl command, failed one at a time
+    (fail-nth): each failure is ENOMEM and `list` stays the same set."""
+    s = Session()
+    keep = s.ok("alloc text 64")
+    victim = s.ok("alloc rodata 64")
+    cmds = ["alloc text 100", "alloc rodata 5000", "alloc data 0x300000", "alloc text 0x200000 0x200000",
+            f"write {keep} 0 90", f"read {keep} 0 64", f"info {keep}", f"probe {keep}",
+            "list", f"seal {victim}", f"free {victim}"]
+    failures, bad = 0, []
+    for c in cmds:
+        for n in range(1, 100):
+            before = set(s.ok("list").split())
+            arm_nth(n, start, end)
+            err, reply = s.cmd(c)
+            left = nth_left()
+            after = set(s.ok("list").split())
+            if left:
+                # The n-th allocation never came: the command ran whole.
+                if err:
+                    bad.append(f"{c!r} failed uninjected: {errno.errorcode.get(err, err)}")
+                for i in after - before:
+                    s.ok(f"free {i}")
+                break
+            if err:
+                failures += 1
+                if err != errno.ENOMEM or after != before:
+                    bad.append(f"{c!r} nth={n}: {errno.errorcode.get(err, err)} {reply!r}, "
+                               f"IDs {sorted(before)} -> {sorted(after)}")
+            else:
+                for i in after - before:
+                    s.ok(f"free {i}")
+    s.close()
+    check("9_ctl_enomem_changes_nothing", failures > 0 and not bad,
+          f"{failures} injected failures over {len(cmds)} commands" + (f"; {bad[0]}" if bad else ""))
+
+
+def stress_start_failures(check, start, end):
+    """14: every allocation of a stress start, failed one at a time: the
+    write returns ENOMEM at once (no thread left running unstopped)."""
+    fd = os.open(f"{D}/stress", os.O_RDWR)
+    # How many allocations a start makes: count them on a tiny run.
+    arm_nth(100000, start, end)
+    os.write(fd, b"threads=4 ops=8 types=data")
+    points = 100000 - nth_left()
+    slow, errs = [], set()
+    signal.signal(signal.SIGALRM, lambda *_: None)
+    for n in range(1, points + 1):
+        arm_nth(n, start, end)
+        t0 = time.monotonic()
+        signal.alarm(5)
+        try:
+            os.write(fd, b"threads=4 ops=20000000 types=data")
+        except OSError as e:
+            errs.add(e.errno)
+        signal.alarm(0)
+        nth_left()
+        took = time.monotonic() - t0
+        if took > 2:
+            slow.append((n, round(took, 1)))
+    os.close(fd)
+    check("14_stress_start_failure_returns_at_once", points > 0 and not slow and
+          errs <= {errno.ENOMEM, errno.EINTR},
+          f"{points} allocation points; slow: {slow[:3]}; errnos {sorted(errs)}")
+
+
 def main():
     print("KTAP version 1")
     if os.geteuid() != 0 or not os.path.isdir(D) or not os.path.isdir(f"{FI}/failslab"):
@@ -92,6 +193,7 @@ def main():
         print(f"{'ok' if ok else 'not ok'} {n} {name}" + (f" # {detail}" if detail else ""),
               flush=True)
 
+    ops = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
     start, end = text_range()
     base = stats()
     # The stress runner starts with injection off (starting threads
@@ -104,7 +206,7 @@ def main():
         def run_stress():
             fd = os.open(f"{D}/stress", os.O_RDWR)
             try:
-                os.write(fd, f"threads=2 ops=100000 seed={attempt + 1} max_size=0x400000".encode())
+                os.write(fd, f"threads=2 ops={ops} seed={attempt + 1} max_size=0x400000".encode())
                 out = b""
                 while chunk := os.read(fd, 4096):
                     out += chunk
@@ -174,6 +276,38 @@ def main():
           f"live {end_stats['total.live']}")
     fb = end_stats["total.fallback_packs"] - base["total.fallback_packs"]
     print(f"# huge page failures made {fb} pack(s) fall back to 4 KiB pages")
+    # Order-0 pages too (4 KiB vmalloc areas, page tables, the direct-map
+    # splits under set_memory_* of 4 KiB areas): a stress run with code and
+    # overflow-prone sizes under fail_page_alloc min-order 0.
+    result = {}
+
+    def run_small():
+        fd = os.open(f"{D}/stress", os.O_RDWR)
+        try:
+            os.write(fd, b"threads=2 ops=50000 seed=9 max_size=0x20000")
+            out = b""
+            while chunk := os.read(fd, 4096):
+                out += chunk
+            result["report"] = dict(l.split() for l in out.decode().splitlines())
+        except OSError as e:
+            result["errno"] = e.errno
+        os.close(fd)
+
+    th = threading.Thread(target=run_small)
+    th.start()
+    time.sleep(0.3)
+    inject(start, end, True, min_order=0)
+    th.join()
+    inject(start, end, False)
+    r = result.get("report", {})
+    other = sum(int(v) for k, v in r.items() if k.startswith("errors.") and k != "errors.enomem")
+    check("19_order0_failures_surface_as_enomem", r.get("corruptions") == "0" and other == 0 and
+          int(r.get("errors.enomem", 0)) > 0,
+          f"enomem {r.get('errors.enomem')} other {other} corruptions {r.get('corruptions')} "
+          f"{result.get('errno', '')}")
+    ctl_failures_change_nothing(check, start, end)
+    stress_start_failures(check, start, end)
+
     # After injection, the allocator works normally again.
     fd = os.open(f"{D}/ctl", os.O_RDWR)
     try:

@@ -5,10 +5,17 @@
 //! 6.12's kernel crate has no debugfs abstraction. This is the smallest one
 //! execmem_rs needs: a [`Dir`] removed on drop, and [`File`]s whose open,
 //! read and write(2) are forwarded to a [`FileOps`] value created per open
-//! file and dropped on the last close. A read returns what the value last
-//! produced ([`FileOps::show`] or the reply of [`FileOps::command`]) from a
-//! cursor private to the open file, so `cat` works and a command channel
-//! can reply to each write(2).
+//! file and dropped on the last close.
+//!
+//! Reads are positional (`*ppos`), like `seq_file`: a read at offset 0
+//! produces the file's text afresh ([`FileOps::show`]) unless a write(2) on
+//! this open file left a reply, which is then what reads return; `pread`
+//! and `lseek(0)` start over; a zero-length read does nothing. A write(2) is
+//! one command ([`FileOps::command`]); it runs with no lock of this layer
+//! held, so a command that waits (or runs code) blocks nobody else. Its
+//! reply replaces the previous one, and the first read after it starts at
+//! the reply's beginning (a failed write(2) cannot move the file position,
+//! so the position alone could not say where its `error:` reply starts).
 //!
 //! Lifetimes: files are created with full debugfs proxies and `owner` set
 //! to this module, so an open file pins the module, and `debugfs_remove()`
@@ -33,6 +40,7 @@ pub const MAX_WRITE: usize = 65536;
 
 /// A failed command: the errno write(2) returns and the reason a following
 /// read returns as `error: <reason>`.
+#[derive(Clone, Copy, Debug)]
 pub struct Failure {
     /// Returned by write(2).
     pub err: Error,
@@ -48,21 +56,26 @@ impl Failure {
 }
 
 /// The behaviour of a debugfs file, one value per open file.
-pub trait FileOps: Send + Sized + 'static {
+///
+/// The value is shared by every thread that uses the open file, so its
+/// methods take `&self` and it locks what it changes.
+pub trait FileOps: Send + Sync + Sized + 'static {
     /// State shared by every open of the file.
     type Shared: Send + Sync + 'static;
 
     /// open(2): creates the per-open value.
     fn open(shared: &Arc<Self::Shared>) -> Result<Self>;
 
-    /// What a read returns when nothing is pending: called at the first
-    /// read of an open file. Files with nothing to show write nothing.
-    fn show(&mut self, _out: &mut Text) -> Result {
+    /// The file's text, produced by a read at offset 0. Files with nothing
+    /// to show write nothing.
+    fn show(&self, _out: &mut Text) -> Result {
         Ok(())
     }
 
-    /// One write(2) = one command; its reply is what the next reads return.
-    fn command(&mut self, _input: &[u8], _out: &mut Text) -> Result<(), Failure> {
+    /// One write(2) = one command; its reply is what reads return next. A
+    /// failed command must change nothing: reserve room in `out` for the
+    /// reply before anything takes effect.
+    fn command(&self, _input: &[u8], _out: &mut Text) -> Result<(), Failure> {
         Err(Failure::new(EPERM, "file is read-only"))
     }
 }
@@ -91,11 +104,19 @@ impl Dir {
         if dentry.is_null() {
             return Err(ENODEV);
         }
-        // SAFETY: the dentry is live until we remove it; set the mode of the
-        // directory to root-only before anything is created in it.
-        unsafe { (*(*dentry).d_inode).i_mode = (bindings::S_IFDIR | 0o700) as u16 };
         // INVARIANT: just created.
-        Ok(Dir { dentry })
+        let dir = Dir { dentry };
+        // SAFETY: the dentry is live until we remove it (type invariant), so
+        // its inode is too. 6.12's debugfs_create_dir() takes no mode: set it
+        // under the inode lock, as notify_change() would, before anything is
+        // created in the directory.
+        unsafe {
+            let inode = (*dentry).d_inode;
+            bindings::inode_lock(inode);
+            (*inode).i_mode = (bindings::S_IFDIR | 0o700) as u16;
+            bindings::inode_unlock(inode);
+        }
+        Ok(dir)
     }
 
     /// Creates file `name` with `mode`, served by `T`.
@@ -178,20 +199,26 @@ impl<T: FileOps> Drop for File<T> {
 /// What one open file holds.
 #[pin_data]
 struct Open<T: FileOps> {
+    ops: T,
     #[pin]
-    state: Mutex<State<T>>,
+    text: Mutex<Shown>,
 }
 
-struct State<T> {
-    ops: T,
+/// The bytes reads return.
+struct Shown {
     out: Text,
-    /// Read cursor into `out`.
-    pos: usize,
-    /// `out` holds something to read (a `show` or a reply).
-    ready: bool,
+    /// `out` is the reply of a write(2), not a `show`.
+    reply: bool,
+    /// The reply has not been read yet: the next read starts at 0.
+    fresh: bool,
 }
 
 struct Vtable<T>(PhantomData<T>);
+
+/// A position as an index into the text, if it is one.
+fn index(pos: bindings::loff_t) -> Option<usize> {
+    usize::try_from(pos).ok()
+}
 
 impl<T: FileOps> Vtable<T> {
     fn build(module: &'static ThisModule) -> bindings::file_operations {
@@ -201,7 +228,7 @@ impl<T: FileOps> Vtable<T> {
             read: Some(Self::read),
             write: Some(Self::write),
             release: Some(Self::release),
-            llseek: Some(bindings::noop_llseek),
+            llseek: Some(bindings::default_llseek),
             // SAFETY: all-zero is a valid `file_operations` (NULL callbacks).
             ..unsafe { core::mem::zeroed() }
         }
@@ -221,7 +248,8 @@ impl<T: FileOps> Vtable<T> {
         };
         let open = KBox::pin_init(
             pin_init!(Open::<T> {
-                state <- new_mutex!(State { ops, out: Text::new(), pos: 0, ready: false }),
+                ops,
+                text <- new_mutex!(Shown { out: Text::new(), reply: false, fresh: false }),
             }),
             GFP_KERNEL,
         );
@@ -247,72 +275,88 @@ impl<T: FileOps> Vtable<T> {
     /// # Safety
     ///
     /// Called by the VFS on a file opened by [`Self::open`], with a user
-    /// buffer of `count` bytes.
+    /// buffer of `count` bytes and a valid `ppos`.
     unsafe extern "C" fn read(
         file: *mut bindings::file,
         buf: *mut kernel::ffi::c_char,
         count: usize,
-        _ppos: *mut bindings::loff_t,
+        ppos: *mut bindings::loff_t,
     ) -> isize {
+        if count == 0 {
+            return 0;
+        }
         // SAFETY: called by the VFS on an open file of ours.
         let open = unsafe { Self::state(file) };
-        let mut st = open.state.lock();
-        let st = &mut *st;
-        if !st.ready {
-            st.out.clear();
-            st.pos = 0;
-            if let Err(e) = st.ops.show(&mut st.out) {
+        let mut shown = open.text.lock();
+        let pos = if shown.fresh {
+            0
+        } else {
+            // SAFETY: the VFS passes a valid position for the duration of read.
+            unsafe { *ppos }
+        };
+        shown.fresh = false;
+        let Some(at) = index(pos) else {
+            return EINVAL.to_errno() as isize;
+        };
+        if at == 0 && !shown.reply {
+            let mut out = Text::new();
+            if let Err(e) = open.ops.show(&mut out) {
                 return e.to_errno() as isize;
             }
-            st.ready = true;
+            shown.out = out;
         }
-        let rest = st.out.as_bytes().get(st.pos..).unwrap_or(&[]);
+        let rest = shown.out.as_bytes().get(at..).unwrap_or(&[]);
         let n = rest.len().min(count);
         let mut w = UserSlice::new(buf as usize, n).writer();
         if let Err(e) = w.write_slice(rest.get(..n).unwrap_or(&[])) {
             return e.to_errno() as isize;
         }
-        st.pos = st.pos.saturating_add(n);
+        // SAFETY: as above; `n` is at most the text's length, so the sum
+        // fits (a text is far below `loff_t::MAX`).
+        unsafe { *ppos = pos.saturating_add(n as bindings::loff_t) };
         n as isize
     }
 
     /// # Safety
     ///
     /// Called by the VFS on a file opened by [`Self::open`], with a user
-    /// buffer of `count` bytes.
+    /// buffer of `count` bytes and a valid `ppos`.
     unsafe extern "C" fn write(
         file: *mut bindings::file,
         buf: *const kernel::ffi::c_char,
         count: usize,
-        _ppos: *mut bindings::loff_t,
+        ppos: *mut bindings::loff_t,
     ) -> isize {
         // SAFETY: called by the VFS on an open file of ours.
         let open = unsafe { Self::state(file) };
-        let mut st = open.state.lock();
-        let st = &mut *st;
-        st.out.clear();
-        st.pos = 0;
-        st.ready = true;
+        let mut out = Text::new();
         let result = if count > MAX_WRITE {
             Err(Failure::new(E2BIG, "line longer than 65536 bytes"))
         } else {
             let mut input = KVec::new();
             match UserSlice::new(buf as usize, count).read_all(&mut input, GFP_KERNEL) {
-                Ok(()) => st.ops.command(input.as_slice(), &mut st.out),
+                // No lock of ours is held while the command runs.
+                Ok(()) => open.ops.command(input.as_slice(), &mut out),
                 Err(e) => Err(Failure::new(e, "cannot read the written bytes")),
             }
         };
-        match result {
+        let ret = match result {
             Ok(()) => count as isize,
             Err(f) => {
-                st.out.clear();
+                out = Text::new();
                 // Best effort: the errno alone still tells the caller.
-                let _ = st.out.push(b"error: ");
-                let _ = st.out.push(f.reason.as_bytes());
-                let _ = st.out.push(b"\n");
+                let _ = out.push(b"error: ");
+                let _ = out.push(f.reason.as_bytes());
+                let _ = out.push(b"\n");
                 f.err.to_errno() as isize
             }
-        }
+        };
+        let mut shown = open.text.lock();
+        shown.out = out;
+        shown.reply = true;
+        shown.fresh = true;
+        let _ = ppos;
+        ret
     }
 
     /// # Safety

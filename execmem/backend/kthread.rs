@@ -108,3 +108,10 @@ impl<F: FnOnce() + Send + 'static> Drop for Thread<F> {
         }
     }
 }
+
+/// Gives the CPU to another task if one should run (`cond_resched()`): for
+/// long loops in kernel threads of a non-preemptible kernel.
+pub fn cond_resched() {
+    // SAFETY: plain C call in process context; may sleep.
+    unsafe { bindings::__cond_resched() };
+}

@@ -1,24 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Memory areas: the only code that calls the kernel's vmalloc, execmem,
-//! `set_memory_*`, `text_poke_*` and page-table primitives.
+//! Memory areas and windows into them: the only code that calls the
+//! kernel's vmalloc, execmem, `set_memory_*`, `text_poke_*` and page-table
+//! primitives.
 //!
-//! An [`Area`] owns one vmalloc area in the module range. It is created
-//! writable, may be filled while nobody else can see it, then gets its final
-//! permissions once ([`Area::protect`]). After that, read-only and executable
-//! areas are written only through `text_poke_copy()`/`text_poke_set()`, which
-//! write through a temporary writable alias of the physical pages; the area's
-//! own mapping is never made writable again. Dropping an area frees it; the
-//! areas are allocated with `VM_FLUSH_RESET_PERMS`, so `vfree()` restores the
-//! permissions of the alias and of the direct map.
+//! An [`Area`] owns one vmalloc area in the range execmem itself uses for
+//! the area's kind ([`Range`]: on x86-64 with KASLR, the module range above
+//! execmem's randomised base). It is created writable, may be filled while
+//! nobody else can see it, then gets its final permissions once
+//! ([`Area::protect`]). After that, read-only and executable memory is
+//! written only through `text_poke_copy()`/`text_poke_set()`, which write
+//! through a temporary writable alias of the physical pages; the area's own
+//! mapping is never made writable again while it is in use.
+//!
+//! Releasing: an area restores its permissions itself before `vfree()`,
+//! over the whole area at once (`set_memory_nx()`, then `set_memory_rw()`,
+//! which also makes the direct-map alias writable again). For an area
+//! mapped with 2 MiB pages that touches the direct map 2 MiB at a time, so
+//! it never splits a 2 MiB direct-map entry. `VM_FLUSH_RESET_PERMS` is not
+//! used: it makes `vfree()` reset the direct map one 4 KiB page at a time
+//! (`set_direct_map_invalid_noflush()`), splitting the entry under every
+//! huge pack of every class on release.
+//!
+//! A [`Window`] is an exclusive view of part of an area, one per
+//! allocation: writes take `&mut self`, reads, page-table probes and calls
+//! take `&self`, so no safe code can race a plain write with anything.
 
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, error::code::*, prelude::*};
 
 /// Size of a base page.
 pub const PAGE_SIZE: usize = bindings::PAGE_SIZE;
 /// Size of a PMD mapping (2 MiB on x86-64), the size and alignment of a pack.
 pub const PMD_SIZE: usize = bindings::PMD_SIZE;
+
+/// Mapping level of a 2 MiB PMD entry (`PG_LEVEL_2M`).
+pub const LEVEL_2M: u32 = 2;
+
+/// The landing pad an indirect-call target must start with: `ENDBR64`
+/// (IBT). [`Window::call`] refuses any entry without it.
+pub const LANDING_PAD: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
 /// Permissions of every page of an [`Area`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -29,24 +50,71 @@ pub enum Perms {
     ReadOnly,
     /// Read-only and executable (`set_memory_rox()`).
     ReadExec,
+    /// A permission change failed half-way and so did the restore: some
+    /// pages (or their direct-map alias) may be read-only. Such an area is
+    /// never written, called or freed.
+    Unknown,
 }
 
-/// Which allocator an [`Area`] came from, and so how it is freed.
+/// Which of execmem's ranges an area lives in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Origin {
-    /// `__vmalloc_node_range()` in the module range; freed with `vfree()`.
-    Vmalloc,
-    /// The kernel's own `execmem_alloc()`; freed with `execmem_free()`.
-    Execmem,
+pub enum RangeKind {
+    /// `EXECMEM_MODULE_TEXT`: code.
+    Text,
+    /// `EXECMEM_MODULE_DATA`: data, read-only data.
+    Data,
 }
 
-/// The kernel's own execmem types, for [`Area::execmem`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ExecmemKind {
-    /// `EXECMEM_MODULE_TEXT`.
-    ModuleText,
-    /// `EXECMEM_MODULE_DATA`.
-    ModuleData,
+/// Where and how execmem allocates memory of one kind, read from the
+/// kernel at load time (`execmem_get_range()`).
+#[derive(Clone, Copy, Debug)]
+pub struct Range {
+    /// First address (on x86-64 with KASLR: `MODULES_VADDR` + a random
+    /// 1..1024 pages, chosen at boot).
+    pub start: usize,
+    /// End of the range (exclusive, as `__vmalloc_node_range()` takes it).
+    pub end: usize,
+    /// Alignment and size granule of an area: `MODULE_ALIGN`, 32 KiB with
+    /// KASAN without `KASAN_VMALLOC` (each area gets its own shadow pages),
+    /// else one page.
+    pub granule: usize,
+    /// The area needs `kasan_alloc_module_shadow()` (`EXECMEM_KASAN_SHADOW`
+    /// with KASAN without `KASAN_VMALLOC`).
+    pub kasan_shadow: bool,
+}
+
+impl Range {
+    /// The range execmem uses for `kind`.
+    pub fn of(kind: RangeKind) -> Result<Range> {
+        let ty = match kind {
+            RangeKind::Text => bindings::execmem_type_EXECMEM_MODULE_TEXT,
+            RangeKind::Data => bindings::execmem_type_EXECMEM_MODULE_DATA,
+        };
+        // SAFETY: plain C call; the result is NULL or points to execmem's
+        // `__ro_after_init` range table, valid and unchanging until reboot.
+        let r = unsafe { bindings::execmem_get_range(ty).as_ref() }.ok_or(ENODEV)?;
+        let granule = usize::try_from(r.alignment)
+            .unwrap_or(PAGE_SIZE)
+            .max(PAGE_SIZE);
+        if !granule.is_power_of_two() || r.start >= r.end {
+            return Err(EINVAL);
+        }
+        Ok(Range {
+            start: r.start as usize,
+            // execmem's `end` is inclusive in its documentation but passed
+            // to vmalloc as the exclusive end; do what execmem does.
+            end: r.end as usize,
+            granule,
+            // x86 sets the flag in every configuration; like
+            // `kasan_alloc_module_shadow()` it means something only with KASAN
+            // without KASAN_VMALLOC.
+            kasan_shadow: r.flags & bindings::execmem_range_flags_EXECMEM_KASAN_SHADOW != 0
+                && cfg!(all(
+                    any(CONFIG_KASAN_GENERIC, CONFIG_KASAN_SW_TAGS),
+                    not(CONFIG_KASAN_VMALLOC)
+                )),
+        })
+    }
 }
 
 /// How one page of an area is mapped, as the page tables say.
@@ -62,16 +130,36 @@ pub struct PageInfo {
     pub executable: bool,
 }
 
-/// An owned vmalloc area in the module range.
+/// Which allocator an [`Area`] came from, and so how it is freed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Origin {
+    /// `__vmalloc_node_range()`; restored and freed with `vfree()`.
+    Vmalloc,
+    /// The kernel's own `execmem_alloc()` (`VM_FLUSH_RESET_PERMS`); freed
+    /// with `execmem_free()`.
+    Execmem,
+}
+
+/// The kernel's own execmem types, for [`Area::execmem`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ExecmemKind {
+    /// `EXECMEM_MODULE_TEXT`.
+    ModuleText,
+    /// `EXECMEM_MODULE_DATA`.
+    ModuleData,
+}
+
+/// An owned vmalloc area.
 ///
 /// # Invariants
 ///
 /// - `addr` is the start of a live allocation of `size` bytes made by
-///   `origin`'s allocator, with `VM_FLUSH_RESET_PERMS`, owned by this value
-///   alone; `size` is a non-zero multiple of [`PAGE_SIZE`].
-/// - Every page of it has the permissions `perms`.
-/// - No Rust reference to its bytes exists outside the methods below, so
-///   writes through the `text_poke` alias never race with a reference.
+///   `origin`'s allocator, owned by this value alone; `size` is a non-zero
+///   multiple of [`PAGE_SIZE`].
+/// - Every page of it (and the direct-map alias of every page) has the
+///   permissions `perms`, unless `perms` is [`Perms::Unknown`].
+/// - The bytes are accessed only through `&mut self` methods or through
+///   [`Window`]s, which never overlap.
 pub struct Area {
     addr: NonNull<u8>,
     size: usize,
@@ -83,9 +171,9 @@ pub struct Area {
 // allocating thread, and vfree()/execmem_free() may run on any thread in
 // process context.
 unsafe impl Send for Area {}
-// SAFETY: the `&self` methods either only read the area or write through
-// `text_poke_*`, which serialises on `text_mutex`; callers that need
-// exclusive ranges get them from the allocator above.
+// SAFETY: the `&self` methods only read the area's own fields and the page
+// tables (`probe`); the memory itself is reached through `&mut self` or
+// through exclusive `Window`s.
 unsafe impl Sync for Area {}
 
 fn pages(len: usize) -> Result<i32> {
@@ -93,40 +181,81 @@ fn pages(len: usize) -> Result<i32> {
 }
 
 impl Area {
-    /// Allocates `size` bytes, `align`-aligned, in the module range, mapped
-    /// with 2 MiB pages where `allow_huge` and the allocation allows it.
-    /// The area starts read-write and not executable.
-    pub fn vmalloc(size: usize, align: usize, allow_huge: bool) -> Result<Area> {
-        if size == 0 || size % PAGE_SIZE != 0 || !align.is_power_of_two() {
+    /// Allocates `size` bytes aligned to `align` in `range`, mapped with
+    /// 2 MiB pages where `huge` and the allocation allow it, with the
+    /// allocation flags `gfp`. Size and alignment are rounded up to the
+    /// range's granule. The area starts read-write and not executable.
+    pub fn vmalloc(
+        size: usize,
+        align: usize,
+        huge: bool,
+        range: &Range,
+        gfp: bindings::gfp_t,
+    ) -> Result<Area> {
+        if size == 0 || !align.is_power_of_two() {
             return Err(EINVAL);
         }
-        let mut flags = bindings::VM_FLUSH_RESET_PERMS as usize;
-        if allow_huge {
+        let size = size.checked_next_multiple_of(range.granule).ok_or(E2BIG)?;
+        let align = align.max(range.granule);
+        let mut flags = 0usize;
+        if huge {
             flags |= bindings::VM_ALLOW_HUGE_VMAP as usize;
         }
-        // SAFETY: plain C calls with no pointer arguments but `caller`, which
+        if range.kasan_shadow {
+            // As execmem: kmemleak must not scan it before it has a shadow.
+            flags |= bindings::VM_DEFER_KMEMLEAK as usize;
+        }
+        // SAFETY: plain C call with no pointer arguments but `caller`, which
         // vmalloc only records for /proc/vmallocinfo.
         let ptr = unsafe {
             bindings::__vmalloc_node_range_noprof(
                 size,
                 align,
-                bindings::MODULES_VADDR(),
-                bindings::MODULES_END(),
-                bindings::GFP_KERNEL | bindings::__GFP_NOWARN,
+                range.start as _,
+                range.end as _,
+                gfp,
                 bindings::PAGE_KERNEL(),
-                flags,
+                flags as _,
                 bindings::NUMA_NO_NODE,
                 Self::vmalloc as *const core::ffi::c_void,
             )
         };
         let addr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: a fresh RW allocation of `size` bytes that we own.
-        Ok(Area {
+        let area = Area {
             addr,
             size,
             perms: Perms::ReadWrite,
             origin: Origin::Vmalloc,
-        })
+        };
+        if range.kasan_shadow {
+            area.alloc_kasan_shadow(gfp)?;
+        }
+        Ok(area)
+    }
+
+    /// KASAN without `KASAN_VMALLOC` has no shadow for the module range
+    /// until `kasan_alloc_module_shadow()` maps one; `vfree()` unmaps it.
+    #[cfg(all(
+        any(CONFIG_KASAN_GENERIC, CONFIG_KASAN_SW_TAGS),
+        not(CONFIG_KASAN_VMALLOC)
+    ))]
+    fn alloc_kasan_shadow(&self, gfp: bindings::gfp_t) -> Result {
+        // SAFETY: our own live vmalloc area of `size` bytes, aligned to the
+        // range's granule (MODULE_ALIGN), so its shadow starts on a page.
+        let ret = unsafe {
+            bindings::kasan_alloc_module_shadow(self.addr.as_ptr().cast(), self.size, gfp)
+        };
+        kernel::error::to_result(ret)
+    }
+
+    #[cfg(not(all(
+        any(CONFIG_KASAN_GENERIC, CONFIG_KASAN_SW_TAGS),
+        not(CONFIG_KASAN_VMALLOC)
+    )))]
+    fn alloc_kasan_shadow(&self, _gfp: bindings::gfp_t) -> Result {
+        // `Range::of` asks for a shadow only in the configuration above.
+        Err(EINVAL)
     }
 
     /// Allocates `size` bytes with the kernel's own `execmem_alloc()`.
@@ -171,55 +300,281 @@ impl Area {
         self.perms
     }
 
-    fn check(&self, offset: usize, len: usize) -> Result<*mut u8> {
+    fn at(&self, offset: usize, len: usize) -> Result<NonNull<u8>> {
         let end = offset.checked_add(len).ok_or(ERANGE)?;
         if end > self.size {
             return Err(ERANGE);
         }
         // SAFETY: `offset <= size`, so the result stays inside the area (or
-        // one past its end when `len == 0`).
-        Ok(unsafe { self.addr.as_ptr().add(offset) })
+        // one past its end when `len == 0`), and is not null.
+        Ok(unsafe { NonNull::new_unchecked(self.addr.as_ptr().add(offset)) })
+    }
+
+    /// Sets every byte to `byte` while the area is still private and
+    /// writable (before [`Area::protect`]): a plain memset.
+    pub fn fill(&mut self, byte: u8) -> Result {
+        if self.perms != Perms::ReadWrite {
+            return Err(EPERM);
+        }
+        // SAFETY: the whole area is ours and writable, and `&mut self`
+        // means no window or other access exists.
+        unsafe { core::ptr::write_bytes(self.addr.as_ptr(), byte, self.size) };
+        Ok(())
     }
 
     /// Sets the final permissions of the whole area. Allowed once, from
     /// read-write; the contents must be complete: nobody can have executed
-    /// or relied on them before.
+    /// or relied on them before. On failure the area is read-write again
+    /// (or [`Perms::Unknown`] if even that failed).
     pub fn protect(&mut self, perms: Perms) -> Result {
-        if self.perms != Perms::ReadWrite {
+        if self.perms != Perms::ReadWrite || perms == Perms::Unknown {
             return Err(EPERM);
         }
         let addr = self.addr();
         let n = pages(self.size)?;
         // SAFETY: the range is exactly our own allocation (type invariant);
         // changing its permissions affects no other user. `&mut self` means
-        // no `text_poke` or read of ours is in flight.
+        // no window, `text_poke` or read of ours is in flight.
         let ret = unsafe {
             match perms {
-                Perms::ReadWrite => 0,
-                Perms::ReadOnly => bindings::set_memory_ro(addr, n),
-                Perms::ReadExec => bindings::set_memory_rox(addr, n),
+                Perms::ReadWrite | Perms::Unknown => 0,
+                Perms::ReadOnly => bindings::set_memory_ro(addr as _, n),
+                Perms::ReadExec => bindings::set_memory_rox(addr as _, n),
             }
         };
-        kernel::error::to_result(ret)?;
+        if let Err(e) = kernel::error::to_result(ret) {
+            // A partial change: some pages may have the new permissions.
+            // INVARIANT: `restore` leaves every page RW+NX or marks the
+            // area Unknown.
+            self.perms = Perms::Unknown;
+            let _ = self.restore();
+            return Err(e);
+        }
         // INVARIANT: every page now has `perms`.
         self.perms = perms;
         Ok(())
     }
 
-    /// Copies `data` to `offset`: a plain copy while the area is writable,
-    /// `text_poke_copy()` once it is read-only or executable.
-    pub fn write(&self, offset: usize, data: &[u8]) -> Result {
-        let dst = self.check(offset, data.len())?;
+    /// Makes every page read-write and not executable again (and its
+    /// direct-map alias writable), the whole area in two calls: not
+    /// executable first, so no page is ever writable and executable.
+    fn restore(&mut self) -> Result {
+        if self.perms == Perms::ReadWrite {
+            return Ok(());
+        }
+        let addr = self.addr();
+        let n = pages(self.size)?;
+        // SAFETY: as in `protect`; RW+NX is what vmalloc created the area
+        // with, and `&mut self` excludes every other access.
+        let ret = unsafe {
+            let r = bindings::set_memory_nx(addr as _, n);
+            if r != 0 {
+                r
+            } else {
+                bindings::set_memory_rw(addr as _, n)
+            }
+        };
+        kernel::error::to_result(ret)?;
+        // INVARIANT: every page and its alias are RW+NX again.
+        self.perms = Perms::ReadWrite;
+        Ok(())
+    }
+
+    /// How the page containing `offset` is mapped.
+    pub fn probe(&self, offset: usize) -> Result<PageInfo> {
+        probe(self.at(offset, 1)?)
+    }
+}
+
+/// Reads the page-table entry that maps `addr`, inside a live area.
+fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
+    let mut level: u32 = 0;
+    // SAFETY: `addr` is a kernel virtual address inside a live area of ours;
+    // lookup_address() only walks the kernel page tables.
+    let pte = unsafe { bindings::lookup_address(addr.as_ptr() as _, &mut level) };
+    if pte.is_null() {
+        return Ok(PageInfo {
+            level,
+            present: false,
+            writable: false,
+            executable: false,
+        });
+    }
+    // SAFETY: a non-null result points to the live entry mapping `addr` (a
+    // PTE, or a PMD/PUD leaf with the same flag layout); the area is ours,
+    // so the table cannot be freed while we read it.
+    let entry = unsafe { *pte };
+    // SAFETY: pure accessors on a copied entry value.
+    let (present, writable, executable) = unsafe {
+        (
+            bindings::pte_present(entry),
+            bindings::pte_write(entry),
+            bindings::pte_exec(entry),
+        )
+    };
+    Ok(PageInfo {
+        level,
+        present,
+        writable,
+        executable,
+    })
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        let ptr = self.addr.as_ptr().cast();
+        match self.origin {
+            Origin::Vmalloc => {
+                if self.restore().is_err() {
+                    // Freeing pages whose direct-map alias may still be
+                    // read-only would fault their next owner: keep them.
+                    pr_err!(
+                        "cannot restore the permissions of a {} KiB area; leaking it\n",
+                        self.size / 1024
+                    );
+                    return;
+                }
+                // SAFETY: we own the allocation (type invariant), nobody uses
+                // it any more, and it is RW+NX like any vmalloc area, so a
+                // plain vfree() in process context is all it needs.
+                unsafe { bindings::vfree(ptr) };
+            }
+            // SAFETY: we own the allocation; execmem_free() in process
+            // context restores the permissions (VM_FLUSH_RESET_PERMS).
+            Origin::Execmem => unsafe { bindings::execmem_free(ptr) },
+        }
+    }
+}
+
+/// An exclusive view of `len` bytes of an [`Area`]: what one allocation may
+/// touch. `'a` is how long the area is borrowed for ([`Area::window`]);
+/// the allocator's windows are `'static` and their area's lifetime is its
+/// own guarantee ([`Window::new`]).
+///
+/// # Invariants
+///
+/// `[addr, addr + len)` lies inside live areas (one, or adjacent ones for
+/// a [`Window::join`]) whose permissions are `perms` (never
+/// [`Perms::Unknown`]) and stay so while this window exists; no other window
+/// overlaps it; nothing else writes those bytes.
+pub struct Window<'a> {
+    addr: NonNull<u8>,
+    len: usize,
+    perms: Perms,
+    _area: PhantomData<&'a mut Area>,
+}
+
+// SAFETY: a window is an exclusive handle to memory that stays mapped while
+// it lives; it may be used and dropped from any thread.
+unsafe impl Send for Window<'_> {}
+// SAFETY: the `&self` methods only read the bytes, read the page tables or
+// call code there; writes need `&mut self`, so they never race a `&self` use.
+unsafe impl Sync for Window<'_> {}
+
+impl Area {
+    /// The whole area as a window, for as long as it is borrowed: how a
+    /// single-owner area (the kernel's own path, in the probe and the
+    /// benchmark) is written after [`Area::protect`].
+    pub fn window(&mut self) -> Result<Window<'_>> {
+        if self.perms == Perms::Unknown {
+            return Err(EFAULT);
+        }
+        // INVARIANT: the whole area, borrowed mutably for `'_`: it stays
+        // alive and unchanged, and nothing else can make a window of it.
+        Ok(Window {
+            addr: self.addr,
+            len: self.size,
+            perms: self.perms,
+            _area: PhantomData,
+        })
+    }
+}
+
+impl Window<'static> {
+    /// The window `[offset, offset + len)` of `area`, for an allocator that
+    /// hands out parts of an area to several owners.
+    ///
+    /// # Safety
+    ///
+    /// While the window lives, `area` must stay alive with its current
+    /// permissions, and no other window may overlap the range.
+    pub unsafe fn new(area: &Area, offset: usize, len: usize) -> Result<Window<'static>> {
+        if area.perms == Perms::Unknown {
+            return Err(EFAULT);
+        }
+        let addr = area.at(offset, len)?;
+        // INVARIANT: inside `area` (checked); liveness, stable permissions
+        // and exclusivity are the caller's guarantee.
+        Ok(Window {
+            addr,
+            len,
+            perms: area.perms,
+            _area: PhantomData,
+        })
+    }
+}
+
+impl<'a> Window<'a> {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the window has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Address of the first byte (placement arithmetic only; never printed).
+    pub fn addr(&self) -> usize {
+        self.addr.as_ptr() as usize
+    }
+
+    /// One window over `self` and `next`, if `next` starts right where
+    /// `self` ends (and has the same permissions); both back otherwise.
+    /// Two exclusive, adjacent ranges make one exclusive range.
+    pub fn join(
+        self,
+        next: Window<'a>,
+    ) -> core::result::Result<Window<'a>, (Window<'a>, Window<'a>)> {
+        let adjacent = self.addr().checked_add(self.len) == Some(next.addr());
+        match self.len.checked_add(next.len) {
+            Some(len) if adjacent && self.perms == next.perms => Ok(Window {
+                // INVARIANT: the union of two exclusive windows that touch:
+                // each part lies in a live area with these permissions.
+                addr: self.addr,
+                len,
+                perms: self.perms,
+                _area: PhantomData,
+            }),
+            _ => Err((self, next)),
+        }
+    }
+
+    fn at(&self, offset: usize, len: usize) -> Result<*mut u8> {
+        let end = offset.checked_add(len).ok_or(ERANGE)?;
+        if end > self.len {
+            return Err(ERANGE);
+        }
+        // SAFETY: `offset <= len`: inside the window or one past its end.
+        Ok(unsafe { self.addr.as_ptr().add(offset) })
+    }
+
+    /// Copies `data` to `offset`: a plain copy into writable memory,
+    /// `text_poke_copy()` into read-only or executable memory.
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+        let dst = self.at(offset, data.len())?;
         if data.is_empty() {
             return Ok(());
         }
         match self.perms {
-            // SAFETY: `dst..dst+len` is inside our writable area (checked
-            // above); no reference to those bytes exists (type invariant).
+            // SAFETY: `dst..dst+len` is inside our writable window (checked
+            // above), which nobody else touches (type invariant), and
+            // `&mut self` excludes our own readers.
             Perms::ReadWrite => unsafe {
                 core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len())
             },
-            // SAFETY: the destination is inside our own RO/RX area, the
+            // SAFETY: the destination is inside our own RO/RX window, the
             // source is a valid slice of `len` bytes; text_poke_copy()
             // writes through a temporary alias and handles any length.
             _ => unsafe {
@@ -229,9 +584,9 @@ impl Area {
         Ok(())
     }
 
-    /// Sets `len` bytes at `offset` to `byte`, like [`Area::write`].
-    pub fn fill(&self, offset: usize, byte: u8, len: usize) -> Result {
-        let dst = self.check(offset, len)?;
+    /// Sets `len` bytes at `offset` to `byte`, like [`Window::write`].
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+        let dst = self.at(offset, len)?;
         if len == 0 {
             return Ok(());
         }
@@ -248,89 +603,60 @@ impl Area {
 
     /// Copies `out.len()` bytes from `offset` into `out`.
     pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
-        let src = self.check(offset, out.len())?;
-        // SAFETY: the source range is inside our area and readable in every
-        // permission state; `out` is a distinct, valid Rust buffer.
+        let src = self.at(offset, out.len())?;
+        // SAFETY: the source range is inside our window and readable in
+        // every permission state; writes to it need `&mut self`, so none is
+        // in flight; `out` is a distinct, valid Rust buffer.
         unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len()) };
         Ok(())
     }
 
     /// How the page containing `offset` is mapped.
     pub fn probe(&self, offset: usize) -> Result<PageInfo> {
-        let addr = self.check(offset, 1)? as usize;
-        let mut level: u32 = 0;
-        // SAFETY: `addr` is a kernel virtual address inside our area;
-        // lookup_address() only walks the kernel page tables.
-        let pte = unsafe { bindings::lookup_address(addr, &mut level) };
-        if pte.is_null() {
-            return Ok(PageInfo {
-                level,
-                present: false,
-                writable: false,
-                executable: false,
-            });
-        }
-        // SAFETY: a non-null result points to the live entry mapping `addr`
-        // (a PTE, or a PMD/PUD leaf with the same flag layout); the area is
-        // ours, so the table cannot be freed while we read it.
-        let entry = unsafe { *pte };
-        // SAFETY: pure accessors on a copied entry value.
-        let (present, writable, executable) = unsafe {
-            (
-                bindings::pte_present(entry),
-                bindings::pte_write(entry),
-                bindings::pte_exec(entry),
-            )
-        };
-        Ok(PageInfo {
-            level,
-            present,
-            writable,
-            executable,
-        })
+        let p = self.at(offset, 1)?;
+        // `at` checked `offset < len`, so `p` is inside the window.
+        probe(NonNull::new(p).ok_or(EFAULT)?)
     }
 
     /// Calls the code at `offset` as `extern "C" fn() -> u64`.
     ///
+    /// Refused with `EPERM` unless the window is executable and with
+    /// `EINVAL` unless `offset` starts with [`LANDING_PAD`] (the only
+    /// instruction IBT lets an indirect call land on).
+    ///
     /// # Safety
     ///
     /// The bytes at `offset` must be a complete function for the C ABI of
-    /// this kernel (starting with `ENDBR64` when IBT is on) that returns,
-    /// preserves callee-saved registers and does nothing the caller is not
-    /// allowed to do.
+    /// this kernel that returns, preserves callee-saved registers and does
+    /// nothing the caller is not allowed to do.
     pub unsafe fn call(&self, offset: usize) -> Result<u64> {
         if self.perms != Perms::ReadExec {
             return Err(EPERM);
         }
-        let entry = self.check(offset, 1)?;
-        // SAFETY: the area is mapped executable (checked above) and the
-        // caller guarantees that `entry` holds a function of this type.
+        let mut pad = [0u8; LANDING_PAD.len()];
+        self.read(offset, &mut pad).map_err(|_| EINVAL)?;
+        if pad != LANDING_PAD {
+            return Err(EINVAL);
+        }
+        let entry = self.at(offset, 1)?;
+        // SAFETY: the window is mapped executable (checked above), the entry
+        // starts with a landing pad, and the caller guarantees that `entry`
+        // holds a function of this type.
         let f: extern "C" fn() -> u64 = unsafe { core::mem::transmute(entry) };
         Ok(f())
     }
 }
 
-impl Drop for Area {
-    fn drop(&mut self) {
-        let ptr = self.addr.as_ptr().cast();
-        // SAFETY: we own the allocation (type invariant) and nobody uses it
-        // any more; both frees run in process context and restore the
-        // permissions (VM_FLUSH_RESET_PERMS).
-        unsafe {
-            match self.origin {
-                Origin::Vmalloc => bindings::vfree(ptr),
-                Origin::Execmem => bindings::execmem_free(ptr),
-            }
-        }
-    }
-}
-
-/// `direct_map_level2_splits` from the VM event counters: how often a 2 MiB
-/// direct-map entry was split, e.g. by a permission change.
-pub fn direct_map_level2_splits() -> u64 {
+/// `direct_map_level2_splits` and `direct_map_level3_splits` from the VM
+/// event counters: how often a 2 MiB (1 GiB) direct-map entry was split,
+/// e.g. by a permission change of 4 KiB pages.
+pub fn direct_map_splits() -> (u64, u64) {
     let mut ev = [0usize; bindings::vm_event_item_NR_VM_EVENT_ITEMS as usize];
     // SAFETY: all_vm_events() writes exactly NR_VM_EVENT_ITEMS counters.
     unsafe { bindings::all_vm_events(ev.as_mut_ptr()) };
-    ev.get(bindings::vm_event_item_DIRECT_MAP_LEVEL2_SPLIT as usize)
-        .map_or(0, |&v| v as u64)
+    let get = |i: u32| ev.get(i as usize).map_or(0, |&v| v as u64);
+    (
+        get(bindings::vm_event_item_DIRECT_MAP_LEVEL2_SPLIT),
+        get(bindings::vm_event_item_DIRECT_MAP_LEVEL3_SPLIT),
+    )
 }

@@ -8,7 +8,11 @@
 //! [`storage`] (the engine's metadata vectors) and [`kthread`] (kernel
 //! threads and a clock, for the stress runner).
 
+pub mod cfi;
 pub mod debugfs;
 pub mod kthread;
 pub mod mem;
+pub mod param;
+pub mod security;
 pub mod storage;
+pub mod work;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The engine's metadata storage in the kernel: `KVVec`, grown with
-//! `GFP_KERNEL | __GFP_NOWARN`, so every allocation failure reaches the
+//! `GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL`, so every allocation failure reaches the
 //! engine as an `Err` (never an abort) and, being handled, prints no
 //! allocation-failure warning (as the kernel's own execmem does).
 
@@ -33,7 +33,7 @@ impl<T> Vector<T> for KVVec<T> {
     }
 
     fn try_push(&mut self, v: T) -> Result<(), Error> {
-        self.push(v, GFP_KERNEL | __GFP_NOWARN)
+        self.push(v, GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
             .map_err(|_| Error::NoMemory)
     }
 

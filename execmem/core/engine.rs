@@ -1434,12 +1434,6 @@ impl<S: Storage> Engine<S> {
         self.packs.len()
     }
 
-    /// Whether `pack` is an overflow extent: its one allocation's free
-    /// unmaps it, so there is nothing to refill. O(1).
-    pub fn is_overflow(&self, pack: PackId) -> bool {
-        self.packs.get(pack.index()).is_some_and(|pk| pk.pages != 0)
-    }
-
     /// Whether freeing the live allocation `h` unmaps its backing: an
     /// overflow extent, or a dedicated extent it is the only allocation of
     /// (extents are released as soon as they are empty). Then there is

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The owning handles: what an allocation can do follows from its type.
+//!
+//! | handle       | types                          | write/fill | read | call | seal |
+//! |--------------|--------------------------------|------------|------|------|------|
+//! | [`Code`]     | text, bpf, ftrace, kprobes     | text_poke  | yes  | yes  | -    |
+//! | [`ReadOnly`] | rodata, ro_after_init          | text_poke  | yes  | -    | yes  |
+//! | [`Sealed`]   | a sealed [`ReadOnly`]          | -          | yes  | -    | -    |
+//! | [`Data`]     | data                           | memcpy     | yes  | -    | -    |
+//!
+//! No handle ever gives out `&mut [u8]` (or `&[u8]`) to the memory: reads
+//! and writes copy, and writes into RO/RX memory go through `text_poke`.
+//! Every access is bounds-checked against the allocation's own size, so a
+//! handle cannot touch a neighbour in the same pack. Writes need `&mut`,
+//! reads and calls `&`: a function cannot be rewritten or freed while it
+//! runs. None of them takes an allocator lock: the pack cannot go away
+//! while the allocation lives.
+
+use super::refill::Parked;
+use super::Allocator;
+use crate::execmem::backend::kthread::now_ns;
+use crate::execmem::backend::mem::{PageInfo, Window, LEVEL_2M, PAGE_SIZE};
+use crate::execmem::core_engine::{
+    engine::Placement,
+    refill::{on_free, Dirty, FreeAction},
+    types::{Class, ExecmemType},
+};
+use kernel::{prelude::*, sync::Arc};
+
+/// How an allocation's pages are mapped (`probe`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Mapping {
+    /// Pages (4 KiB) the allocation touches.
+    pub pages: usize,
+    /// How many of them sit in a 2 MiB mapping.
+    pub huge_pages: usize,
+    /// Some page is present, writable.
+    pub writable: bool,
+    /// Some page is present, executable.
+    pub executable: bool,
+    /// Every page is present.
+    pub present: bool,
+}
+
+/// An allocation of any type; the common part of every handle.
+///
+/// # Invariants
+///
+/// `pl` is a live placement of `owner`'s engine for class `ty.class()` and
+/// `size <= pl.size`; `win` is `Some` until drop and is the window of
+/// exactly the block `[pl.addr, pl.addr + pl.size)`, of which only the
+/// first `size` bytes are ever accessed through the handle; `dirty` covers
+/// every byte written since it was allocated, and every other byte of the
+/// block holds the class's fill byte.
+pub struct Allocation {
+    pub(super) owner: Arc<Allocator>,
+    pub(super) ty: ExecmemType,
+    pub(super) size: usize,
+    pub(super) pl: Placement,
+    pub(super) win: Option<Window<'static>>,
+    pub(super) dirty: Dirty,
+}
+
+impl Allocation {
+    /// Type it was allocated as.
+    pub fn ty(&self) -> ExecmemType {
+        self.ty
+    }
+
+    /// Requested size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Alignment the address satisfies.
+    pub fn align(&self) -> usize {
+        self.pl.align
+    }
+
+    /// Index of the pack it lives in (as the `packs` file numbers them).
+    pub fn pack(&self) -> usize {
+        self.pl.pack.index()
+    }
+
+    /// Offset inside that pack.
+    pub fn offset(&self) -> usize {
+        self.pl.offset
+    }
+
+    /// Its address, for a kernel caller that uses the memory directly (the
+    /// provider). Never printed.
+    pub fn addr(&self) -> usize {
+        self.pl.addr
+    }
+
+    fn win(&self) -> Result<&Window<'static>> {
+        self.win.as_ref().ok_or(EFAULT)
+    }
+
+    /// Checks that `[offset, offset + len)` lies in the requested size.
+    fn span(&self, offset: usize, len: usize) -> Result {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(ERANGE),
+        }
+    }
+
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+        self.span(offset, data.len())?;
+        let win = self.win.as_mut().ok_or(EFAULT)?;
+        win.write(offset, data)?;
+        self.dirty.add(offset, data.len());
+        self.owner.count_poke(self.ty.class(), data.len());
+        Ok(())
+    }
+
+    fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+        self.span(offset, len)?;
+        let win = self.win.as_mut().ok_or(EFAULT)?;
+        win.fill(offset, byte, len)?;
+        self.dirty.add(offset, len);
+        self.owner.count_poke(self.ty.class(), len);
+        Ok(())
+    }
+
+    fn read(&self, offset: usize, out: &mut [u8]) -> Result {
+        self.span(offset, out.len())?;
+        self.win()?.read(offset, out)
+    }
+
+    /// How its pages are mapped, from the page tables.
+    pub fn probe(&self) -> Result<Mapping> {
+        let win = self.win()?;
+        let mut m = Mapping {
+            pages: 0,
+            huge_pages: 0,
+            writable: false,
+            executable: false,
+            present: true,
+        };
+        // One probe per page the allocation touches: its first byte, then
+        // every page boundary inside it.
+        let first = PAGE_SIZE - self.pl.addr % PAGE_SIZE;
+        let mut off = 0;
+        while off < self.size {
+            let p: PageInfo = win.probe(off)?;
+            m.pages += 1;
+            m.huge_pages += usize::from(p.level == LEVEL_2M);
+            m.present &= p.present;
+            m.writable |= p.present && p.writable;
+            m.executable |= p.present && p.executable;
+            off = if off == 0 { first } else { off + PAGE_SIZE };
+        }
+        Ok(m)
+    }
+}
+
+impl Drop for Allocation {
+    fn drop(&mut self) {
+        let Some(win) = self.win.take() else {
+            return;
+        };
+        let class = self.ty.class();
+        let owner = &*self.owner;
+        let mut st = owner.class(class).lock();
+        st.counters.freed(self.ty, self.size);
+        let unmaps = st.engine.free_unmaps(self.pl.handle);
+        // The window is consumed here: parked, or used one last time.
+        match on_free(class, &self.dirty, unmaps, st.queue.is_full()) {
+            FreeAction::Release => {}
+            FreeAction::FillThenRelease => {
+                if let Some((off, len)) = self.dirty.range() {
+                    // Plain memory: a memset, no text_poke.
+                    let mut win = win;
+                    if let Err(e) = win.fill(off, class.fill(), len) {
+                        pr_err!("refill of freed {} memory failed: {:?}\n", class.name(), e);
+                    }
+                }
+            }
+            FreeAction::Park => {
+                let parked = Parked {
+                    handle: self.pl.handle,
+                    win,
+                    dirty: self.dirty,
+                    since: now_ns(),
+                };
+                match st.queue.push(parked) {
+                    Ok(()) => {
+                        drop(st);
+                        // The worker refills it, one poke, within the bound
+                        // the allocator documents; nothing reaches it
+                        // meanwhile: its handle is gone and it is not free.
+                        owner.kick();
+                        return;
+                    }
+                    Err(p) => {
+                        // Not full a moment ago and we hold the lock: never
+                        // here, but refill now rather than lose it.
+                        drop(st);
+                        owner.refill_now(class, p.win, &self.dirty);
+                        st = owner.class(class).lock();
+                    }
+                }
+            }
+            FreeAction::RefillThenRelease => {
+                drop(st);
+                owner.refill_now(class, win, &self.dirty);
+                st = owner.class(class).lock();
+            }
+        }
+        let retired = {
+            let cs = &mut **st;
+            if let Err(e) = cs.engine.free(&mut cs.packs, self.pl.handle) {
+                pr_err!("free of a {} allocation failed: {:?}\n", self.ty.name(), e);
+            }
+            cs.packs.has_retired()
+        };
+        drop(st);
+        if retired {
+            // An emptied pack is unmapped by the worker, not on this path.
+            owner.kick();
+        }
+    }
+}
+
+/// Code: `text`, `bpf`, `ftrace`, `kprobes`. Read-only and executable;
+/// written through `text_poke`.
+pub struct Code(pub(super) Allocation);
+
+/// Read-only data not sealed yet: `rodata`, `ro_after_init`. Written
+/// through `text_poke` until [`ReadOnly::seal`].
+pub struct ReadOnly(pub(super) Allocation);
+
+/// Sealed read-only data: can only be read (and freed).
+pub struct Sealed(pub(super) Allocation);
+
+/// Writable data: `data`. Never executable.
+pub struct Data(pub(super) Allocation);
+
+impl Code {
+    /// Copies `data` to `offset` with `text_poke_copy()`.
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+        self.0.write(offset, data)
+    }
+
+    /// Sets `len` bytes at `offset` to `byte` with `text_poke_set()`.
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+        self.0.fill(offset, byte, len)
+    }
+
+    /// Calls the code at `offset` and returns what it left in `rax`. Takes
+    /// no lock: only this handle's borrow keeps the code alive and
+    /// unchanged while it runs.
+    ///
+    /// Refused with `EINVAL` unless `offset` starts with `ENDBR64`.
+    ///
+    /// # Safety
+    ///
+    /// The bytes at `offset` must be a complete function for the kernel's C
+    /// ABI that returns and does nothing its caller may not do.
+    pub unsafe fn call(&self, offset: usize) -> Result<u64> {
+        self.0.span(offset, 1)?;
+        // SAFETY: forwarded from the caller; the window is ROX (class RX).
+        unsafe { self.0.win()?.call(offset) }
+    }
+
+    /// The common part.
+    pub fn common(&self) -> &Allocation {
+        &self.0
+    }
+}
+
+impl ReadOnly {
+    /// Copies `data` to `offset` with `text_poke_copy()`.
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+        self.0.write(offset, data)
+    }
+
+    /// Sets `len` bytes at `offset` to `byte` with `text_poke_set()`.
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+        self.0.fill(offset, byte, len)
+    }
+
+    /// Makes it read-only for good: the returned handle cannot write.
+    pub fn seal(self) -> Sealed {
+        Sealed(self.0)
+    }
+}
+
+impl Data {
+    /// Copies `data` to `offset`.
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+        self.0.write(offset, data)
+    }
+
+    /// Sets `len` bytes at `offset` to `byte`.
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+        self.0.fill(offset, byte, len)
+    }
+}
+
+/// Any handle, for callers that pick the type at run time (debugfs).
+pub enum Any {
+    /// See [`Code`].
+    Code(Code),
+    /// See [`ReadOnly`].
+    ReadOnly(ReadOnly),
+    /// See [`Sealed`].
+    Sealed(Sealed),
+    /// See [`Data`].
+    Data(Data),
+}
+
+impl Any {
+    /// Wraps an allocation in the handle its type calls for.
+    pub(super) fn of(a: Allocation) -> Any {
+        match a.ty.class() {
+            Class::Rx => Any::Code(Code(a)),
+            Class::Ro => Any::ReadOnly(ReadOnly(a)),
+            Class::Rw => Any::Data(Data(a)),
+        }
+    }
+
+    /// The common part (type, size, placement, mapping, reads).
+    pub fn common(&self) -> &Allocation {
+        match self {
+            Any::Code(Code(a)) | Any::ReadOnly(ReadOnly(a)) | Any::Sealed(Sealed(a)) => a,
+            Any::Data(Data(a)) => a,
+        }
+    }
+
+    /// Copies `out.len()` bytes from `offset`.
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
+        self.common().read(offset, out)
+    }
+
+    /// Writes `data` at `offset`; `EPERM` once sealed.
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+        match self {
+            Any::Code(c) => c.write(offset, data),
+            Any::ReadOnly(r) => r.write(offset, data),
+            Any::Data(d) => d.write(offset, data),
+            Any::Sealed(_) => Err(EPERM),
+        }
+    }
+
+    /// Fills `len` bytes at `offset` with `byte`; `EPERM` once sealed.
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+        match self {
+            Any::Code(c) => c.fill(offset, byte, len),
+            Any::ReadOnly(r) => r.fill(offset, byte, len),
+            Any::Data(d) => d.fill(offset, byte, len),
+            Any::Sealed(_) => Err(EPERM),
+        }
+    }
+
+    /// Whether it was sealed.
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, Any::Sealed(_))
+    }
+}

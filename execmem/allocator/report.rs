@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the allocator tells debugfs: counters per class and type, and a
+//! view of each pack.
+
+use super::Allocator;
+use crate::execmem::backend::mem::LEVEL_2M;
+use crate::execmem::core_engine::{
+    engine::{ClassStats, PackInfo},
+    types::Class,
+};
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+
+/// Per-type counters.
+#[derive(Clone, Copy, Default)]
+pub struct TypeCounters {
+    /// Successful allocations.
+    pub allocs: u64,
+    /// Frees.
+    pub frees: u64,
+    /// Live allocations.
+    pub live: u64,
+    /// Bytes requested by the live allocations.
+    pub live_bytes: u64,
+    /// Of `allocs`, those the kernel made (the provider's callers).
+    pub kernel_allocs: u64,
+}
+
+/// A snapshot of one class's counters.
+pub struct ClassReport {
+    /// The engine's counters (packs, backing bytes, ...).
+    pub engine: ClassStats,
+    /// Packs mapped with 2 MiB pages so far.
+    pub huge_packs: u64,
+    /// Packs that fell back to 4 KiB pages so far.
+    pub fallback_packs: u64,
+    /// Freed ranges parked for the refill worker.
+    pub pending: usize,
+    /// `text_poke` calls on callers' paths and by the worker.
+    pub pokes: u64,
+    /// Bytes written by them.
+    pub poke_bytes: u64,
+    /// Of `pokes`, those the refill worker made.
+    pub refill_pokes: u64,
+    /// Longest time a parked range waited for its refill, in ns.
+    pub refill_max_ns: u64,
+    /// Per-type counters, by `ExecmemType::index()`.
+    pub types: [TypeCounters; 7],
+}
+
+/// One pack, for the `packs` file.
+pub struct PackReport {
+    /// Pack number within its class (as `info` prints it).
+    pub index: usize,
+    /// Engine view.
+    pub info: PackInfo,
+    /// 64-cell occupancy picture.
+    pub map: [u8; 64],
+    /// Whether the pack is mapped with 2 MiB pages.
+    pub huge: bool,
+}
+
+impl Allocator {
+    /// Counters of `class`.
+    pub fn report(&self, class: Class) -> ClassReport {
+        let s = self.stats(class);
+        let (pokes, poke_bytes) = self.caller_pokes(class);
+        let refill_pokes = s.refill_pokes.load(Ordering::Relaxed);
+        let refill_bytes = s.refill_bytes.load(Ordering::Relaxed);
+        let st = self.class(class).lock();
+        ClassReport {
+            engine: st.engine.stats(),
+            huge_packs: st.packs.huge,
+            fallback_packs: st.packs.fallback,
+            pending: st.queue.len(),
+            pokes: pokes.wrapping_add(refill_pokes),
+            poke_bytes: poke_bytes.wrapping_add(refill_bytes),
+            refill_pokes,
+            refill_max_ns: s.refill_max_ns.load(Ordering::Relaxed),
+            types: st.counters.types,
+        }
+    }
+
+    /// Calls `f` for every mapped pack of `class`, under the class lock.
+    pub fn for_each_pack(&self, class: Class, mut f: impl FnMut(&PackReport) -> Result) -> Result {
+        let st = self.class(class).lock();
+        for i in 0..st.engine.pack_slots() {
+            let (Some(info), Some(map)) = (st.engine.pack_info(i), st.engine.pack_map(i)) else {
+                continue;
+            };
+            let huge = st
+                .packs
+                .area(i)
+                .and_then(|a| a.probe(0).ok())
+                .is_some_and(|p| p.level == LEVEL_2M);
+            f(&PackReport {
+                index: i,
+                info,
+                map,
+                huge,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Whether every mapped area of every class lies in the range execmem
+    /// itself uses for that class (`[start, end)`): for the selftest.
+    pub fn areas_in_range(&self) -> bool {
+        Class::ALL
+            .into_iter()
+            .all(|class| self.class(class).lock().packs.all_in_range())
+    }
+}

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+#
+# kselftest for what a kernel review of execmem_rs found (issue 9), each
+# check named after its finding. Runs first in a fresh VM: the direct-map
+# split counters only move on 2 MiB direct-map entries nobody split yet.
+#
+#   2  parked frees never pin backing: 20 x (alloc text 16 MiB, write 1 B,
+#      free) keeps rx.backing_bytes within two extents
+#   4  exec runs with no allocator or session lock: another session
+#      allocates while a function spins; an entry without ENDBR64 is EINVAL
+#   7  no direct-map split over a whole lifecycle, every class
+#   8  a free refills what was written, and nothing when it unmaps
+#  11  freed code is refilled within a bounded time (rx.refill_max_ns)
+#  13  reading selftest leaves nothing parked
+#  21  reads are positional: pread, lseek(0), zero-length reads
+
+import errno
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from execmem import (D, Ktap, Session, kv, require_module, ret_imm32, spin, splits,  # noqa: E402
+                     stats)
+
+MIB = 1 << 20
+# The documented bound for a parked range's refill (execmem_rs.rst).
+REFILL_BOUND_NS = 10_000_000
+
+
+def lifecycle_splits(t):
+    """7: a pack of every class allocated, written, freed and released."""
+    before = splits()
+    with Session() as s:
+        for ty in ("text", "rodata", "data"):
+            # Two full packs: freeing both unmaps one at once (the other may
+            # stay as the spare, released by trim below).
+            ids = [s.ok(f"alloc {ty} 0x200000") for _ in range(2)]
+            for a in ids:
+                s.ok(f"write {a} 0 {ret_imm32(7)}")
+            for a in ids:
+                s.ok(f"free {a}")
+    # Closing the session refilled and freed every parked range.
+    after_free = splits()
+    with Session() as s:
+        err, reply = s.cmd("trim")
+    after_release = splits()
+    d = lambda x: (x[0] - before[0], x[1] - before[1])  # noqa: E731
+    t.check("7_no_split_after_free", d(after_free) == (0, 0),
+            f"level2/level3 splits {d(after_free)}")
+    t.check("7_no_split_after_release", err == 0 and d(after_release) == (0, 0),
+            f"trim: {errno.errorcode.get(err, err)} {reply}; splits {d(after_release)}")
+
+
+def parked_frees_do_not_pin(t):
+    """2: a written extent is unmapped by its free, never parked."""
+    base = stats()["rx.backing_bytes"]
+    worst = 0
+    with Session() as s:
+        for _ in range(20):
+            a = s.ok("alloc text 0x1000000")
+            s.ok(f"write {a} 0 90")
+            s.ok(f"free {a}")
+            worst = max(worst, stats()["rx.backing_bytes"] - base)
+    t.check("2_parked_frees_do_not_pin_backing", worst <= 2 * 16 * MIB,
+            f"rx.backing_bytes rose by up to {worst // MIB} MiB over 20 rounds")
+
+
+def refill_only_what_was_written(t):
+    """8: poke bytes of a 1-byte write and its free."""
+    with Session() as s:
+        p0 = stats()["rx.poke_bytes"]
+        a = s.ok("alloc text 0x1000000")
+        s.ok(f"write {a} 0x800000 90")
+        s.ok(f"free {a}")
+    big = stats()["rx.poke_bytes"] - p0
+    t.check("8_unmapped_extent_not_refilled", big == 1,
+            f"{big} bytes poked for a 1-byte write into 16 MiB and its free (want 1)")
+    with Session() as s:
+        p0 = stats()["rx.poke_bytes"]
+        a = s.ok("alloc text 0x100000")
+        s.ok(f"write {a} 0x1000 90")
+        s.ok(f"free {a}")
+    small = stats()["rx.poke_bytes"] - p0
+    t.check("8_only_written_bytes_refilled", small == 2,
+            f"{small} bytes poked for a 1-byte write into 1 MiB and its refill (want 2)")
+
+
+def exec_holds_no_lock(t):
+    """4: a long call in one session, an allocation in another."""
+    with Session() as a, Session() as b:
+        f = a.ok("alloc text 64")
+        err, reply = a.cmd(f"exec {f} 0")
+        t.check("4_int3_entry_refused", err == errno.EINVAL, f"{errno.errorcode.get(err, err)} {reply}")
+        a.ok(f"write {f} 0 b801000000c3")   # mov eax, 1; ret: no ENDBR64
+        err, reply = a.cmd(f"exec {f} 0")
+        t.check("4_entry_without_endbr64_refused", err == errno.EINVAL,
+                f"{errno.errorcode.get(err, err)} {reply}")
+        # Calibrate a loop of about one second.
+        loops = 1 << 20
+        a.ok(f"write {f} 0 {spin(loops)}")
+        t0 = time.monotonic()
+        a.ok(f"exec {f} 0")
+        per = (time.monotonic() - t0) / loops
+        loops = min(int(1.0 / max(per, 1e-10)), (1 << 32) - 1)
+        a.ok(f"write {f} 0 {spin(loops, 0x5a)}")
+        result = {}
+
+        def run():
+            t1 = time.monotonic()
+            result["reply"] = a.cmd(f"exec {f} 0")
+            result["secs"] = time.monotonic() - t1
+
+        th = threading.Thread(target=run)
+        th.start()
+        time.sleep(0.2)
+        t1 = time.monotonic()
+        g = b.ok("alloc text 64")
+        took = time.monotonic() - t1
+        busy = th.is_alive()
+        th.join()
+        b.ok(f"free {g}")
+        t.check("4_exec_ran_long_enough", result.get("reply") == (0, str(0x5a)) and
+                result.get("secs", 0) >= 0.5,
+                f"exec {result.get('reply')} in {result.get('secs', 0):.2f} s")
+        t.check("4_alloc_during_exec", busy and took < 0.010,
+                f"alloc text 64 took {took * 1000:.2f} ms while the call ran ({'busy' if busy else 'done'})")
+
+
+def refill_bounded_in_time(t):
+    """11: a quiet sequence of writes and frees; each refill waits little."""
+    with Session() as s:
+        for i in range(50):
+            a = s.ok("alloc text 256")
+            s.ok(f"write {a} 0 {ret_imm32(i)}")
+            s.ok(f"free {a}")
+            time.sleep(0.005)
+        # The last free's range goes back within the bound, without a flush.
+        t0 = time.monotonic()
+        while stats()["rx.pending"] and time.monotonic() - t0 < 1:
+            time.sleep(0.001)
+        waited = time.monotonic() - t0
+    st = stats()
+    t.check("11_refill_worker_drained", st["rx.pending"] == 0 and waited < 0.1,
+            f"pending {st['rx.pending']} after {waited * 1000:.1f} ms")
+    t.check("11_refill_within_bound", 0 < st["rx.refill_max_ns"] <= REFILL_BOUND_NS,
+            f"longest wait {st['rx.refill_max_ns'] / 1e6:.2f} ms (bound {REFILL_BOUND_NS / 1e6:.0f} ms)")
+
+
+def selftest_leaves_nothing_parked(t):
+    """13"""
+    with open(f"{D}/selftest") as f:
+        probe = f.read()
+    st = stats()
+    parked = st["rx.pending"] + st["ro.pending"] + st["rw.pending"]
+    t.check("13_selftest_leaves_nothing_parked", "not ok" not in probe and parked == 0,
+            f"{parked} parked after the probe")
+
+
+def positional_reads(t):
+    """21"""
+    fd = os.open(f"{D}/types", os.O_RDONLY)
+    whole = os.read(fd, 65536)
+    again = os.pread(fd, 65536, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    head = os.read(fd, 5)
+    tail = os.pread(fd, 65536, 5)
+    os.close(fd)
+    t.check("21_pread_restarts", whole and again == whole, f"{len(whole)} then {len(again)} bytes")
+    t.check("21_lseek_and_offsets", head == whole[:5] and tail == whole[5:])
+    before = stats()["total.allocs"]
+    fd = os.open(f"{D}/selftest", os.O_RDONLY)
+    empty = os.read(fd, 0)
+    os.close(fd)
+    t.check("21_zero_length_read_runs_nothing", empty == b"" and stats()["total.allocs"] == before,
+            f"total.allocs {before} -> {stats()['total.allocs']}")
+    with Session() as s:
+        a = s.ok("alloc data 64")
+        os.write(s.fd, b"info " + a.encode())
+        first = os.read(s.fd, 65536)
+        reread = os.pread(s.fd, 65536, 0)
+        err, reply = s.cmd("free 999999")
+        t.check("21_reply_reread_and_error_after_read",
+                first and reread == first and err == errno.ENOENT and reply.startswith("error: "),
+                f"{first!r} / {reread!r} / {reply!r}")
+
+
+def main():
+    require_module()
+    t = Ktap()
+    lifecycle_splits(t)
+    parked_frees_do_not_pin(t)
+    refill_only_what_was_written(t)
+    exec_holds_no_lock(t)
+    refill_bounded_in_time(t)
+    selftest_leaves_nothing_parked(t)
+    positional_reads(t)
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The one Python client of execmem_rs's debugfs ABI, for every test, the
+# benchmark driver and the demo: sessions on `ctl`, the `key value` files,
+# KTAP output, and the code snippets the tests write.
+
+import errno
+import os
+import sys
+
+D = "/sys/kernel/debug/execmem_rs"
+PARAMS = "/sys/module/execmem_rs/parameters"
+KSFT_PASS, KSFT_FAIL, KSFT_SKIP = 0, 1, 4
+RX = ("text", "bpf", "ftrace", "kprobes")
+RO = ("rodata", "ro_after_init")
+RW = ("data",)
+TYPES = ("text", "data", "rodata", "ro_after_init", "bpf", "ftrace", "kprobes")
+FILL = {t: "cc" for t in RX} | {t: "00" for t in RO + RW}
+
+
+def class_of(ty):
+    return "rx" if ty in RX else "ro" if ty in RO else "rw"
+
+
+class Ktap:
+    """KTAP results, numbered as they come; finish() prints the plan and
+    exits with kselftest's convention (a run that only skipped is a skip,
+    which the VM runner counts as a failure)."""
+
+    def __init__(self):
+        self.n = self.passed = self.failed = self.skipped = 0
+        print("KTAP version 1", flush=True)
+
+    def check(self, name, ok, detail=""):
+        self.n += 1
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        print(f"{'ok' if ok else 'not ok'} {self.n} {name}" + (f" # {detail}" if detail else ""),
+              flush=True)
+        return ok
+
+    def skip(self, name, why):
+        self.n += 1
+        self.skipped += 1
+        print(f"ok {self.n} {name} # SKIP {why}", flush=True)
+
+    def finish(self):
+        print(f"1..{self.n}")
+        print(f"# totals: pass:{self.passed} fail:{self.failed} skip:{self.skipped}")
+        if self.failed:
+            sys.exit(KSFT_FAIL)
+        sys.exit(KSFT_SKIP if self.passed == 0 else KSFT_PASS)
+
+
+def skip_all(why):
+    print(f"KTAP version 1\n1..0 # SKIP {why}")
+    sys.exit(KSFT_SKIP)
+
+
+def require_module():
+    if os.geteuid() != 0:
+        skip_all("must be run as root")
+    if not os.path.isdir(D):
+        skip_all(f"execmem_rs is not loaded ({D} missing)")
+
+
+class Session:
+    """One open ctl file: write a command, read its reply."""
+
+    def __init__(self):
+        self.fd = os.open(f"{D}/ctl", os.O_RDWR)
+
+    def cmd(self, line):
+        """Returns (errno or 0, reply without the trailing newline)."""
+        err = 0
+        try:
+            os.write(self.fd, line.encode() if isinstance(line, str) else line)
+        except OSError as e:
+            err = e.errno
+        out = b""
+        while True:
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                break
+            out += chunk
+        return err, out.decode(errors="replace").rstrip("\n")
+
+    def ok(self, line):
+        err, reply = self.cmd(line)
+        if err:
+            raise RuntimeError(f"{line!r} failed: {errno.errorcode.get(err)} {reply}")
+        return reply
+
+    def close(self):
+        os.close(self.fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def keyvalues(path):
+    with open(path) as f:
+        return {k: v for k, v in (line.split(None, 1) for line in f if line.strip())}
+
+
+def stats():
+    return {k: int(v) for k, v in keyvalues(f"{D}/stats").items()}
+
+
+def vmstat(key):
+    with open("/proc/vmstat") as f:
+        return int(dict(line.split() for line in f)[key])
+
+
+def splits():
+    return vmstat("direct_map_level2_splits"), vmstat("direct_map_level3_splits")
+
+
+def param(name, value=None):
+    path = f"{PARAMS}/{name}"
+    if value is not None:
+        with open(path, "w") as f:
+            f.write(f"{value}\n")
+    with open(path) as f:
+        return f.read().strip()
+
+
+def kv(reply):
+    return dict(w.split("=", 1) for w in reply.split())
+
+
+def ret_imm32(imm):
+    """ENDBR64; mov eax, imm32; ret."""
+    return "f30f1efab8" + imm.to_bytes(4, "little").hex() + "c3"
+
+
+def spin(loops, imm=1):
+    """ENDBR64; mov ecx, loops; 1: pause; dec ecx; jnz 1b; mov eax, imm; ret."""
+    return ("f30f1efa" + "b9" + loops.to_bytes(4, "little").hex() + "f390" + "ffc9" + "75fa" +
+            "b8" + imm.to_bytes(4, "little").hex() + "c3")
