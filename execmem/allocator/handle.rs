@@ -187,11 +187,17 @@ impl Drop for Allocation {
                 };
                 match st.queue.push(parked) {
                     Ok(()) => {
+                        // The first parked range wakes the worker; it drains
+                        // the queue until it finds it empty (under this
+                        // lock), so later ones need no wakeup of their own.
+                        let first = st.queue.len() == 1;
                         drop(st);
                         // The worker refills it, one poke, within the bound
                         // the allocator documents; nothing reaches it
                         // meanwhile: its handle is gone and it is not free.
-                        owner.kick();
+                        if first {
+                            owner.kick();
+                        }
                         return;
                     }
                     Err(p) => {

@@ -38,7 +38,8 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 /// Parked ranges a class holds at most; a free that finds the queue full
-/// refills its own range.
+/// refills its own range. At about 20 us per poke (TCG), a full queue drains
+/// in about 5 ms even with no two ranges chained: within the 10 ms bound.
 pub const QUEUE: usize = 256;
 
 /// A freed range waiting for its refill: still allocated in the engine.
