@@ -13,87 +13,15 @@ import re
 import subprocess
 import sys
 
-D = "/sys/kernel/debug/execmem_rs"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from execmem import (D, FILL, RO, RW, RX, TYPES, Ktap, Session, kv, require_module,  # noqa: E402
+                     ret_imm32, stats)
+
 PT = "/sys/kernel/debug/page_tables/kernel"
-KSFT_SKIP = 4
-RX, RO, RW = ("text", "bpf", "ftrace", "kprobes"), ("rodata", "ro_after_init"), ("data",)
-TYPES = RX + RO + RW
-FILL = {t: "cc" for t in RX} | {t: "00" for t in RO + RW}
-
-
-class Ktap:
-    def __init__(self):
-        self.n = self.passed = self.failed = 0
-        print("KTAP version 1", flush=True)
-
-    def check(self, name, ok, detail=""):
-        self.n += 1
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        print(f"{'ok' if ok else 'not ok'} {self.n} {name}" + (f" # {detail}" if detail else ""),
-              flush=True)
-        return ok
-
-    def finish(self):
-        print(f"1..{self.n}")
-        print(f"# totals: pass:{self.passed} fail:{self.failed} skip:0")
-        sys.exit(1 if self.failed else 0)
-
-
-class Session:
-    """One open ctl file: write a command, read its reply."""
-
-    def __init__(self):
-        self.fd = os.open(f"{D}/ctl", os.O_RDWR)
-
-    def cmd(self, line):
-        """Returns (errno or 0, reply without the trailing newline)."""
-        err = 0
-        try:
-            os.write(self.fd, line.encode() if isinstance(line, str) else line)
-        except OSError as e:
-            err = e.errno
-        out = b""
-        while True:
-            chunk = os.read(self.fd, 65536)
-            if not chunk:
-                break
-            out += chunk
-        return err, out.decode(errors="replace").rstrip("\n")
-
-    def ok(self, line):
-        err, reply = self.cmd(line)
-        if err:
-            raise RuntimeError(f"{line!r} failed: {errno.errorcode.get(err)} {reply}")
-        return reply
-
-    def close(self):
-        os.close(self.fd)
-
-
-def stats():
-    with open(f"{D}/stats") as f:
-        return {k: int(v) for k, v in (line.split() for line in f)}
-
-
-def kv(reply):
-    return dict(w.split("=", 1) for w in reply.split())
-
-
-def ret_imm32(imm):
-    """ENDBR64; mov eax, imm32; ret."""
-    return "f30f1efab8" + imm.to_bytes(4, "little").hex() + "c3"
 
 
 def main():
-    if os.geteuid() != 0:
-        print("KTAP version 1\n1..0 # SKIP must be run as root")
-        sys.exit(KSFT_SKIP)
-    if not os.path.isdir(D):
-        print(f"KTAP version 1\n1..0 # SKIP execmem_rs is not loaded ({D} missing)")
-        sys.exit(KSFT_SKIP)
+    require_module()
     t = Ktap()
 
     # --- files and modes -------------------------------------------------------

@@ -28,7 +28,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from execmem import Session  # noqa: E402
+from execmem import Session, stress  # noqa: E402
 
 D = "/sys/kernel/debug/execmem_rs"
 FI = "/sys/kernel/debug"
@@ -204,16 +204,8 @@ def main():
         result = {}
 
         def run_stress():
-            fd = os.open(f"{D}/stress", os.O_RDWR)
-            try:
-                os.write(fd, f"threads=2 ops={ops} seed={attempt + 1} max_size=0x400000".encode())
-                out = b""
-                while chunk := os.read(fd, 4096):
-                    out += chunk
-                result["report"] = dict(l.split() for l in out.decode().splitlines())
-            except OSError as e:
-                result["errno"] = e.errno
-            os.close(fd)
+            report, err = stress(f"threads=2 ops={ops} seed={attempt + 1} max_size=0x400000")
+            result.update({"report": report} if not err else {"errno": err})
 
         th = threading.Thread(target=run_stress)
         th.start()
@@ -282,16 +274,8 @@ def main():
     result = {}
 
     def run_small():
-        fd = os.open(f"{D}/stress", os.O_RDWR)
-        try:
-            os.write(fd, b"threads=2 ops=50000 seed=9 max_size=0x20000")
-            out = b""
-            while chunk := os.read(fd, 4096):
-                out += chunk
-            result["report"] = dict(l.split() for l in out.decode().splitlines())
-        except OSError as e:
-            result["errno"] = e.errno
-        os.close(fd)
+        report, err = stress("threads=2 ops=50000 seed=9 max_size=0x20000")
+        result.update({"report": report} if not err else {"errno": err})
 
     th = threading.Thread(target=run_small)
     th.start()

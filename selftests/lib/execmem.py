@@ -143,3 +143,19 @@ def spin(loops, imm=1):
     """ENDBR64; mov ecx, loops; 1: pause; dec ecx; jnz 1b; mov eax, imm; ret."""
     return ("f30f1efa" + "b9" + loops.to_bytes(4, "little").hex() + "f390" + "ffc9" + "75fa" +
             "b8" + imm.to_bytes(4, "little").hex() + "c3")
+
+
+def stress(params):
+    """One stress run (blocks until it is done): (report dict, 0), or
+    ({}, errno) if the write failed."""
+    fd = os.open(f"{D}/stress", os.O_RDWR)
+    try:
+        os.write(fd, params.encode())
+        out = b""
+        while chunk := os.read(fd, 4096):
+            out += chunk
+        return dict(line.split() for line in out.decode().splitlines()), 0
+    except OSError as e:
+        return {}, e.errno
+    finally:
+        os.close(fd)
