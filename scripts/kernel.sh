@@ -94,7 +94,9 @@ km=(make -s -C "$kdir" "${KMAKE_ARGS[@]}")
 "${km[@]}" rustavailable >/dev/null || { echo "kernel: Rust is not available for the kernel build" >&2; exit 1; }
 cat "${frags[@]}" >"$dir/fragment.config"
 # Same base key means the same config: keep .config (and its timestamps) as is.
-[ -f "$kdir/.config" ] || "${km[@]}" KCONFIG_ALLCONFIG="$dir/fragment.config" allnoconfig >/dev/null
+# (Kconfig warns on stderr for each option a later fragment overrides: intended.)
+[ -f "$kdir/.config" ] || "${km[@]}" KCONFIG_ALLCONFIG="$dir/fragment.config" allnoconfig 2>&1 >/dev/null |
+	{ grep -v 'warning: override: reassigning to symbol' >&2 || true; }
 
 # Every option the fragment asks for must have survived dependency resolution;
 # where fragments disagree, the last line for an option is what was asked.
@@ -117,7 +119,15 @@ done < <(wanted "$dir/fragment.config")
 [ "$bad" = 0 ] || exit 1
 
 echo "kernel: compiling in $kdir (log: $dir/build.log)"
-if ! "${km[@]}" -j"$(nproc)" all >"$dir/build.log" 2>&1; then
+# Not silent, so that the log says where the build is: a line every 30 s.
+make -C "$kdir" "${KMAKE_ARGS[@]}" -j"$(nproc)" all >"$dir/build.log" 2>&1 &
+build=$!
+while kill -0 "$build" 2>/dev/null; do
+	for _ in $(seq 30); do kill -0 "$build" 2>/dev/null || break; sleep 1; done
+	kill -0 "$build" 2>/dev/null &&
+		echo "kernel: $flavour, $(( $(date +%s) - start )) s: $(tail -n1 "$dir/build.log" | sed 's/^ *//' | cut -c1-90)"
+done
+if ! wait "$build"; then
 	tail -n 40 "$dir/build.log" >&2
 	echo "kernel: build failed, full log in $dir/build.log" >&2
 	exit 1
