@@ -17,16 +17,23 @@ def parse(path):
         if m:
             wl = f"{m[1]}{'+write' if m[3] == '1' else ''} ({m[2]})"
             continue
-        m = re.match(r"(baseline|execmem_rs)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)$", line.strip())
+        m = re.match(r"(baseline|execmem_rs)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)"
+                     r"(?:\s+(\d+)\s+(\d+)\s+(\d+))?$", line.strip())
         if m and wl:
             rows.append({"workload": wl, "allocator": m[1], "op": m[2], "count": int(m[3]),
-                         "p50_ns": int(m[4]), "p99_ns": int(m[5])})
+                         "p50_ns": int(m[4]), "p99_ns": int(m[5]),
+                         "max_pokes": int(m[6] or 0), "max_bytes": int(m[7] or 0),
+                         "poked": int(m[8] or 0)})
             continue
-        m = re.match(r"(baseline|execmem_rs)\s+pages=(\d+) packs=(\d+) ptes=(\d+) "
-                     r"direct_map_level2_splits=(\d+)", line.strip())
+        m = re.match(r"(baseline|execmem_rs)\s+(pages=.*)", line.strip())
         if m and wl:
-            foot.append({"workload": wl, "allocator": m[1], "pages": int(m[2]), "packs": int(m[3]),
-                         "ptes": int(m[4]), "splits": int(m[5])})
+            kv = dict(re.findall(r"(\w+)=(\([^)]*\)|\S+)", m[2]))
+            foot.append({"workload": wl, "allocator": m[1], "pages": int(kv["pages"]),
+                         "packs": int(kv["packs"]), "ptes": int(kv["ptes"]),
+                         "splits": int(kv["direct_map_level2_splits"]),
+                         "splits_after_alloc": kv.get("splits_after_alloc", ""),
+                         "splits_after_free": kv.get("splits_after_free", ""),
+                         "splits_after_release": kv.get("splits_after_release", "")})
     return rows, foot
 
 
@@ -35,13 +42,18 @@ def main():
     rows, foot = parse(src)
     with open(out_csv, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["workload", "allocator", "op", "count", "p50_ns", "p99_ns", "pages", "packs",
-                    "ptes", "direct_map_level2_splits"])
+        w.writerow(["workload", "allocator", "op", "count", "p50_ns", "p99_ns", "max_pokes",
+                    "max_poke_bytes", "poked_calls", "pages", "packs", "ptes",
+                    "direct_map_level2_splits", "splits_after_alloc", "splits_after_free",
+                    "splits_after_release"])
         for r in rows:
             fp = next((x for x in foot if x["workload"] == r["workload"] and
                        x["allocator"] == r["allocator"]), {})
             w.writerow([r["workload"], r["allocator"], r["op"], r["count"], r["p50_ns"], r["p99_ns"],
-                        fp.get("pages"), fp.get("packs"), fp.get("ptes"), fp.get("splits")])
+                        r["max_pokes"], r["max_bytes"], r["poked"],
+                        fp.get("pages"), fp.get("packs"), fp.get("ptes"), fp.get("splits"),
+                        fp.get("splits_after_alloc"), fp.get("splits_after_free"),
+                        fp.get("splits_after_release")])
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
