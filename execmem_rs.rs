@@ -22,18 +22,33 @@ module! {
 }
 
 struct ExecmemRs {
-    // Dropped in order: the files (no new users), then our reference.
+    // Dropped in order: the kernel's users are told we are gone (none holds
+    // our memory: it would pin the module), the files (no new users), then
+    // our references.
+    _served: execmem::backend::provider::Registration,
     _files: execmem::abi::Files,
+    _provider: Arc<execmem::provider::Provider>,
     alloc: Arc<execmem::allocator::Allocator>,
 }
 
 impl kernel::Module for ExecmemRs {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let serve = execmem::params::SERVE.get();
+        let Some(mask) = execmem::provider::parse_serve(serve.as_bytes()) else {
+            pr_err!("serve={}: want bpf,kprobes (any of them) or none\n", serve);
+            return Err(EINVAL);
+        };
         let alloc = execmem::allocator::Allocator::new()?;
-        let files = execmem::abi::Files::new(module, &alloc)?;
+        let provider = execmem::provider::Provider::new(&alloc, mask)?;
+        let files = execmem::abi::Files::new(module, &alloc, &provider)?;
+        let server: Arc<dyn execmem::backend::provider::Serve> = provider.clone();
+        // SAFETY: the last fallible step of init; dropped only by exit.
+        let served = unsafe { execmem::backend::provider::Registration::new(server) }?;
         pr_info!("loaded: /sys/kernel/debug/execmem_rs/\n");
         Ok(ExecmemRs {
+            _served: served,
             _files: files,
+            _provider: provider,
             alloc,
         })
     }

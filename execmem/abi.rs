@@ -11,6 +11,7 @@
 //! | `selftest` | 0400 | read: run the end-to-end probe, KTAP out               |
 //! | `stress`   | 0600 | write: run the stress runner; read: its report ([`stress`]) |
 //! | `bench`    | 0600 | write: run a benchmark; read: its table ([`bench`])    |
+//! | `serve`    | 0600 | which kernel users are served; what they hold ([`provider`]) |
 //!
 //! No file prints a kernel address: packs are numbered, allocations are
 //! placed by pack number and offset. Documentation/execmem_rs.rst describes
@@ -19,12 +20,14 @@
 //! [`ctl`]: crate::execmem::ctl
 //! [`stress`]: crate::execmem::stress
 //! [`bench`]: crate::execmem::bench
+//! [`provider`]: crate::execmem::provider
 
 use crate::execmem::allocator::Allocator;
 use crate::execmem::backend::debugfs::{Dir, File, FileOps};
 use crate::execmem::bench::{Bench, BenchState};
 use crate::execmem::core_engine::types::{Class, ExecmemType};
 use crate::execmem::ctl::Session;
+use crate::execmem::provider::{Provider, ServeFile};
 use crate::execmem::stress::{Stress, StressState};
 use crate::execmem::{selftest, text::Text};
 use core::fmt::Write;
@@ -40,12 +43,17 @@ pub struct Files {
     _selftest: File<Selftest>,
     _stress: File<Stress>,
     _bench: File<Bench>,
+    _serve: File<ServeFile>,
     _dir: Dir,
 }
 
 impl Files {
     /// Creates the directory and every file.
-    pub fn new(module: &'static ThisModule, alloc: &Arc<Allocator>) -> Result<Self> {
+    pub fn new(
+        module: &'static ThisModule,
+        alloc: &Arc<Allocator>,
+        provider: &Arc<Provider>,
+    ) -> Result<Self> {
         let dir = Dir::new(c_str!("execmem_rs"))?;
         Ok(Files {
             _types: dir.file(c_str!("types"), 0o400, alloc.clone(), module)?,
@@ -55,6 +63,7 @@ impl Files {
             _selftest: dir.file(c_str!("selftest"), 0o400, alloc.clone(), module)?,
             _stress: dir.file(c_str!("stress"), 0o600, StressState::new(alloc)?, module)?,
             _bench: dir.file(c_str!("bench"), 0o600, BenchState::new(alloc)?, module)?,
+            _serve: dir.file(c_str!("serve"), 0o600, provider.clone(), module)?,
             _dir: dir,
         })
     }

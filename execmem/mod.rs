@@ -18,6 +18,7 @@ pub mod core_engine;
 pub mod ctl;
 pub mod packs;
 pub mod params;
+pub mod provider;
 pub mod selftest;
 pub mod stress;
 pub mod text;

@@ -12,6 +12,9 @@
 //!   need more fails with `ENOSPC`.
 //! - `session_cap`: bytes one `ctl` session may have allocated (requested
 //!   sizes; default 256 MiB). A request above it fails with `EDQUOT`.
+//! - `serve`: which of the kernel's users of executable memory to serve
+//!   from load on (`bpf`, `kprobes`, both comma-separated, or `none`, the
+//!   default); read-only, the debugfs file `serve` switches at run time.
 
 crate::module_param_ulong!(
     GLOBAL_CAP,
@@ -19,6 +22,13 @@ crate::module_param_ulong!(
     512 << 20,
     0o644,
     "Bytes of packs mapped at most, all classes (default 512 MiB)"
+);
+
+crate::module_param_charp!(
+    SERVE,
+    "serve",
+    c"none",
+    "Which of the kernel's users to serve at load: bpf,kprobes (any) or none"
 );
 
 crate::module_param_ulong!(

@@ -60,6 +60,9 @@ pub struct Allocation {
     pub(super) pl: Placement,
     pub(super) win: Option<Window<'static>>,
     pub(super) dirty: Dirty,
+    /// Its free refills on the freeing thread instead of parking (memory
+    /// the kernel owned: see [`Code::kernel_owned`]).
+    pub(super) eager: bool,
 }
 
 impl Allocation {
@@ -167,7 +170,8 @@ impl Drop for Allocation {
         st.counters.freed(self.ty, self.size);
         let unmaps = st.engine.free_unmaps(self.pl.handle);
         // The window is consumed here: parked, or used one last time.
-        match on_free(class, &self.dirty, unmaps, st.queue.is_full()) {
+        let now = self.eager || st.queue.is_full();
+        match on_free(class, &self.dirty, unmaps, now) {
             FreeAction::Release => {}
             FreeAction::FillThenRelease => {
                 if let Some((off, len)) = self.dirty.range() {
@@ -274,6 +278,16 @@ impl Code {
     /// The common part.
     pub fn common(&self) -> &Allocation {
         &self.0
+    }
+
+    /// Makes this memory the kernel's: its owner writes all of it with
+    /// `text_poke` itself, so the free refills all of it, and does so on
+    /// the freeing thread (one `text_poke_set()`, as the kernel's own
+    /// `bpf_prog_pack_free()` does) rather than in the refill worker: the
+    /// memory is trap-filled when the kernel's free returns.
+    pub(crate) fn kernel_owned(&mut self) {
+        self.0.dirty.add(0, self.0.size);
+        self.0.eager = true;
     }
 }
 

@@ -76,12 +76,14 @@ fn refusal(e: CoreError) -> Refusal {
 }
 
 /// Who an allocation is for: memory a user asked for is charged to the
-/// user's memory cgroup.
+/// user's memory cgroup; the kernel may ask with `text_mutex` held.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Requester {
     /// A user, through debugfs.
     User,
-    /// The kernel (the provider's callers, the allocator's own probe).
+    /// The kernel (the provider's callers, the allocator's own probe). Its
+    /// allocation never calls `text_poke` (which takes `text_mutex`): it
+    /// does not refill parked ranges on its thread, it grows or fails.
     Kernel,
 }
 
@@ -238,6 +240,12 @@ impl Allocator {
         }
     }
 
+    /// The allocator's workqueue (unbound, high priority): for work that
+    /// releases allocations off a caller's thread.
+    pub(crate) fn queue(&self) -> &Queue {
+        &self.wq
+    }
+
     /// Runs the refill worker soon (unless it is queued already).
     fn kick(&self) {
         self.refill.queue(&self.wq);
@@ -320,9 +328,10 @@ impl Allocator {
         // In the space the class has, first.
         let mut probe = NoGrowth::default();
         let mut placed = guard.engine.alloc(&mut probe, ty, size, align);
-        if probe.wanted && !guard.queue.is_empty() {
+        if probe.wanted && !guard.queue.is_empty() && who == Requester::User {
             // It would grow the class (or fail) while freed ranges wait for
-            // their refill: take them back first, then look again.
+            // their refill: take them back first, then look again (not for
+            // the kernel, which may hold `text_mutex`: the worker does it).
             drop(guard);
             self.drain_class(class, By::Caller);
             guard = self.class(class).lock();
@@ -371,6 +380,7 @@ impl Allocator {
             pl,
             win: Some(win),
             dirty: Default::default(),
+            eager: false,
         })
     }
 

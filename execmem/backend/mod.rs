@@ -13,6 +13,7 @@ pub mod debugfs;
 pub mod kthread;
 pub mod mem;
 pub mod param;
+pub mod provider;
 pub mod security;
 pub mod storage;
 pub mod work;

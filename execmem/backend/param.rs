@@ -40,6 +40,40 @@ impl ULong {
     }
 }
 
+/// The value of a `charp` parameter: a pointer to a NUL-terminated string,
+/// ours (the default) or one the kernel allocated when parsing `insmod`
+/// arguments.
+#[repr(transparent)]
+pub struct CharP(core::sync::atomic::AtomicPtr<core::ffi::c_char>);
+
+impl CharP {
+    /// A parameter whose value is `v` until the kernel sets it.
+    pub const fn new(v: &'static core::ffi::CStr) -> Self {
+        CharP(core::sync::atomic::AtomicPtr::new(v.as_ptr().cast_mut()))
+    }
+
+    /// The current value. Only for parameters the kernel never rewrites
+    /// after load (sysfs mode without write permission): the string then
+    /// lives, unchanged, until the module is unloaded.
+    pub fn get(&self) -> &kernel::str::CStr {
+        let p = self.0.load(Ordering::Relaxed);
+        if p.is_null() {
+            return kernel::c_str!("");
+        }
+        // SAFETY: the kernel sets the pointer only while parsing our
+        // arguments, before init, to a NUL-terminated string it frees only
+        // after module exit (`param_free_charp()`); the default is a static
+        // C string. The macro refuses write permission, so nothing replaces
+        // it meanwhile.
+        unsafe { kernel::str::CStr::from_char_ptr(p.cast()) }
+    }
+
+    /// For the `kernel_param` that the kernel writes through.
+    pub const fn as_arg(&self) -> *mut core::ffi::c_void {
+        self.0.as_ptr().cast()
+    }
+}
+
 /// A `struct kernel_param` the module loader finds in `__param`.
 ///
 /// # Invariants
@@ -73,15 +107,13 @@ extern "C" {
     pub static __this_module: kernel::types::Opaque<bindings::module>;
 }
 
-/// Defines `$value: ULong`, an `unsigned long` module parameter `$name`
-/// with sysfs mode `$perm`, default `$default` and description `$desc`.
+/// The `struct kernel_param` in `__param` and the two `.modinfo` strings of
+/// a parameter `$name` whose value is `$value` (a [`ULong`] or [`CharP`]),
+/// parsed by `$ops`, typed `$ty` for modinfo. Used by the macros below.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! module_param_ulong {
-    ($value:ident, $name:literal, $default:expr, $perm:expr, $desc:literal) => {
-        /// Module parameter (see its `.modinfo` description).
-        pub static $value: $crate::execmem::backend::param::ULong =
-            $crate::execmem::backend::param::ULong::new($default);
-
+macro_rules! __module_param {
+    ($value:ident, $name:literal, $ops:ident, $ty:literal, $perm:expr, $desc:literal) => {
         const _: () = {
             #[link_section = "__param"]
             #[used(compiler)]
@@ -91,7 +123,7 @@ macro_rules! module_param_ulong {
                     mod_: ::core::ptr::addr_of!($crate::execmem::backend::param::__this_module)
                         .cast_mut()
                         .cast(),
-                    ops: ::core::ptr::addr_of!(::kernel::bindings::param_ops_ulong),
+                    ops: ::core::ptr::addr_of!(::kernel::bindings::$ops),
                     perm: $perm,
                     level: -1,
                     flags: 0,
@@ -100,7 +132,7 @@ macro_rules! module_param_ulong {
                     },
                 });
 
-            const TYPE: &str = ::core::concat!("parmtype=", $name, ":ulong\0");
+            const TYPE: &str = ::core::concat!("parmtype=", $name, ":", $ty, "\0");
             const DESC: &str = ::core::concat!("parm=", $name, ":", $desc, "\0");
             #[link_section = ".modinfo"]
             #[used(compiler)]
@@ -109,5 +141,31 @@ macro_rules! module_param_ulong {
             #[used(compiler)]
             static PARM: [u8; DESC.len()] = $crate::execmem::backend::param::bytes(DESC);
         };
+    };
+}
+
+/// Defines `$value: CharP`, a read-only string module parameter `$name`
+/// (set with `insmod ... $name=...`, shown in sysfs with mode 0444),
+/// default `$default` (a C string literal), description `$desc`.
+#[macro_export]
+macro_rules! module_param_charp {
+    ($value:ident, $name:literal, $default:expr, $desc:literal) => {
+        /// Module parameter (see its `.modinfo` description).
+        pub static $value: $crate::execmem::backend::param::CharP =
+            $crate::execmem::backend::param::CharP::new($default);
+        // Read-only in sysfs: `CharP::get` relies on it.
+        $crate::__module_param!($value, $name, param_ops_charp, "charp", 0o444, $desc);
+    };
+}
+
+/// Defines `$value: ULong`, an `unsigned long` module parameter `$name`
+/// with sysfs mode `$perm`, default `$default` and description `$desc`.
+#[macro_export]
+macro_rules! module_param_ulong {
+    ($value:ident, $name:literal, $default:expr, $perm:expr, $desc:literal) => {
+        /// Module parameter (see its `.modinfo` description).
+        pub static $value: $crate::execmem::backend::param::ULong =
+            $crate::execmem::backend::param::ULong::new($default);
+        $crate::__module_param!($value, $name, param_ops_ulong, "ulong", $perm, $desc);
     };
 }

@@ -73,22 +73,23 @@ pub enum FreeAction {
     FillThenRelease,
     /// RO/RX memory: park it for the worker to refill (one `text_poke`).
     Park,
-    /// RO/RX memory and the queue is full: refill it now (one `text_poke`
-    /// on the caller), then give it back.
+    /// RO/RX memory and the queue is full (or its owner asked): refill it
+    /// now (one `text_poke` on the caller), then give it back.
     RefillThenRelease,
 }
 
 /// Decides what a free of a `class` allocation does: `dirty` is what it
 /// wrote, `unmaps` whether the engine's free unmaps its backing (an
-/// overflow extent, or an extent it is the last allocation of), `full`
-/// whether the class's refill queue is full. At most one `text_poke` on
-/// the caller, whatever happens.
-pub fn on_free(class: Class, dirty: &Dirty, unmaps: bool, full: bool) -> FreeAction {
+/// overflow extent, or an extent it is the last allocation of), `now`
+/// whether it must refill on the caller (the class's refill queue is full,
+/// or the memory's owner asked for it). At most one `text_poke` on the
+/// caller, whatever happens.
+pub fn on_free(class: Class, dirty: &Dirty, unmaps: bool, now: bool) -> FreeAction {
     if dirty.is_clean() || unmaps {
         FreeAction::Release
     } else if class == Class::Rw {
         FreeAction::FillThenRelease
-    } else if full {
+    } else if now {
         FreeAction::RefillThenRelease
     } else {
         FreeAction::Park

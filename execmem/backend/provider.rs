@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C side of serving the kernel's executable-memory users: one
+//! registered `struct execmem_provider` (test-kernel patch 0004) whose
+//! callbacks forward to a [`Serve`] implementation.
+//!
+//! The kernel asks the provider from `bpf_prog_pack_alloc()`/`_free()` and
+//! from x86 `alloc_insn_page()`/`free_insn_page()`. `execmem_provider_alloc()`
+//! and `_free()` pin this module (`try_module_get()`) for each call, and a
+//! module whose exit has begun cannot be pinned; [`Registration`] is made as
+//! the last step of module init and dropped in module exit, so no callback is
+//! in flight when it unregisters.
+
+use core::{
+    ffi::c_void,
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+use kernel::{bindings, prelude::*, sync::Arc};
+
+/// Which of the kernel's users asks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Consumer {
+    /// The BPF JIT: programs, trampolines, the dispatcher
+    /// (`EXECMEM_BPF`).
+    Bpf,
+    /// kprobes instruction pages (`EXECMEM_KPROBES`).
+    Kprobes,
+}
+
+/// What serves the kernel's requests.
+pub trait Serve: Send + Sync {
+    /// `size` bytes for `who`, read-only + executable and trap-filled: the
+    /// address, or `None` (the kernel then uses its own path).
+    fn alloc(&self, who: Consumer, size: usize) -> Option<usize>;
+    /// Frees `addr` if [`Serve::alloc`] returned it; whether it did.
+    fn free(&self, addr: usize) -> bool;
+}
+
+/// The server the callbacks forward to: a `KBox<Arc<dyn Serve>>` turned into
+/// a raw pointer by [`Registration::new`], null when nothing is registered.
+static SERVER: AtomicPtr<Arc<dyn Serve>> = AtomicPtr::new(ptr::null_mut());
+
+/// # Safety
+///
+/// Called by `execmem_provider_alloc()` with this module pinned.
+unsafe extern "C" fn alloc(ty: bindings::execmem_type, size: usize) -> *mut c_void {
+    let who = match ty {
+        bindings::execmem_type_EXECMEM_BPF => Consumer::Bpf,
+        bindings::execmem_type_EXECMEM_KPROBES => Consumer::Kprobes,
+        _ => return ptr::null_mut(),
+    };
+    let s = SERVER.load(Ordering::Acquire);
+    // SAFETY: non-null, `s` comes from `KBox::into_raw` in
+    // `Registration::new` and is freed only in `Registration::drop`, after
+    // unregistering, when no call is in flight (module doc).
+    match unsafe { s.as_ref() } {
+        Some(s) => s
+            .alloc(who, size)
+            .map_or(ptr::null_mut(), |a| a as *mut c_void),
+        None => ptr::null_mut(),
+    }
+}
+
+/// # Safety
+///
+/// Called by `execmem_provider_free()` with this module pinned.
+unsafe extern "C" fn free(p: *mut c_void) -> bool {
+    let s = SERVER.load(Ordering::Acquire);
+    // SAFETY: as in `alloc`.
+    match unsafe { s.as_ref() } {
+        Some(s) => s.free(p as usize),
+        None => false,
+    }
+}
+
+/// The `struct execmem_provider` the kernel calls.
+struct Ops(bindings::execmem_provider);
+
+// SAFETY: read-only after construction; the kernel only reads it.
+unsafe impl Sync for Ops {}
+
+static OPS: Ops = Ops(bindings::execmem_provider {
+    alloc: Some(alloc),
+    free: Some(free),
+    owner: ptr::addr_of!(super::param::__this_module).cast_mut().cast(),
+});
+
+/// Pins or unpins this module once: one reference per piece of memory the
+/// kernel holds, so `rmmod` is refused while it holds any.
+pub fn pin_module(pin: bool) {
+    let m = ptr::addr_of!(super::param::__this_module).cast_mut().cast();
+    // SAFETY: this module is live (we run its code); __module_get()
+    // increments a reference held until the matching module_put().
+    unsafe {
+        if pin {
+            bindings::__module_get(m);
+        } else {
+            bindings::module_put(m);
+        }
+    }
+}
+
+/// The registered provider; unregistered on drop.
+///
+/// # Invariants
+///
+/// `SERVER` holds the server of this registration and `OPS` is registered.
+pub struct Registration(());
+
+impl Registration {
+    /// Registers `server` as the kernel's execmem provider.
+    ///
+    /// # Safety
+    ///
+    /// The last fallible step of module init (nothing may fail after it,
+    /// which would drop it while a callback could run), and dropped only by
+    /// module exit.
+    pub unsafe fn new(server: Arc<dyn Serve>) -> Result<Self> {
+        let boxed = KBox::into_raw(KBox::new(server, GFP_KERNEL)?);
+        if SERVER
+            .compare_exchange(ptr::null_mut(), boxed, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: ours, never published.
+            drop(unsafe { KBox::from_raw(boxed) });
+            return Err(EBUSY);
+        }
+        // SAFETY: `OPS` is a static that outlives the registration.
+        let ret = unsafe { bindings::execmem_provider_register(&OPS.0) };
+        if let Err(e) = kernel::error::to_result(ret) {
+            let s = SERVER.swap(ptr::null_mut(), Ordering::AcqRel);
+            // SAFETY: never registered, so no callback saw it.
+            drop(unsafe { KBox::from_raw(s) });
+            return Err(e);
+        }
+        // INVARIANT: both set above.
+        Ok(Registration(()))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: registered (type invariant); returns after an RCU grace
+        // period, so no caller still holds the provider pointer.
+        unsafe { bindings::execmem_provider_unregister(&OPS.0) };
+        let s = SERVER.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !s.is_null() {
+            // SAFETY: from `KBox::into_raw` in `new`; no call is in flight
+            // (module exit) and none can start (unregistered).
+            drop(unsafe { KBox::from_raw(s) });
+        }
+    }
+}

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel's own users of executable memory, served by execmem_rs.
+//!
+//! With the test kernel's patch 0004, the callers that write their
+//! executable memory only with `text_poke*()` ask a registered provider
+//! first: the BPF JIT (`bpf_prog_pack_alloc()`, for programs, trampolines
+//! and the dispatcher: type `bpf`) and x86 kprobes (`alloc_insn_page()`,
+//! one page of instruction slots: type `kprobes`). Served, they take
+//! read-only, executable, trap-filled memory from the rx class's 2 MiB
+//! packs, shared with module text, and give it back by address
+//! ([`crate::execmem::backend::provider`] is the C side).
+//!
+//! What the kernel gets is an ordinary [`Code`] allocation kept here,
+//! keyed by its address. The kernel writes it with `text_poke` itself, so
+//! the whole block counts as written, and its free refills all of it with
+//! one `text_poke_set()` before the block goes back to the allocator, as
+//! the stock `bpf_prog_pack_free()` invalidates at once: on the freeing
+//! thread for BPF, in this provider's work item for kprobes (below), not
+//! in the refill worker: when the kernel's free returns, the image is
+//! trap-filled, whatever the worker's queue holds. A fill costs what the
+//! stock path's costs (the same `text_poke_set()` over the same bytes:
+//! 744 ms for a 617 KB `test_bpf` image under TCG). While any such
+//! allocation is live this module holds a reference on itself (one per
+//! allocation), so `rmmod` is refused ("in use") rather than pulling memory
+//! from under the JIT. `serve` set to `none` stops new allocations at once
+//! and leaves the live ones valid until the kernel frees them. A failed
+//! allocation returns NULL, and the kernel uses its stock path.
+//!
+//! Contexts: every allocation and free comes from process context, but
+//! not always a free one. BPF programs are freed from a kworker after an
+//! RCU grace period (`bpf_prog_free_deferred()`), trampolines from a
+//! kworker (`__bpf_tramp_image_put_deferred()`) or under the trampoline's
+//! mutex; kprobes allocates its pages with `text_mutex` held
+//! (`register_kprobe()` -> `prepare_kprobe()`, kernel/kprobes.c:1677) and
+//! frees them with `text_mutex` held too (`kprobe_optimizer()` ->
+//! `do_free_cleaned_kprobes()`, kernel/kprobes.c:613). `text_poke*()`
+//! takes `text_mutex`, so nothing on the kprobes paths may poke: an
+//! allocation for the kernel never refills parked ranges on its own thread
+//! (it grows the class or fails, and the kernel falls back to its stock
+//! path), and a kprobes free only moves the allocation to a list that this
+//! provider's work item refills and releases, in a kworker that holds no
+//! lock of the kernel's. A BPF free refills on its own thread: every
+//! caller of `bpf_prog_pack_free()` already allows the `text_poke_set()`
+//! the stock path makes there. All of it takes only our own mutexes, which
+//! no path of ours holds across a poke.
+//!
+//! kprobes keeps the last page of each instruction cache for ever
+//! (`collect_one_slot()` frees a page only if it is not its cache's only
+//! one): once such a page comes from here, the module stays pinned until
+//! reboot, `serve` or not.
+
+use crate::execmem::allocator::{Allocator, Code, Requester};
+use crate::execmem::backend::debugfs::{Failure, FileOps};
+use crate::execmem::backend::kthread::{cond_resched, now_ns};
+use crate::execmem::backend::mem::PAGE_SIZE;
+use crate::execmem::backend::provider::{pin_module, Consumer, Serve};
+use crate::execmem::backend::work::{HasWork, Work};
+use crate::execmem::core_engine::types::ExecmemType;
+use crate::execmem::text::Text;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::{Arc, Mutex},
+};
+
+/// The consumers, in the order `serve` lists them.
+const CONSUMERS: [(Consumer, &str, u32); 2] =
+    [(Consumer::Bpf, "bpf", 1), (Consumer::Kprobes, "kprobes", 2)];
+
+/// Parses `bpf,kprobes` (any subset, comma-separated) or `none` into a
+/// mask of consumers.
+pub fn parse_serve(s: &[u8]) -> Option<u32> {
+    let s = s.strip_suffix(b"\n").unwrap_or(s);
+    if s == b"none" || s.is_empty() {
+        return Some(0);
+    }
+    let mut mask = 0;
+    for word in s.split(|&c| c == b',') {
+        let (_, _, bit) = CONSUMERS.iter().find(|(_, n, _)| n.as_bytes() == word)?;
+        mask |= bit;
+    }
+    Some(mask)
+}
+
+fn bit(who: Consumer) -> u32 {
+    CONSUMERS
+        .iter()
+        .find(|(c, _, _)| *c == who)
+        .map_or(0, |(_, _, b)| *b)
+}
+
+/// Counters of one consumer.
+#[derive(Default)]
+struct Counts {
+    allocs: AtomicU64,
+    frees: AtomicU64,
+    live: AtomicU64,
+    live_bytes: AtomicU64,
+    failures: AtomicU64,
+    /// Time spent in [`Serve::alloc`] for this consumer, in ns: what
+    /// serving adds to (or saves from) the kernel's allocation path.
+    alloc_ns: AtomicU64,
+    /// The longest of them (a new pack: mapping and filling 2 MiB).
+    alloc_max_ns: AtomicU64,
+    /// Longest time from the kernel's free to the refill and release, in
+    /// ns (on the freeing thread for BPF, in a kworker for kprobes).
+    release_max_ns: AtomicU64,
+}
+
+impl Counts {
+    /// Accounts one allocation call that started at `t0`.
+    fn timed(&self, t0: u64) {
+        let ns = now_ns().saturating_sub(t0);
+        self.alloc_ns.fetch_add(ns, Ordering::Relaxed);
+        self.alloc_max_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+}
+
+/// One live allocation of the kernel's.
+struct Held {
+    code: Code,
+    who: Consumer,
+    /// When the kernel freed it (`ktime_get()` ns), 0 while live.
+    freed_at: u64,
+}
+
+/// What the kernel holds, and what it gave back.
+struct Book {
+    /// Live allocations, by address.
+    held: RBTree<usize, Held>,
+    /// Freed by the kernel, to be released by [`Provider::run`].
+    freed: RBTree<usize, Held>,
+}
+
+/// Serves the kernel's requests from an allocator.
+#[pin_data]
+pub struct Provider {
+    // First: a running release is waited for before anything else drops.
+    #[pin]
+    release: Work<Provider>,
+    alloc: Arc<Allocator>,
+    serve: AtomicU32,
+    #[pin]
+    book: Mutex<Book>,
+    bpf: Counts,
+    kprobes: Counts,
+}
+
+impl Provider {
+    /// A provider over `alloc`, serving the consumers in `mask`.
+    pub fn new(alloc: &Arc<Allocator>, mask: u32) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Provider {
+                release <- Work::new(),
+                alloc: alloc.clone(),
+                serve: AtomicU32::new(mask),
+                book <- new_mutex!(Book {
+                    held: RBTree::new(),
+                    freed: RBTree::new(),
+                }),
+                bpf: Counts::default(),
+                kprobes: Counts::default(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn counts(&self, who: Consumer) -> &Counts {
+        match who {
+            Consumer::Bpf => &self.bpf,
+            Consumer::Kprobes => &self.kprobes,
+        }
+    }
+
+    /// Live allocations the kernel holds.
+    pub fn live(&self) -> u64 {
+        self.bpf.live.load(Ordering::Relaxed) + self.kprobes.live.load(Ordering::Relaxed)
+    }
+}
+
+impl Serve for Provider {
+    fn alloc(&self, who: Consumer, size: usize) -> Option<usize> {
+        if self.serve.load(Ordering::Relaxed) & bit(who) == 0 {
+            return None;
+        }
+        let t0 = now_ns();
+        let c = self.counts(who);
+        let (ty, align) = match who {
+            Consumer::Bpf => (ExecmemType::Bpf, None),
+            // A page of slots, as `alloc_insn_page()` returns.
+            Consumer::Kprobes => (ExecmemType::Kprobes, Some(PAGE_SIZE)),
+        };
+        let node = RBTreeNodeReservation::new(GFP_KERNEL | __GFP_NOWARN);
+        let code = self.alloc.alloc_code(ty, size, align, Requester::Kernel);
+        let (Ok(node), Ok(mut code)) = (node, code) else {
+            c.failures.fetch_add(1, Ordering::Relaxed);
+            c.timed(t0);
+            return None;
+        };
+        // The kernel writes all of it, with text_poke, itself; its free
+        // refills on the freeing thread.
+        code.kernel_owned();
+        let addr = code.common().addr();
+        pin_module(true);
+        self.book.lock().held.insert(node.into_node(
+            addr,
+            Held {
+                code,
+                who,
+                freed_at: 0,
+            },
+        ));
+        c.allocs.fetch_add(1, Ordering::Relaxed);
+        c.live.fetch_add(1, Ordering::Relaxed);
+        c.live_bytes.fetch_add(size as u64, Ordering::Relaxed);
+        c.timed(t0);
+        Some(addr)
+    }
+
+    fn free(&self, addr: usize) -> bool {
+        let mut book = self.book.lock();
+        let Some(h) = book.held.get_mut(&addr) else {
+            return false;
+        };
+        h.freed_at = now_ns();
+        let who = h.who;
+        self.counts(who).frees.fetch_add(1, Ordering::Relaxed);
+        match who {
+            Consumer::Bpf => {
+                let held = book.held.remove(&addr);
+                drop(book);
+                // Refilled (one text_poke_set(), as bpf_prog_pack_free()
+                // does) and released here: no BPF caller holds text_mutex.
+                if let Some(held) = held {
+                    self.release(held);
+                }
+            }
+            Consumer::Kprobes => {
+                // No allocation: the node moves from one tree to the other.
+                let dup = book
+                    .held
+                    .remove_node(&addr)
+                    .and_then(|n| book.freed.insert(n));
+                drop(book);
+                // Never one (the address is still allocated until
+                // released), but not dropped under the lock if it were.
+                drop(dup);
+                // Released (and refilled) by the work item, not here: the
+                // caller holds text_mutex (module doc).
+                self.release.queue(self.alloc.queue());
+            }
+        }
+        true
+    }
+}
+
+impl Provider {
+    /// Gives one of the kernel's allocations back: refilled and released
+    /// on this thread; then unpins the module.
+    fn release(&self, held: Held) {
+        let c = self.counts(held.who);
+        let size = held.code.common().size() as u64;
+        drop(held.code);
+        c.release_max_ns
+            .fetch_max(now_ns().saturating_sub(held.freed_at), Ordering::Relaxed);
+        c.live.fetch_sub(1, Ordering::Relaxed);
+        c.live_bytes.fetch_sub(size, Ordering::Relaxed);
+        pin_module(false);
+    }
+}
+
+// SAFETY: `release` is a `Work<Provider>` field at this offset, and it is
+// the first field: dropping a `Provider` waits for a running `run` before
+// anything `run` uses drops.
+unsafe impl HasWork for Provider {
+    const OFFSET: usize = core::mem::offset_of!(Provider, release);
+
+    /// Releases what kprobes freed, one allocation at a time, with no lock
+    /// held while it is refilled and goes back to the allocator.
+    fn run(&self) {
+        loop {
+            let held = {
+                let mut book = self.book.lock();
+                let Some(key) = book.freed.iter().next().map(|(k, _)| *k) else {
+                    return;
+                };
+                book.freed.remove(&key)
+            };
+            if let Some(held) = held {
+                self.release(held);
+            }
+            // The kernel may free many back to back: let others run
+            // between two releases, even without preemption.
+            cond_resched();
+        }
+    }
+}
+
+/// debugfs `serve`: which consumers are served, and what they hold.
+pub struct ServeFile(Arc<Provider>);
+
+impl FileOps for ServeFile {
+    type Shared = Provider;
+
+    fn open(shared: &Arc<Provider>) -> Result<Self> {
+        Ok(ServeFile(shared.clone()))
+    }
+
+    fn show(&self, out: &mut Text) -> Result {
+        let mask = self.0.serve.load(Ordering::Relaxed);
+        let mut sep = "";
+        out.push(b"serve ")?;
+        for (_, name, b) in CONSUMERS {
+            if mask & b != 0 {
+                Text::result(write!(out, "{sep}{name}"))?;
+                sep = ",";
+            }
+        }
+        Text::result(writeln!(out, "{}", if mask == 0 { "none" } else { "" }))?;
+        for (who, n, _) in CONSUMERS {
+            let c = self.0.counts(who);
+            let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            Text::result(write!(
+                out,
+                "{n}.allocs {}\n{n}.frees {}\n{n}.live {}\n{n}.live_bytes {}\n{n}.failures {}\n\
+                 {n}.alloc_ns {}\n{n}.alloc_max_ns {}\n{n}.release_max_ns {}\n",
+                l(&c.allocs),
+                l(&c.frees),
+                l(&c.live),
+                l(&c.live_bytes),
+                l(&c.failures),
+                l(&c.alloc_ns),
+                l(&c.alloc_max_ns),
+                l(&c.release_max_ns)
+            ))?;
+        }
+        Ok(())
+    }
+
+    fn command(&self, input: &[u8], out: &mut Text) -> core::result::Result<(), Failure> {
+        out.reserve(8)
+            .map_err(|e| Failure::new(e, "out of memory"))?;
+        let mask = parse_serve(input).ok_or(Failure::new(
+            EINVAL,
+            "usage: bpf,kprobes (any of them) or none",
+        ))?;
+        self.0.serve.store(mask, Ordering::Relaxed);
+        out.push(b"ok\n")
+            .map_err(|e| Failure::new(e, "out of memory"))
+    }
+}
