@@ -81,6 +81,12 @@ vm_step "resource bounds: session and global caps, another module still loads" -
 	selftests/limits.py
 vm_step "fault injection (failslab, fail_page_alloc, fail-nth)" --append slab_nomerge --injected-alloc-failures \
 	selftests/fault_inject.py
+# The kernel's own BPF JIT and kprobes served by execmem_rs, judged by the
+# kernel's own test suites. kprobes keeps its last insn page for ever, so
+# that run cannot unload the module.
+vm_step "the kernel's BPF JIT served: test_bpf stock vs served, lifecycle" --memory 2G \
+	"selftests/consumers.py bpf"
+vm_step "kprobes served: the kprobes KUnit suite" --no-unload "selftests/consumers.py kprobes"
 
 if [ -n "${KDIR:-}" ]; then
 	echo
@@ -94,6 +100,11 @@ else
 		selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py "selftests/stress.sh 1000000 2 1"
 	vm_step "fault injection on the debug kernel" --flavour debug --memory 2G --timeout 1800 \
 		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000"
+	vm_step "the kernel's BPF JIT and kprobes served on the debug kernel, BPF alongside stress" \
+		--flavour debug --memory 2G --timeout 1800 \
+		"selftests/consumers.py bpf" "selftests/consumers.py stress 300"
+	vm_step "kprobes served on the debug kernel" --flavour debug --memory 2G --timeout 900 \
+		--no-unload "selftests/consumers.py kprobes"
 
 	step "kasan kernel (KASAN without KASAN_VMALLOC: packs need a module shadow) and its module build"
 	make -s module-kasan

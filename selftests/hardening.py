@@ -22,12 +22,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from execmem import (D, Ktap, Session, kv, require_module, ret_imm32, spin, splits,  # noqa: E402
-                     stats)
+from execmem import (D, REFILL_BOUND_NS, Ktap, Session, kv, require_module, ret_imm32,  # noqa: E402
+                     spin, splits, stats)
 
 MIB = 1 << 20
-# The documented bound for a parked range's refill (execmem_rs.rst).
-REFILL_BOUND_NS = 10_000_000
 
 
 def lifecycle_splits(t):

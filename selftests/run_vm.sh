@@ -24,7 +24,8 @@
 # The guest's dmesg is saved and scanned for kernel splats; any splat, a
 # test failure or skip (selftests/verdict.sh), a failed insmod/rmmod, a
 # timeout or a crashed guest fails the run. Tests find the test kernel's
-# tree (for its test modules) in $EXECMEM_RS_KDIR. Output: the tests' KTAP,
+# tree (for its test modules) in $EXECMEM_RS_KDIR and the module they run
+# against in $EXECMEM_RS_KO. Output: the tests' KTAP,
 # then a line "vm: N passed, N failed, N skipped". Exit status: 0 only when
 # everything passed.
 set -uo pipefail
@@ -94,7 +95,7 @@ echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 {
 	echo 'set -u'
 	echo "out=$out"
-	echo "export EXECMEM_RS_KDIR=$kdir"
+	echo "export EXECMEM_RS_KDIR=$kdir EXECMEM_RS_KO=$ko"
 	echo 'mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug'
 	echo 'dmesg -n 1 2>/dev/null'
 	echo 'km=/sys/kernel/debug/kmemleak'
@@ -112,11 +113,12 @@ echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 	esac
 	if [ -n "$unload" ]; then
 		echo "rmmod execmem_rs || { echo 'vm: rmmod failed'; rc=91; }"
-		# kmemleak (debug kernel): what the module left behind after rmmod.
-		# It reports nothing younger than 5 s: wait that out first.
-		echo 'if [ -w $km ]; then sleep 6; echo scan >$km; sleep 1; echo scan >$km; cat $km >$out/kmemleak;'
-		echo '  echo "vm: kmemleak: $(grep -c "unreferenced object" $out/kmemleak) suspected leak(s)"; fi' 
 	fi
+	# kmemleak (debug kernel): what the module (and what it served) left
+	# behind, after rmmod, or with the module loaded (--no-unload). It
+	# reports nothing younger than 5 s: wait that out first.
+	echo 'if [ -w $km ]; then sleep 6; echo scan >$km; sleep 1; echo scan >$km; cat $km >$out/kmemleak;'
+	echo '  echo "vm: kmemleak: $(grep -c "unreferenced object" $out/kmemleak) suspected leak(s)"; fi'
 	echo 'dmesg >$out/dmesg'
 	echo 'echo "vm: guest done rc=$rc"'
 	echo 'exit $rc'
@@ -165,7 +167,7 @@ else
 fi
 
 if [ -s "$out/kmemleak" ]; then
-	echo "vm: kmemleak found leaks after rmmod:"; head -n 40 "$out/kmemleak"; fail=1
+	echo "vm: kmemleak found leaks:"; head -n 40 "$out/kmemleak"; fail=1
 fi
 if [ "$mode" = tests ]; then
 	judge "$out/console" || fail=1

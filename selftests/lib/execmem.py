@@ -9,6 +9,8 @@ import os
 import sys
 
 D = "/sys/kernel/debug/execmem_rs"
+# The documented bound for a parked range's refill (execmem_rs.rst).
+REFILL_BOUND_NS = 10_000_000
 PARAMS = "/sys/module/execmem_rs/parameters"
 KSFT_PASS, KSFT_FAIL, KSFT_SKIP = 0, 1, 4
 RX = ("text", "bpf", "ftrace", "kprobes")
@@ -105,7 +107,7 @@ class Session:
 
 def keyvalues(path):
     with open(path) as f:
-        return {k: v for k, v in (line.split(None, 1) for line in f if line.strip())}
+        return {k: v.strip() for k, v in (line.split(None, 1) for line in f if line.strip())}
 
 
 def stats():

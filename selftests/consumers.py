@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+#
+# kselftest: the kernel's own users of executable memory served by
+# execmem_rs, judged by the kernel's own test suites.
+#
+#   consumers.py bpf       lib/test_bpf.ko with the JIT on, stock then served
+#                          (summary lines identical, >= M served
+#                          allocations); lifecycle: 100 programs served,
+#                          serve off, rmmod refused, programs closed, rmmod
+#                          succeeds, reload
+#   consumers.py kprobes   lib/test_kprobes.ko (KUnit) served: every case
+#                          passes; serve off; rmmod stays refused, because
+#                          kprobes keeps its last insn page for ever (run
+#                          with the VM runner's --no-unload)
+#   consumers.py stress N  N BPF programs loaded, run and closed while the
+#                          stress runner runs: every result right
+#
+# Needs $EXECMEM_RS_KDIR (the test kernel's tree, for its test modules) and
+# $EXECMEM_RS_KO (this module, to reload it).
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import bpf  # noqa: E402
+from execmem import D, REFILL_BOUND_NS, Ktap, keyvalues, require_module, stats, stress  # noqa: E402
+
+KDIR = os.environ.get("EXECMEM_RS_KDIR", "")
+KO = os.environ.get("EXECMEM_RS_KO", "")
+
+
+def serve(what=None):
+    if what is not None:
+        with open(f"{D}/serve", "w") as f:
+            f.write(what)
+    return keyvalues(f"{D}/serve")
+
+
+def dmesg_clear():
+    subprocess.run(["dmesg", "-C"], check=False)
+
+
+def dmesg():
+    return subprocess.run(["dmesg"], capture_output=True, text=True).stdout
+
+
+def insmod(path):
+    return subprocess.run(["insmod", path], capture_output=True, text=True)
+
+
+def rmmod(name):
+    return subprocess.run(["rmmod", name], capture_output=True, text=True)
+
+
+def run_suite(module):
+    """insmod the kernel's test module lib/MODULE.ko (its tests run in its
+    init), rmmod it; (insmod result, dmesg of the run)."""
+    dmesg_clear()
+    r = insmod(os.path.join(KDIR, "lib", f"{module}.ko"))
+    log = dmesg()
+    rmmod(module)
+    return r, log
+
+
+def wait_for(cond, secs=20):
+    t0 = time.monotonic()
+    while not cond() and time.monotonic() - t0 < secs:
+        time.sleep(0.05)
+    return cond()
+
+
+def test_bpf(t):
+    """The kernel's BPF test suite, stock then served."""
+    with open("/proc/sys/net/core/bpf_jit_enable", "w") as f:
+        f.write("1\n")
+    runs = {}
+    for mode in ("none", "bpf"):
+        serve(mode)
+        before = stats()["bpf.kernel_allocs"]
+        r, log = run_suite("test_bpf")
+        lines = re.findall(r"(test_\w+: Summary: .*)", log)
+        runs[mode] = (lines, stats()["bpf.kernel_allocs"] - before, r)
+        for line in lines:
+            print(f"# {'served' if mode == 'bpf' else 'stock '}: {line}")
+    serve("none")
+    stock, served = runs["none"], runs["bpf"]
+    t.check("test_bpf_stock_passes", len(stock[0]) == 3 and all(" 0 FAILED" in l for l in stock[0]),
+            f"{len(stock[0])} summaries, insmod rc {stock[2].returncode}")
+    t.check("test_bpf_served_same_summaries", served[0] == stock[0] and len(served[0]) == 3,
+            f"{served[0]}")
+    m = re.search(r"\[(\d+)/(\d+) JIT'ed\]", " ".join(served[0]))
+    jited = int(m.group(1)) if m and m.group(1) == m.group(2) else -1
+    t.check("test_bpf_ran_from_execmem_rs", jited > 0 and served[1] >= jited,
+            f"{served[1]} bpf allocations from the kernel, {jited} programs JIT'ed")
+    t.check("test_bpf_stock_run_not_served", stock[1] == 0, f"{stock[1]}")
+
+
+def lifecycle(t):
+    """100 programs served; serve off; rmmod refused until they are closed."""
+    serve("bpf")
+    base = int(serve()["bpf.live"])
+    progs = [bpf.load(n) for n in bpf.sizes(100, seed=3)]
+    ok = all(bpf.run(fd) == ret for fd, ret in progs)
+    live = int(serve()["bpf.live"]) - base
+    t.check("lifecycle_100_programs_served", ok and live >= 100, f"bpf.live +{live}")
+    serve("none")
+    extra = bpf.load(50)
+    t.check("lifecycle_serve_off_stops_new", int(serve()["bpf.live"]) - base == live and
+            bpf.run(extra[0]) == extra[1], f"bpf.live {serve()['bpf.live']}")
+    os.close(extra[0])
+    r = rmmod("execmem_rs")
+    t.check("lifecycle_rmmod_refused_while_served", r.returncode != 0, r.stderr.strip())
+    t.check("lifecycle_programs_still_run", all(bpf.run(fd) == ret for fd, ret in progs))
+    before = stats()
+    for fd, _ in progs:
+        os.close(fd)
+    # BPF frees after an RCU grace period, from a kworker.
+    gone = wait_for(lambda: int(serve()["bpf.live"]) == 0)
+    st = stats()
+    t.check("lifecycle_all_freed", gone and st["bpf.live"] == 0, f"bpf.live {st['bpf.live']}")
+    # Each freed image is trap-filled by one text_poke_set() on the freeing
+    # thread, as bpf_prog_pack_free() does (nothing parked for the refill
+    # worker), within the bound on freed code's lifetime.
+    pokes = ((st["rx.pokes"] - st["rx.refill_pokes"])
+             - (before["rx.pokes"] - before["rx.refill_pokes"]))
+    rel = int(serve()["bpf.release_max_ns"])
+    t.check("lifecycle_freed_code_refilled_at_free",
+            pokes >= 100 and st["rx.refill_pokes"] == before["rx.refill_pokes"]
+            and st["rx.pending"] == 0 and rel <= REFILL_BOUND_NS,
+            f"{pokes} pokes on the freeing threads, {st['rx.refill_pokes'] - before['rx.refill_pokes']} "
+            f"by the worker, longest free-to-refill {rel / 1e6:.2f} ms (bound {REFILL_BOUND_NS / 1e6:.0f} ms)")
+    r = rmmod("execmem_rs")
+    t.check("lifecycle_rmmod_succeeds", r.returncode == 0, r.stderr.strip() or "unloaded")
+    log = dmesg()
+    t.check("lifecycle_unload_clean", "unloaded: 0 live allocations" in log)
+    r = insmod(KO)
+    t.check("lifecycle_reload", r.returncode == 0 and os.path.isdir(D), r.stderr.strip())
+
+
+def kprobes(t):
+    """The kprobes KUnit suite, served."""
+    serve("kprobes")
+    before = stats()["kprobes.kernel_allocs"]
+    r, log = run_suite("test_kprobes")
+    m = re.search(r"# kprobes_test: pass:(\d+) fail:(\d+) skip:(\d+) total:(\d+)", log)
+    print(f"# {m.group(0) if m else 'no kprobes_test summary'}")
+    allocs = stats()["kprobes.kernel_allocs"] - before
+    t.check("test_kprobes_served_passes", r.returncode == 0 and m is not None and
+            m.group(2) == "0" and m.group(1) == m.group(4) and m.group(3) == "0",
+            m.group(0) if m else log[-200:])
+    t.check("test_kprobes_ran_from_execmem_rs", allocs > 0, f"{allocs} kprobes allocations")
+    # Pages kprobes freed (under text_mutex) were refilled by the provider's
+    # work item, within the bound on freed code's lifetime.
+    sv = serve()
+    freed, rel = int(sv["kprobes.frees"]), int(sv["kprobes.release_max_ns"])
+    t.check("test_kprobes_freed_pages_refilled_in_bound",
+            wait_for(lambda: int(serve()["kprobes.live"]) + freed == int(serve()["kprobes.allocs"]))
+            and rel <= REFILL_BOUND_NS and stats()["rx.pending"] == 0,
+            f"{freed} pages freed, longest free-to-refill {rel / 1e6:.2f} ms")
+    serve("none")
+    r = rmmod("execmem_rs")
+    t.check("kprobes_page_pins_module", r.returncode != 0 and int(serve()["kprobes.live"]) > 0,
+            f"rmmod: {r.stderr.strip()}; kprobes.live {serve()['kprobes.live']}")
+
+
+def stress_with_bpf(t, n):
+    """BPF programs loaded, run and closed while the stress runner runs."""
+    serve("bpf")
+    result = {}
+
+    def run_stress():
+        report, err = stress("threads=2 ops=300000 seed=5 max_size=0x10000")
+        result.update({"report": report} if not err else {"errno": err})
+
+    th = threading.Thread(target=run_stress)
+    th.start()
+    wrong = done = 0
+    for size in bpf.sizes(n, seed=7):
+        fd, ret = bpf.load(size)
+        wrong += bpf.run(fd) != ret
+        os.close(fd)
+        done += 1
+    th.join()
+    serve("none")
+    r = result.get("report", {})
+    t.check("stress_bpf_results_right", wrong == 0 and done == n, f"{done} programs, {wrong} wrong")
+    t.check("stress_clean_alongside", r.get("corruptions") == "0" and
+            sum(int(v) for k, v in r.items() if k.startswith("errors.")) == 0,
+            f"{r.get('ops')} ops, corruptions {r.get('corruptions')} {result.get('errno', '')}")
+    t.check("stress_bpf_served", stats()["bpf.kernel_allocs"] >= n)
+
+
+def main():
+    require_module()
+    t = Ktap()
+    what = sys.argv[1] if len(sys.argv) > 1 else "bpf"
+    if not KDIR or not os.path.exists(f"{D}/serve"):
+        t.check("setup", False, f"KDIR {KDIR!r}, serve file {os.path.exists(f'{D}/serve')}")
+        t.finish()
+    if what == "bpf":
+        # The lifecycle first: its bound on freed code's lifetime is read
+        # from counters that test_bpf's huge images (hundreds of KB, each
+        # filled by one long text_poke_set(), as the stock path does) would
+        # dominate.
+        lifecycle(t)
+        test_bpf(t)
+    elif what == "kprobes":
+        kprobes(t)
+    elif what == "stress":
+        stress_with_bpf(t, int(sys.argv[2]) if len(sys.argv) > 2 else 500)
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
