@@ -13,4 +13,5 @@ echo "== cat $D/selftest   (kernel's execmem path, then every type through execm
 probe=$(cat "$D/selftest") || exit 1
 echo "$probe"
 grep -q '^not ok' <<<"$probe" && exit 1
-python3 "$here/demo.py"
+python3 "$here/demo.py" || exit 1
+python3 "$here/demo_consumers.py"
