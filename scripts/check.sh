@@ -39,6 +39,10 @@ step "host: the VM runner's verdict on canned consoles (a skip is not a pass)"
 scripts/test-verdict.sh
 count "runner verdict" $?
 
+step "reST docs render without warnings (docutils)"
+scripts/doc-check.sh
+count "docs render" $?
+
 step "rustfmt --check"
 scripts/fmt-check.sh
 count rustfmt $?

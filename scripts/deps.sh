@@ -9,6 +9,7 @@ set -euo pipefail
 
 KSRC_PIN=${KSRC_PIN:-6.12.117-1~deb12u1}
 VIRTME_NG_VERSION=1.42
+DOCUTILS_VERSION=0.23
 BINDGEN_VERSION=0.69.5
 . "$(dirname "$0")/env.sh"
 
@@ -99,5 +100,11 @@ if ! { [ -x "$VENV/bin/vng" ] && "$VENV/bin/pip" show virtme-ng 2>/dev/null | gr
 	log "installing virtme-ng $VIRTME_NG_VERSION into $VENV"
 	python3 -m venv "$VENV" || die "python3 -m venv failed (python3-venv missing?)"
 	"$VENV/bin/pip" install -q "virtme-ng==$VIRTME_NG_VERSION" || die "pip install virtme-ng failed"
+fi
+
+# --- PyPI: docutils (pinned), for the reST render check of make check -------
+if ! "$VENV/bin/pip" show docutils 2>/dev/null | grep -x "Version: $DOCUTILS_VERSION" >/dev/null; then
+	log "installing docutils $DOCUTILS_VERSION into $VENV"
+	"$VENV/bin/pip" install -q "docutils==$DOCUTILS_VERSION" || die "pip install docutils failed"
 fi
 exit 0
