@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+#
+# Turns selftests/bpf_bench.py's lines (collected by scripts/bench_bpf.sh)
+# into a CSV, a per-N summary (medians over the repetitions) and a PNG.
+#   plot_bpf_bench.py BPF-BENCH.TXT OUT.CSV OUT.PNG
+
+import csv
+import statistics
+import sys
+
+KEYS = ["mode", "n", "rep", "p50_us", "p99_us", "l2_splits", "l3_splits", "directmap4k_kb",
+        "ptes", "packs", "our_pokes", "results_ok"]
+# The interleaved latency pass: one row per side, mode "stock-interleaved"
+# or "served-interleaved", latency columns only.
+LATENCY = ("p50_us", "p99_us")
+
+
+def parse(path):
+    rows = []
+    for line in open(path):
+        kv = dict(w.split("=", 1) for w in line.split()[1:])
+        if line.startswith("bpf-bench "):
+            rows.append({k: (kv[k] if k == "mode" else float(kv[k])) for k in KEYS})
+        elif line.startswith("bpf-bench-pair "):
+            for side in ("stock", "served"):
+                row = {k: "" for k in KEYS}
+                row.update(mode=f"{side}-interleaved", n=float(kv["n"]), rep=float(kv["rep"]),
+                           p50_us=float(kv[f"{side}_p50_us"]), p99_us=float(kv[f"{side}_p99_us"]))
+                # Not a CSV column: time execmem_rs spent per served load.
+                row["our_alloc_us"] = float(kv.get("our_alloc_us", 0))
+                rows.append(row)
+    return rows
+
+
+def pairs(rows):
+    """Per N: medians over repetitions of the interleaved p50/p99, and the
+    median of the per-run served/stock p50 ratios."""
+    out = {}
+    for n in sorted({r["n"] for r in rows}):
+        st = {r["rep"]: r for r in rows if r["n"] == n and r["mode"] == "stock-interleaved"}
+        sv = {r["rep"]: r for r in rows if r["n"] == n and r["mode"] == "served-interleaved"}
+        reps = sorted(set(st) & set(sv))
+        if reps:
+            out[n] = {
+                "reps": len(reps),
+                "stock_p50": statistics.median(st[k]["p50_us"] for k in reps),
+                "served_p50": statistics.median(sv[k]["p50_us"] for k in reps),
+                "stock_p99": statistics.median(st[k]["p99_us"] for k in reps),
+                "served_p99": statistics.median(sv[k]["p99_us"] for k in reps),
+                "ratios": [sv[k]["p50_us"] / st[k]["p50_us"] for k in reps],
+                "our_alloc_us": statistics.median(sv[k]["our_alloc_us"] for k in reps),
+            }
+    return out
+
+
+def summary(rows):
+    out = []
+    for n in sorted({r["n"] for r in rows}):
+        for mode in ("stock", "served"):
+            rs = [r for r in rows if r["n"] == n and r["mode"] == mode]
+            if rs:
+                med = {k: statistics.median(r[k] for r in rs) for k in KEYS
+                       if k not in ("mode", "rep") and all(r[k] != "" for r in rs)}
+                med.update(mode=mode, reps=len(rs),
+                           l2_range=f"{min(r['l2_splits'] for r in rs):g}-{max(r['l2_splits'] for r in rs):g}")
+                out.append(med)
+    return out
+
+
+def main():
+    src, out_csv, out_png = sys.argv[1:4]
+    rows = parse(src)
+    with open(out_csv, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(KEYS)
+        for r in rows:
+            w.writerow([r[k] for k in KEYS])
+    summ = summary(rows)
+    for s in summ:
+        print(f"n={s['n']:g} {s['mode']:<6} reps={s['reps']} p50_us={s['p50_us']:.1f} "
+              f"p99_us={s['p99_us']:.1f} l2_splits={s['l2_splits']:g} (range {s['l2_range']}) "
+              f"l3_splits={s['l3_splits']:g} directmap4k_kb={s['directmap4k_kb']:g} "
+              f"ptes={s['ptes']:g} packs={s['packs']:g} our_pokes={s.get('our_pokes', 0):g}")
+    pair = pairs(rows)
+    for n, p in pair.items():
+        print(f"n={n:g} interleaved reps={p['reps']} p50_us stock={p['stock_p50']:.1f} "
+              f"served={p['served_p50']:.1f} p99_us stock={p['stock_p99']:.1f} "
+              f"served={p['served_p99']:.1f} served/stock p50 per run: "
+              + " ".join(f"{x:.3f}" for x in p["ratios"])
+              + f" (median {statistics.median(p['ratios']):.3f}); execmem_rs's alloc "
+              f"{p['our_alloc_us']:.1f} us per served load")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ns = sorted({s["n"] for s in summ})
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, key, title, log in ((axes[0], "p50", "load latency p50 (us, TCG, interleaved)", False),
+                                (axes[1], "l2_splits", "direct-map 2 MiB splits", False),
+                                (axes[2], "ptes", "page-table entries for BPF text", True)):
+        for i, mode in enumerate(("stock", "served")):
+            if key == "p50":
+                vals = [round(pair[n][f"{mode}_p50"]) if n in pair else 0 for n in ns]
+            else:
+                vals = [next((s[key] for s in summ if s["n"] == n and s["mode"] == mode), 0)
+                        for n in ns]
+            ax.bar([k + i * 0.4 for k in range(len(ns))], vals, 0.4,
+                   label="bpf_prog_pack (stock)" if mode == "stock" else "execmem_rs (served)")
+            for k, v in enumerate(vals):
+                ax.text(k + i * 0.4, v, f"{v:g}", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks([k + 0.2 for k in range(len(ns))], [f"N={n:g}" for n in ns])
+        ax.set_title(title, fontsize=9)
+        if log:
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("live BPF socket filters through bpf(BPF_PROG_LOAD), medians of fresh boots")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
