@@ -34,6 +34,28 @@ pub const PAGE_SIZE: usize = bindings::PAGE_SIZE;
 /// Size of a PMD mapping (2 MiB on x86-64), the size and alignment of a pack.
 pub const PMD_SIZE: usize = bindings::PMD_SIZE;
 
+// The pure core (shared with the host crate) carries its own copies of the
+// architecture's constants: they must be the kernel's.
+const _: () = {
+    use crate::execmem::core_engine::types::arch;
+    assert!(
+        arch::PAGE_SIZE == PAGE_SIZE,
+        "core PAGE_SIZE is not the kernel's"
+    );
+    assert!(
+        arch::PACK_SIZE == PMD_SIZE,
+        "core PACK_SIZE is not the kernel's PMD_SIZE"
+    );
+    assert!(
+        1usize << arch::PACK_SHIFT == PMD_SIZE,
+        "core PACK_SHIFT is not PMD_SHIFT"
+    );
+    assert!(
+        arch::PACK_SHIFT == bindings::PMD_SHIFT,
+        "core PACK_SHIFT is not PMD_SHIFT"
+    );
+};
+
 /// Mapping level of a 2 MiB PMD entry (`PG_LEVEL_2M`).
 pub const LEVEL_2M: u32 = 2;
 
