@@ -271,15 +271,21 @@ def main():
     # Order-0 pages too (4 KiB vmalloc areas, page tables, the direct-map
     # splits under set_memory_* of 4 KiB areas): a stress run with code and
     # overflow-prone sizes under fail_page_alloc min-order 0.
+    # Injection starts once the run is allocating (a fixed sleep let a
+    # quick run finish before any failure was injected), and the run is
+    # long enough to meet many.
     result = {}
+    allocs0 = stats()["total.allocs"]
 
     def run_small():
-        report, err = stress("threads=2 ops=50000 seed=9 max_size=0x20000")
+        report, err = stress("threads=2 ops=100000 seed=9 max_size=0x20000")
         result.update({"report": report} if not err else {"errno": err})
 
     th = threading.Thread(target=run_small)
     th.start()
-    time.sleep(0.3)
+    t0 = time.monotonic()
+    while stats()["total.allocs"] < allocs0 + 1000 and th.is_alive() and time.monotonic() - t0 < 10:
+        time.sleep(0.01)
     inject(start, end, True, min_order=0)
     th.join()
     inject(start, end, False)
