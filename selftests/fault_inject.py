@@ -142,8 +142,14 @@ def ctl_failures_change_nothing(check, start, end):
                     bad.append(f"{c!r} nth={n}: {errno.errorcode.get(err, err)} {reply!r}, "
                                f"IDs {sorted(before)} -> {sorted(after)}")
             else:
+                # The failure landed on an allocation that is allowed to
+                # fail without failing the command (on the debug kernel:
+                # kmemleak's and KASAN's own metadata, which fall back): the
+                # command took effect. seal and free cannot run twice.
                 for i in after - before:
                     s.ok(f"free {i}")
+                if c.split()[0] in ("seal", "free"):
+                    break
     s.close()
     check("9_ctl_enomem_changes_nothing", failures > 0 and not bad,
           f"{failures} injected failures over {len(cmds)} commands" + (f"; {bad[0]}" if bad else ""))
