@@ -8,14 +8,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
-passed=0 failed=0
+passed=0 failed=0 failures=() t0=$SECONDS
 log=$(mktemp -d "${TMPDIR:-/tmp}/execmem_rs-check.XXXXXX")
 trap 'rm -rf "$log"' EXIT
 
-step() { echo; echo "=== $*"; }
+step() { echo; echo "=== [$((SECONDS - t0))s] $*"; }
 count() { # count NAME STATUS: one pass or one failure
 	if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "check: $1: ok"
-	else failed=$((failed + 1)); echo "check: $1: FAILED"; fi
+	else failed=$((failed + 1)); failures+=("$1"); echo "check: $1: FAILED"; fi
 }
 
 if [ -f Cargo.toml ]; then
@@ -26,6 +26,7 @@ if [ -f Cargo.toml ]; then
 	f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$log/cargo" | paste -sd+ | bc)
 	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 	# A build failure or a crash reports no "test result" line: count it.
+	while read -r t; do failures+=("cargo test: $t"); done < <(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$log/cargo")
 	[ "$rc" = 0 ] || [ "${f:-0}" != 0 ] || count "cargo test" "$rc"
 fi
 
@@ -69,6 +70,8 @@ vm_step() {
 	p=$(sed -n 's/.*; \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' <<<"$line")
 	f=$(sed -n 's/.*; \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' <<<"$line")
 	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+	# Name each failed KTAP test, so that the tail of the log says what failed.
+	while read -r t; do failures+=("$name: $t"); done < <(grep -E '^not ok ' "$log/vm" | grep -v '# SKIP')
 	count "VM run: $name (boot, load, unload, no splat)" "$rc"
 }
 
@@ -118,5 +121,7 @@ else
 fi
 
 echo
+echo "check: $((SECONDS - t0))s in all"
+for f in "${failures[@]}"; do echo "check: failed: $f"; done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
