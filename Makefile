@@ -7,10 +7,15 @@
 #   make check      all tests; last line "N passed, N failed"
 #
 #   KDIR=<tree>     build against your own Rust-enabled, prepared kernel tree
+#   EXECMEM_RS_TEST=y|n
+#                   with or without the test harness (execmem/test/): y by
+#                   default, n by default with KDIR=; check and demo need it
 
 SHELL := /bin/bash
 # Scripts (module.sh, run_vm.sh) read KDIR from the environment.
-export KDIR
+export KDIR EXECMEM_RS_TEST
+# The tests and the demo drive the test harness's debugfs files.
+check demo vm-test soak: export EXECMEM_RS_TEST := y
 KMAKE := $(shell . scripts/env.sh && echo "$${KMAKE_ARGS[@]}")
 
 .PHONY: soak all module deps kernel kernel-debug module-debug kernel-kasan module-kasan clippy fmt-check host-test vm-test check demo clean

@@ -8,28 +8,28 @@
 //! | `ctl`      | 0600 | command channel, one session per open file ([`ctl`])  |
 //! | `stats`    | 0400 | `key value` counters per type, per class and in total  |
 //! | `packs`    | 0400 | one block per pack with a 64-cell occupancy map        |
-//! | `selftest` | 0400 | read: run the end-to-end probe, KTAP out               |
-//! | `stress`   | 0600 | write: run the stress runner; read: its report ([`stress`]) |
-//! | `bench`    | 0600 | write: run a benchmark; read: its table ([`bench`])    |
 //! | `serve`    | 0600 | which kernel users are served; what they hold ([`provider`]) |
+//! | `selftest` | 0400 | read: run the end-to-end probe, KTAP out ([`test`])    |
+//! | `stress`   | 0600 | write: run the stress runner; read: its report         |
+//! | `bench`    | 0600 | write: run a benchmark; read: its table                |
+//!
+//! The last three are the test harness's, present only in a build with it
+//! ([`test`]).
 //!
 //! No file prints a kernel address: packs are numbered, allocations are
 //! placed by pack number and offset. Documentation/execmem_rs.rst describes
 //! every file exactly as here.
 //!
 //! [`ctl`]: crate::execmem::ctl
-//! [`stress`]: crate::execmem::stress
-//! [`bench`]: crate::execmem::bench
+//! [`test`]: crate::execmem::test
 //! [`provider`]: crate::execmem::provider
 
 use crate::execmem::allocator::Allocator;
 use crate::execmem::backend::debugfs::{Dir, File, FileOps};
-use crate::execmem::bench::{Bench, BenchState};
 use crate::execmem::core_engine::types::{Class, ExecmemType};
 use crate::execmem::ctl::Session;
 use crate::execmem::provider::{Provider, ServeFile};
-use crate::execmem::stress::{Stress, StressState};
-use crate::execmem::{selftest, text::Text};
+use crate::execmem::text::Text;
 use core::fmt::Write;
 use kernel::{c_str, prelude::*, sync::Arc, ThisModule};
 
@@ -40,10 +40,9 @@ pub struct Files {
     _ctl: File<Session>,
     _stats: File<Stats>,
     _packs: File<Packs>,
-    _selftest: File<Selftest>,
-    _stress: File<Stress>,
-    _bench: File<Bench>,
     _serve: File<ServeFile>,
+    #[cfg(execmem_rs_test)]
+    _test: crate::execmem::test::Files,
     _dir: Dir,
 }
 
@@ -60,10 +59,9 @@ impl Files {
             _ctl: dir.file(c_str!("ctl"), 0o600, alloc.clone(), module)?,
             _stats: dir.file(c_str!("stats"), 0o400, alloc.clone(), module)?,
             _packs: dir.file(c_str!("packs"), 0o400, alloc.clone(), module)?,
-            _selftest: dir.file(c_str!("selftest"), 0o400, alloc.clone(), module)?,
-            _stress: dir.file(c_str!("stress"), 0o600, StressState::new(alloc)?, module)?,
-            _bench: dir.file(c_str!("bench"), 0o600, BenchState::new(alloc)?, module)?,
             _serve: dir.file(c_str!("serve"), 0o600, provider.clone(), module)?,
+            #[cfg(execmem_rs_test)]
+            _test: crate::execmem::test::Files::new(&dir, module, alloc)?,
             _dir: dir,
         })
     }
@@ -242,25 +240,6 @@ impl FileOps for Packs {
                 out.push(&p.map)?;
                 out.push(b"]\n")
             })?;
-        }
-        Ok(())
-    }
-}
-
-/// `selftest`: each open runs the probe at its first read.
-struct Selftest(Arc<Allocator>);
-
-impl FileOps for Selftest {
-    type Shared = Allocator;
-
-    fn open(shared: &Arc<Allocator>) -> Result<Self> {
-        Ok(Selftest(shared.clone()))
-    }
-
-    fn show(&self, out: &mut Text) -> Result {
-        let failed = selftest::run(&self.0, out)?;
-        if failed != 0 {
-            pr_err!("selftest: {failed} check(s) failed\n");
         }
         Ok(())
     }

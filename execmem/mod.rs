@@ -4,21 +4,24 @@
 //!
 //! - [`core_engine`]: the pure binpacking core (type table, free-space
 //!   engine), the same files the host crate tests.
-//! - [`backend`]: every FFI call and `unsafe` block.
+//! - [`backend`]: every FFI call, and every `unsafe` block but those only
+//!   a caller can vouch for (listed there).
 //! - [`allocator`]: the allocator and its safe API (owning handles).
 //! - [`packs`]: the kernel's pack source (2 MiB huge-page packs).
 //! - [`abi`], [`ctl`]: the debugfs files and the command channel.
+//! - [`provider`]: serves the kernel's BPF JIT and kprobes.
+//! - `test`: the test harness (`selftest`, `stress`, `bench`), built only
+//!   with `EXECMEM_RS_TEST=y`.
 
 pub mod abi;
 pub mod allocator;
 pub mod backend;
-pub mod bench;
 #[path = "core/mod.rs"]
 pub mod core_engine;
 pub mod ctl;
 pub mod packs;
 pub mod params;
 pub mod provider;
-pub mod selftest;
-pub mod stress;
+#[cfg(execmem_rs_test)]
+pub mod test;
 pub mod text;

@@ -52,9 +52,9 @@
 
 use crate::execmem::allocator::{Allocator, Code, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
-use crate::execmem::backend::kthread::{cond_resched, now_ns};
 use crate::execmem::backend::mem::PAGE_SIZE;
 use crate::execmem::backend::provider::{pin_module, Consumer, Serve};
+use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::work::{HasWork, Work};
 use crate::execmem::core_engine::types::ExecmemType;
 use crate::execmem::text::Text;

@@ -3,7 +3,10 @@
 #
 # Build execmem_rs.ko against a test-kernel flavour (or KDIR=).
 #
-#   scripts/module.sh [base|debug] [extra kbuild args, e.g. CLIPPY=1]
+#   scripts/module.sh [base|debug|kasan] [extra kbuild args, e.g. CLIPPY=1]
+#
+# EXECMEM_RS_TEST=y|n: with or without the test harness (execmem/test/);
+# default y for the project's kernels, n with KDIR=.
 #
 # base builds in the repository (execmem_rs.ko next to Kbuild); debug
 # builds a copy of the sources in out/debug/, since kbuild writes its
@@ -23,5 +26,8 @@ if [ "$flavour" != base ]; then
 	(cd "$here" && find Kbuild execmem_rs.rs execmem -type f \( -name Kbuild -o -name '*.rs' \) -print0 |
 		xargs -0 -I{} bash -c 'mkdir -p "$(dirname "$0/{}")"; cmp -s "{}" "$0/{}" || cp "{}" "$0/{}"' "$src")
 fi
-make -s -C "$kdir" M="$src" "${KMAKE_ARGS[@]}" "$@" modules
-echo "module: $src/execmem_rs.ko (against $kdir)"
+# The test harness (execmem/test/) is built in for the project's own test
+# kernels; against KDIR= only when asked for with EXECMEM_RS_TEST=y.
+test=${EXECMEM_RS_TEST:-$([ -n "${KDIR:-}" ] || echo y)}
+make -s -C "$kdir" M="$src" "${KMAKE_ARGS[@]}" EXECMEM_RS_TEST="$test" "$@" modules
+echo "module: $src/execmem_rs.ko (against $kdir$([ "$test" = y ] && echo ', with the test harness'))"

@@ -19,8 +19,8 @@
 
 use super::refill::Parked;
 use super::Allocator;
-use crate::execmem::backend::kthread::now_ns;
 use crate::execmem::backend::mem::{PageInfo, Window, LEVEL_2M, PAGE_SIZE};
+use crate::execmem::backend::sched::now_ns;
 use crate::execmem::core_engine::{
     engine::Placement,
     refill::{on_free, Dirty, FreeAction},

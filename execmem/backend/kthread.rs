@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Kernel threads for the stress runner, and a clock.
+//! Kernel threads, for the test harness's stress runner (compiled with the
+//! harness only, see `execmem/test/`).
 //!
 //! [`Thread::spawn`] runs a closure on a new kernel thread; [`Thread::join`]
 //! (or drop) stops and reaps it with `kthread_stop()`, which returns only
@@ -11,13 +12,6 @@
 
 use core::ffi::c_void;
 use kernel::{bindings, error::from_err_ptr, prelude::*, str::CStr};
-
-/// Nanoseconds of `ktime_get()` (CLOCK_MONOTONIC).
-pub fn now_ns() -> u64 {
-    // SAFETY: plain C call without arguments.
-    let t = unsafe { bindings::ktime_get() };
-    u64::try_from(t).unwrap_or(0)
-}
 
 /// Whether the current task has a signal pending.
 pub fn signal_pending() -> bool {
@@ -107,11 +101,4 @@ impl<F: FnOnce() + Send + 'static> Drop for Thread<F> {
             drop(KBox::from_raw(self.payload));
         }
     }
-}
-
-/// Gives the CPU to another task if one should run (`cond_resched()`): for
-/// long loops in kernel threads of a non-preemptible kernel.
-pub fn cond_resched() {
-    // SAFETY: plain C call in process context; may sleep.
-    unsafe { bindings::__cond_resched() };
 }

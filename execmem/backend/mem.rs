@@ -158,11 +158,14 @@ enum Origin {
     /// `__vmalloc_node_range()`; restored and freed with `vfree()`.
     Vmalloc,
     /// The kernel's own `execmem_alloc()` (`VM_FLUSH_RESET_PERMS`); freed
-    /// with `execmem_free()`.
+    /// with `execmem_free()`. The test harness's baseline only.
+    #[cfg(execmem_rs_test)]
     Execmem,
 }
 
-/// The kernel's own execmem types, for [`Area::execmem`].
+/// The kernel's own execmem types, for [`Area::execmem`] (the test
+/// harness's baseline).
+#[cfg(execmem_rs_test)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ExecmemKind {
     /// `EXECMEM_MODULE_TEXT`.
@@ -282,8 +285,9 @@ impl Area {
 
     /// Allocates `size` bytes with the kernel's own `execmem_alloc()`.
     ///
-    /// The baseline that execmem_rs is measured against, and the allocator
-    /// of the foundation probe. The area starts read-write.
+    /// The baseline that the test harness measures execmem_rs against, and
+    /// the allocator of its foundation probe. The area starts read-write.
+    #[cfg(execmem_rs_test)]
     pub fn execmem(kind: ExecmemKind, size: usize) -> Result<Area> {
         let size = size
             .checked_next_multiple_of(PAGE_SIZE)
@@ -463,6 +467,7 @@ impl Drop for Area {
             }
             // SAFETY: we own the allocation; execmem_free() in process
             // context restores the permissions (VM_FLUSH_RESET_PERMS).
+            #[cfg(execmem_rs_test)]
             Origin::Execmem => unsafe { bindings::execmem_free(ptr) },
         }
     }
@@ -671,7 +676,9 @@ impl<'a> Window<'a> {
 
 /// `direct_map_level2_splits` and `direct_map_level3_splits` from the VM
 /// event counters: how often a 2 MiB (1 GiB) direct-map entry was split,
-/// e.g. by a permission change of 4 KiB pages.
+/// e.g. by a permission change of 4 KiB pages. For the test harness's
+/// benchmark.
+#[cfg(execmem_rs_test)]
 pub fn direct_map_splits() -> (u64, u64) {
     let mut ev = [0usize; bindings::vm_event_item_NR_VM_EVENT_ITEMS as usize];
     // SAFETY: all_vm_events() writes exactly NR_VM_EVENT_ITEMS counters.

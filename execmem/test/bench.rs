@@ -32,15 +32,15 @@
 //! `level3_splits` deltas after the allocations, after the frees and after
 //! the release.
 
+use super::x86::ret_imm32;
 use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
-use crate::execmem::backend::kthread::now_ns;
 use crate::execmem::backend::mem::{
     direct_map_splits, Area, ExecmemKind, Perms, PAGE_SIZE, PMD_SIZE,
 };
+use crate::execmem::backend::sched::now_ns;
 use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
 use crate::execmem::ctl::{out_of_memory, parse_num};
-use crate::execmem::selftest::ret_imm32;
 use crate::execmem::text::Text;
 use core::fmt::Write;
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};

@@ -15,13 +15,14 @@
 //! Limits: 1..=64 threads, 1..=10^9 ops, `max_size` 1..=64 MiB; anything
 //! else is `EINVAL`.
 
+use super::x86::ret_imm32;
 use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
-use crate::execmem::backend::kthread::{cond_resched, now_ns, signal_pending, Thread};
+use crate::execmem::backend::kthread::{signal_pending, Thread};
+use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::security::code_loading_refused;
 use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
 use crate::execmem::ctl::parse_num;
-use crate::execmem::selftest::ret_imm32;
 use crate::execmem::text::Text;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};

@@ -14,7 +14,9 @@
 //! execmem's own range. Everything is freed and refilled before the read
 //! returns.
 
+use super::x86::ret_imm32;
 use crate::execmem::allocator::{Allocator, Any, Requester};
+use crate::execmem::backend::debugfs::FileOps;
 use crate::execmem::backend::mem::{Area, ExecmemKind, PageInfo, Perms};
 use crate::execmem::core_engine::types::{Class, ExecmemType};
 use crate::execmem::text::Text;
@@ -24,13 +26,6 @@ use kernel::sync::Arc;
 
 /// The value the probe's function returns.
 const MAGIC: u32 = 0x2a5e_c0de;
-
-/// `ENDBR64; mov eax, imm32; ret`: a complete function returning `imm`,
-/// valid as the target of an indirect call with IBT.
-pub fn ret_imm32(imm: u32) -> [u8; 10] {
-    let i = imm.to_le_bytes();
-    [0xf3, 0x0f, 0x1e, 0xfa, 0xb8, i[0], i[1], i[2], i[3], 0xc3]
-}
 
 /// Collects KTAP results.
 struct Ktap<'a> {
@@ -216,4 +211,23 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Text) -> Result<u32> {
     let (n, failed) = (t.n, t.failed);
     Text::result(writeln!(out, "1..{n}"))?;
     Ok(failed)
+}
+
+/// `selftest`: each open runs the probe at its first read.
+pub struct Selftest(Arc<Allocator>);
+
+impl FileOps for Selftest {
+    type Shared = Allocator;
+
+    fn open(shared: &Arc<Allocator>) -> Result<Self> {
+        Ok(Selftest(shared.clone()))
+    }
+
+    fn show(&self, out: &mut Text) -> Result {
+        let failed = run(&self.0, out)?;
+        if failed != 0 {
+            pr_err!("selftest: {failed} check(s) failed\n");
+        }
+        Ok(())
+    }
 }
