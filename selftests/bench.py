@@ -13,43 +13,27 @@
 import os
 import sys
 
-D = "/sys/kernel/debug/execmem_rs"
-TSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "modules-6.12.117.tsv")
-
-
-def cmd(fd, line):
-    os.write(fd, line.encode())
-    out = b""
-    while chunk := os.read(fd, 1 << 16):
-        out += chunk
-    return out.decode()
-
-
-def vmstat(key):
-    with open("/proc/vmstat") as f:
-        return int(dict(l.split() for l in f)[key])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from execmem import TRACE_TYPES, Session, modules_trace, vmstat  # noqa: E402
 
 
 def main():
     n_fixed = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     n_bpf = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
     n_mod = int(sys.argv[3]) if len(sys.argv) > 3 else 100000
-    fd = os.open(f"{D}/bench", os.O_RDWR)
-    cmd(fd, "trace clear")
-    with open(TSV) as f:
-        rows = [l.rstrip("\n").split("\t") for l in f if not l.startswith("#")]
-    col = {k: i for i, k in enumerate(rows[0])}
-    for r in rows[1:]:
-        cmd(fd, "trace add " + " ".join(r[col[k]] for k in ("text", "rodata", "ro_after_init", "data")))
-    print(f"# {len(rows) - 1} modules of the trace loaded; "
-          f"direct_map_level2_splits at start: {vmstat('direct_map_level2_splits')}")
-    for run in (f"workload=fixed n={n_fixed} size=512 write=0",
-                f"workload=fixed n={n_fixed} size=512 write=1",
-                f"workload=trace n={n_mod} write=1",
-                f"workload=bpf n={n_bpf} write=1"):
-        print(f"== bench: run {run}", flush=True)
-        print(cmd(fd, f"run {run}"), end="", flush=True)
-    os.close(fd)
+    trace = modules_trace()
+    with Session("bench") as bench:
+        bench.ok("trace clear")
+        for _, sizes in trace:
+            bench.ok("trace add " + " ".join(str(sizes[t]) for t in TRACE_TYPES))
+        print(f"# {len(trace)} modules of the trace loaded; "
+              f"direct_map_level2_splits at start: {vmstat('direct_map_level2_splits')}")
+        for run in (f"workload=fixed n={n_fixed} size=512 write=0",
+                    f"workload=fixed n={n_fixed} size=512 write=1",
+                    f"workload=trace n={n_mod} write=1",
+                    f"workload=bpf n={n_bpf} write=1"):
+            print(f"== bench: run {run}", flush=True)
+            print(bench.ok(f"run {run}"), flush=True)
 
 
 if __name__ == "__main__":

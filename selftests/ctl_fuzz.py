@@ -16,37 +16,24 @@ import os
 import random
 import sys
 
-D = "/sys/kernel/debug/execmem_rs"
-TYPES = ["text", "data", "rodata", "ro_after_init", "bpf", "ftrace", "kprobes"]
-RX = {"text", "bpf", "ftrace", "kprobes"}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import execmem  # noqa: E402
+from execmem import RX, Ktap, ret_imm32, require_module, stats  # noqa: E402
 
-
-def ret_imm32(imm):
-    """ENDBR64; mov eax, imm32; ret."""
-    return "f30f1efab8" + imm.to_bytes(4, "little").hex() + "c3"
+TYPES = list(execmem.TYPES)
 ERRNOS = {errno.EINVAL, errno.ENOENT, errno.ERANGE, errno.EPERM, errno.E2BIG, errno.ENOMEM}
 
 
 def live():
-    with open(f"{D}/stats") as f:
-        return int(dict(line.split() for line in f)["total.live"])
+    return stats()["total.live"]
 
 
-class Session:
+class Session(execmem.Session):
+    """A ctl session that remembers the IDs its successful allocs made."""
+
     def __init__(self):
-        self.fd = os.open(f"{D}/ctl", os.O_RDWR)
+        super().__init__()
         self.ids = {}          # id -> (type, size)
-
-    def cmd(self, data):
-        err = 0
-        try:
-            os.write(self.fd, data)
-        except OSError as e:
-            err = e.errno
-        out = b""
-        while chunk := os.read(self.fd, 1 << 16):
-            out += chunk
-        return err, out.decode(errors="replace")
 
 
 def number(rng):
@@ -105,10 +92,8 @@ def line(rng, me, other, freed):
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    print("KTAP version 1")
-    if os.geteuid() != 0 or not os.path.isdir(D):
-        print("1..0 # SKIP needs root and execmem_rs loaded")
-        sys.exit(4)
+    require_module()
+    t = Ktap()
     rng = random.Random(seed)
     sessions = [Session(), Session()]
     base = live()
@@ -149,18 +134,16 @@ def main():
             got = live()
             if got != want:
                 bad.append(f"after {sent} lines: total.live {got}, want {want}")
-    print(f"{'ok' if execs else 'not ok'} 1 fuzz_lines_sent # {sent} lines, {execs} valid execs, seed {seed}")
-    print(f"{'not ok' if bad else 'ok'} 2 fuzz_clean_errors # {len(bad)} bad" +
-          (f": {bad[0]}" if bad else ""))
+    t.check("fuzz_lines_sent", execs > 0, f"{sent} lines, {execs} valid execs, seed {seed}")
+    t.check("fuzz_clean_errors", not bad, f"{len(bad)} bad" + (f": {bad[0]}" if bad else ""))
     want = base + sum(len(s.ids) for s in sessions)
     got = live()
-    print(f"{'ok' if got == want else 'not ok'} 3 fuzz_live_accounting # total.live {got}, want {want}")
+    t.check("fuzz_live_accounting", got == want, f"total.live {got}, want {want}")
     for s in sessions:
-        os.close(s.fd)
+        s.close()
     end = live()
-    print(f"{'ok' if end == base else 'not ok'} 4 fuzz_close_frees_all # total.live {end}")
-    print("1..4")
-    sys.exit(0 if not bad and got == want and end == base and execs else 1)
+    t.check("fuzz_close_frees_all", end == base, f"total.live {end}")
+    t.finish()
 
 
 if __name__ == "__main__":

@@ -12,38 +12,28 @@ import os
 import random
 import sys
 
-D = "/sys/kernel/debug/execmem_rs"
-TSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "modules-6.12.117.tsv")
-TYPES = {"text": "text", "rodata": "rodata", "ro_after_init": "ro_after_init", "data": "data"}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from execmem import D, TRACE_TYPES, TSV, Session, modules_trace  # noqa: E402
+
 PAGE = 4096
-
-
-def cmd(fd, line):
-    os.write(fd, line.encode())
-    out = b""
-    while chunk := os.read(fd, 4096):
-        out += chunk
-    return out.decode().strip()
 
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
-    with open(TSV) as f:
-        rows = [line.rstrip("\n").split("\t") for line in f if not line.startswith("#")]
-    head, rows = rows[0], rows[1:n + 1]
-    col = {name: i for i, name in enumerate(head)}
-    fd = os.open(f"{D}/ctl", os.O_RDWR)
+    rows = modules_trace(n)
+    ctl = Session()
     loaded = {}
 
     def load(row):
+        name, sizes = row
         ids = []
-        for kind, ty in TYPES.items():
-            size = int(row[col[kind]])
+        for ty in TRACE_TYPES:
+            size = sizes[ty]
             if size:
-                id_ = cmd(fd, f"alloc {ty} {size}")
-                cmd(fd, f"fill {id_} 0 {min(size, 64)} 0x90")
+                id_ = ctl.ok(f"alloc {ty} {size}")
+                ctl.ok(f"fill {id_} 0 {min(size, 64)} 0x90")
                 ids.append((id_, size))
-        loaded[row[0]] = ids
+        loaded[name] = ids
 
     for row in rows:
         load(row)
@@ -51,7 +41,7 @@ def main():
     churn = rng.sample(rows, len(rows) * 3 // 10)
     for row in churn:
         for id_, _ in loaded.pop(row[0]):
-            cmd(fd, f"free {id_}")
+            ctl.ok(f"free {id_}")
     for row in churn:
         load(row)
 
@@ -90,7 +80,7 @@ def main():
           f"extents ({over} pages): ratio {backing / req:.3f}, {pmds + over} page-table entries")
     print(f"per-allocation vmalloc      {pages * PAGE} bytes in {pages} pages (+{len(sizes)} guard "
           f"pages): ratio {pages * PAGE / req:.3f}, {pages} page-table entries")
-    os.close(fd)
+    ctl.close()
     with open(f"{D}/stats") as f:
         live = dict(line.split() for line in f)["total.live"]
     print(f"== closed the session: total.live {live}")

@@ -69,10 +69,11 @@ def require_module():
 
 
 class Session:
-    """One open ctl file: write a command, read its reply."""
+    """One open command file (`ctl` by default; `bench` takes commands the
+    same way): write a command, read its reply."""
 
-    def __init__(self):
-        self.fd = os.open(f"{D}/ctl", os.O_RDWR)
+    def __init__(self, name="ctl"):
+        self.fd = os.open(f"{D}/{name}", os.O_RDWR)
 
     def cmd(self, line):
         """Returns (errno or 0, reply without the trailing newline)."""
@@ -103,6 +104,21 @@ class Session:
 
     def __exit__(self, *exc):
         self.close()
+
+
+TSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data",
+                   "modules-6.12.117.tsv")
+# The module trace's memory types, in the order the kernel bench takes them.
+TRACE_TYPES = ("text", "rodata", "ro_after_init", "data")
+
+
+def modules_trace(n=None):
+    """The real Debian 6.12 modules (data/modules-6.12.117.tsv): a list of
+    (name, {type: size}) for the first n (all by default)."""
+    with open(TSV) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f if not line.startswith("#")]
+    col = {name: i for i, name in enumerate(rows[0])}
+    return [(r[0], {t: int(r[col[t]]) for t in TRACE_TYPES}) for r in rows[1:][:n]]
 
 
 def keyvalues(path):
