@@ -26,7 +26,7 @@ struct ExecmemRs {
     // our memory: it would pin the module), the files (no new users), then
     // our references.
     _served: execmem::backend::provider::Registration,
-    _files: execmem::abi::Files,
+    _files: execmem::debugfs::Files,
     _provider: Arc<execmem::provider::Provider>,
     alloc: Arc<execmem::allocator::Allocator>,
 }
@@ -40,7 +40,7 @@ impl kernel::Module for ExecmemRs {
         };
         let alloc = execmem::allocator::Allocator::new()?;
         let provider = execmem::provider::Provider::new(&alloc, mask)?;
-        let files = execmem::abi::Files::new(module, &alloc, &provider)?;
+        let files = execmem::debugfs::Files::new(module, &alloc, &provider)?;
         let server: Arc<dyn execmem::backend::provider::Serve> = provider.clone();
         // SAFETY: the last fallible step of init; dropped only by exit.
         let served = unsafe { execmem::backend::provider::Registration::new(server) }?;

@@ -8,20 +8,19 @@
 //!   a caller can vouch for (listed there).
 //! - [`allocator`]: the allocator and its safe API (owning handles).
 //! - [`packs`]: the kernel's pack source (2 MiB huge-page packs).
-//! - [`abi`], [`ctl`]: the debugfs files and the command channel.
+//! - [`debugfs`]: the debugfs files, the `ctl` command channel and its
+//!   parser.
 //! - [`provider`]: serves the kernel's BPF JIT and kprobes.
 //! - `test`: the test harness (`selftest`, `stress`, `bench`), built only
 //!   with `EXECMEM_RS_TEST=y`.
 
-pub mod abi;
 pub mod allocator;
 pub mod backend;
 #[path = "core/mod.rs"]
 pub mod core_engine;
-pub mod ctl;
+pub mod debugfs;
 pub mod packs;
 pub mod params;
 pub mod provider;
 #[cfg(execmem_rs_test)]
 pub mod test;
-pub mod text;

@@ -57,7 +57,7 @@ use crate::execmem::backend::provider::{pin_module, Consumer, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::work::{HasWork, Work};
 use crate::execmem::core_engine::types::ExecmemType;
-use crate::execmem::text::Text;
+use crate::execmem::debugfs::buf::Buf;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::{
@@ -310,21 +310,21 @@ impl FileOps for ServeFile {
         Ok(ServeFile(shared.clone()))
     }
 
-    fn show(&self, out: &mut Text) -> Result {
+    fn show(&self, out: &mut Buf) -> Result {
         let mask = self.0.serve.load(Ordering::Relaxed);
         let mut sep = "";
         out.push(b"serve ")?;
         for (_, name, b) in CONSUMERS {
             if mask & b != 0 {
-                Text::result(write!(out, "{sep}{name}"))?;
+                Buf::result(write!(out, "{sep}{name}"))?;
                 sep = ",";
             }
         }
-        Text::result(writeln!(out, "{}", if mask == 0 { "none" } else { "" }))?;
+        Buf::result(writeln!(out, "{}", if mask == 0 { "none" } else { "" }))?;
         for (who, n, _) in CONSUMERS {
             let c = self.0.counts(who);
             let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-            Text::result(write!(
+            Buf::result(write!(
                 out,
                 "{n}.allocs {}\n{n}.frees {}\n{n}.live {}\n{n}.live_bytes {}\n{n}.failures {}\n\
                  {n}.alloc_ns {}\n{n}.alloc_max_ns {}\n{n}.release_max_ns {}\n",
@@ -341,7 +341,7 @@ impl FileOps for ServeFile {
         Ok(())
     }
 
-    fn command(&self, input: &[u8], out: &mut Text) -> core::result::Result<(), Failure> {
+    fn command(&self, input: &[u8], out: &mut Buf) -> core::result::Result<(), Failure> {
         out.reserve(8)
             .map_err(|e| Failure::new(e, "out of memory"))?;
         let mask = parse_serve(input).ok_or(Failure::new(

@@ -22,7 +22,7 @@
 //! waits for callbacks in flight and refuses new ones. The per-file
 //! operation tables are owned by [`File`] and live until module exit.
 
-use crate::execmem::text::Text;
+use crate::execmem::debugfs::buf::Buf;
 use core::{ffi::c_void, marker::PhantomData, ptr};
 use kernel::{
     bindings,
@@ -68,14 +68,14 @@ pub trait FileOps: Send + Sync + Sized + 'static {
 
     /// The file's text, produced by a read at offset 0. Files with nothing
     /// to show write nothing.
-    fn show(&self, _out: &mut Text) -> Result {
+    fn show(&self, _out: &mut Buf) -> Result {
         Ok(())
     }
 
     /// One write(2) = one command; its reply is what reads return next. A
     /// failed command must change nothing: reserve room in `out` for the
     /// reply before anything takes effect.
-    fn command(&self, _input: &[u8], _out: &mut Text) -> Result<(), Failure> {
+    fn command(&self, _input: &[u8], _out: &mut Buf) -> Result<(), Failure> {
         Err(Failure::new(EPERM, "file is read-only"))
     }
 }
@@ -206,7 +206,7 @@ struct Open<T: FileOps> {
 
 /// The bytes reads return.
 struct Shown {
-    out: Text,
+    out: Buf,
     /// `out` is the reply of a write(2), not a `show`.
     reply: bool,
     /// The reply has not been read yet: the next read starts at 0.
@@ -249,7 +249,7 @@ impl<T: FileOps> Vtable<T> {
         let open = KBox::pin_init(
             pin_init!(Open::<T> {
                 ops,
-                text <- new_mutex!(Shown { out: Text::new(), reply: false, fresh: false }),
+                text <- new_mutex!(Shown { out: Buf::new(), reply: false, fresh: false }),
             }),
             GFP_KERNEL,
         );
@@ -299,7 +299,7 @@ impl<T: FileOps> Vtable<T> {
             return EINVAL.to_errno() as isize;
         };
         if at == 0 && !shown.reply {
-            let mut out = Text::new();
+            let mut out = Buf::new();
             if let Err(e) = open.ops.show(&mut out) {
                 return e.to_errno() as isize;
             }
@@ -329,7 +329,7 @@ impl<T: FileOps> Vtable<T> {
     ) -> isize {
         // SAFETY: called by the VFS on an open file of ours.
         let open = unsafe { Self::state(file) };
-        let mut out = Text::new();
+        let mut out = Buf::new();
         let result = if count > MAX_WRITE {
             Err(Failure::new(E2BIG, "line longer than 65536 bytes"))
         } else {
@@ -343,7 +343,7 @@ impl<T: FileOps> Vtable<T> {
         let ret = match result {
             Ok(()) => count as isize,
             Err(f) => {
-                out = Text::new();
+                out = Buf::new();
                 // Best effort: the errno alone still tells the caller.
                 let _ = out.push(b"error: ");
                 let _ = out.push(f.reason.as_bytes());

@@ -40,8 +40,8 @@ use crate::execmem::backend::mem::{
 };
 use crate::execmem::backend::sched::now_ns;
 use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
-use crate::execmem::ctl::{out_of_memory, parse_num};
-use crate::execmem::text::Text;
+use crate::execmem::debugfs::buf::Buf;
+use crate::execmem::debugfs::parse::{out_of_memory, parse_num};
 use core::fmt::Write;
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
@@ -65,7 +65,7 @@ pub struct BenchState {
 
 struct Inner {
     trace: KVec<[u32; 4]>,
-    last: Text,
+    last: Buf,
 }
 
 impl BenchState {
@@ -74,7 +74,7 @@ impl BenchState {
         Arc::pin_init(
             pin_init!(BenchState {
                 alloc: alloc.clone(),
-                inner <- new_mutex!(Inner { trace: KVec::new(), last: Text::new() }),
+                inner <- new_mutex!(Inner { trace: KVec::new(), last: Buf::new() }),
             }),
             GFP_KERNEL,
         )
@@ -168,7 +168,7 @@ impl Run {
         }
     }
 
-    fn show(&mut self, out: &mut Text) -> Result {
+    fn show(&mut self, out: &mut Buf) -> Result {
         let name = self.name;
         for (op, s) in [
             ("alloc", &mut self.alloc),
@@ -179,7 +179,7 @@ impl Run {
         ] {
             let (n, p50, p99) = s.summary();
             if n != 0 {
-                Text::result(writeln!(
+                Buf::result(writeln!(
                     out,
                     "{name:<10} {op:<17} {n:>7} {p50:>10} {p99:>10} {:>9} {:>10} {:>7}",
                     s.max_pokes, s.max_poke_bytes, s.poked
@@ -189,9 +189,9 @@ impl Run {
         Ok(())
     }
 
-    fn footprint(&self, out: &mut Text) -> Result {
+    fn footprint(&self, out: &mut Buf) -> Result {
         let s = |x: Splits| (x.0, x.1);
-        Text::result(writeln!(
+        Buf::result(writeln!(
             out,
             "{:<10} pages={} packs={} ptes={} fallback_packs={} overflow_pages={} \
              direct_map_level2_splits={} splits_after_alloc={:?} splits_after_free={:?} \
@@ -507,11 +507,11 @@ impl FileOps for Bench {
         Ok(Bench(shared.clone()))
     }
 
-    fn show(&self, out: &mut Text) -> Result {
+    fn show(&self, out: &mut Buf) -> Result {
         out.push(self.0.inner.lock().last.as_bytes())
     }
 
-    fn command(&self, input: &[u8], out: &mut Text) -> core::result::Result<(), Failure> {
+    fn command(&self, input: &[u8], out: &mut Buf) -> core::result::Result<(), Failure> {
         let bad = |r| Failure::new(EINVAL, r);
         let mut words: KVec<&[u8]> = KVec::new();
         for w in input
@@ -555,7 +555,7 @@ impl FileOps for Bench {
                     pokes: core::cell::Cell::new((0, 0)),
                 };
                 measure(&baseline, reqs.as_slice(), a.write, &mut base).map_err(fail)?;
-                let mut t = Text::new();
+                let mut t = Buf::new();
                 let wl = ["fixed", "trace", "bpf"]
                     .get(a.workload as usize)
                     .copied()
@@ -575,7 +575,7 @@ impl FileOps for Bench {
                     "max_bytes",
                     "poked"
                 );
-                Text::result(hdr)
+                Buf::result(hdr)
                     .and_then(|()| base.show(&mut t))
                     .and_then(|()| ours.show(&mut t))
                     .and_then(|()| base.footprint(&mut t))

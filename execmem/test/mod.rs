@@ -22,14 +22,15 @@ pub mod x86;
 
 use crate::execmem::allocator::Allocator;
 use crate::execmem::backend::debugfs::{Dir, File};
+use crate::execmem::debugfs::show::Show;
 use bench::{Bench, BenchState};
 use kernel::{c_str, prelude::*, sync::Arc, ThisModule};
-use selftest::Selftest;
+use selftest::SelftestFile;
 use stress::{Stress, StressState};
 
 /// The harness's debugfs files, removed on drop (before their directory).
 pub struct Files {
-    _selftest: File<Selftest>,
+    _selftest: File<Show<SelftestFile>>,
     _stress: File<Stress>,
     _bench: File<Bench>,
 }

@@ -16,10 +16,10 @@
 
 use super::x86::ret_imm32;
 use crate::execmem::allocator::{Allocator, Any, Requester};
-use crate::execmem::backend::debugfs::FileOps;
 use crate::execmem::backend::mem::{Area, ExecmemKind, PageInfo, Perms};
 use crate::execmem::core_engine::types::{Class, ExecmemType};
-use crate::execmem::text::Text;
+use crate::execmem::debugfs::buf::Buf;
+use crate::execmem::debugfs::show::ShowFile;
 use core::fmt::{Arguments, Write};
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -29,7 +29,7 @@ const MAGIC: u32 = 0x2a5e_c0de;
 
 /// Collects KTAP results.
 struct Ktap<'a> {
-    out: &'a mut Text,
+    out: &'a mut Buf,
     n: u32,
     failed: u32,
 }
@@ -41,7 +41,7 @@ impl Ktap<'_> {
             self.failed = self.failed.saturating_add(1);
         }
         let verdict = if ok { "ok" } else { "not ok" };
-        Text::result(writeln!(self.out, "{verdict} {} {name} # {detail}", self.n))
+        Buf::result(writeln!(self.out, "{verdict} {} {name} # {detail}", self.n))
     }
 
     /// Checks the mapping of `area`'s first page: present, and writable and
@@ -176,8 +176,8 @@ fn packed_probe(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
 }
 
 /// Runs the probe, writing KTAP to `out`. Returns the number of failures.
-pub fn run(alloc: &Arc<Allocator>, out: &mut Text) -> Result<u32> {
-    Text::result(writeln!(out, "KTAP version 1"))?;
+pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
+    Buf::result(writeln!(out, "KTAP version 1"))?;
     let mut t = Ktap {
         out,
         n: 0,
@@ -209,22 +209,18 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Text) -> Result<u32> {
         format_args!("every pack inside execmem's own range"),
     )?;
     let (n, failed) = (t.n, t.failed);
-    Text::result(writeln!(out, "1..{n}"))?;
+    Buf::result(writeln!(out, "1..{n}"))?;
     Ok(failed)
 }
 
 /// `selftest`: each open runs the probe at its first read.
-pub struct Selftest(Arc<Allocator>);
+pub struct SelftestFile;
 
-impl FileOps for Selftest {
+impl ShowFile for SelftestFile {
     type Shared = Allocator;
 
-    fn open(shared: &Arc<Allocator>) -> Result<Self> {
-        Ok(Selftest(shared.clone()))
-    }
-
-    fn show(&self, out: &mut Text) -> Result {
-        let failed = run(&self.0, out)?;
+    fn show(alloc: &Arc<Allocator>, out: &mut Buf) -> Result {
+        let failed = run(alloc, out)?;
         if failed != 0 {
             pr_err!("selftest: {failed} check(s) failed\n");
         }

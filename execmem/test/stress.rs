@@ -22,8 +22,8 @@ use crate::execmem::backend::kthread::{signal_pending, Thread};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::security::code_loading_refused;
 use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
-use crate::execmem::ctl::parse_num;
-use crate::execmem::text::Text;
+use crate::execmem::debugfs::buf::Buf;
+use crate::execmem::debugfs::parse::parse_num;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
@@ -159,8 +159,8 @@ impl Report {
         }
     }
 
-    fn show(&self, out: &mut Text) -> Result {
-        Text::result(write!(
+    fn show(&self, out: &mut Buf) -> Result {
+        Buf::result(write!(
             out,
             "threads {}\nseed {}\nops {}\nallocs {}\nfrees {}\nbytes {}\nexecs {}\nseals {}\n",
             self.threads,
@@ -173,9 +173,9 @@ impl Report {
             self.seals
         ))?;
         for ((name, _), n) in ERRNOS.iter().zip(self.errors.iter()) {
-            Text::result(writeln!(out, "errors.{name} {n}"))?;
+            Buf::result(writeln!(out, "errors.{name} {n}"))?;
         }
-        Text::result(write!(
+        Buf::result(write!(
             out,
             "errors.other {}\ncorruptions {}\ninterrupted {}\nelapsed_ns {}\n",
             self.errors.last().copied().unwrap_or(0),
@@ -539,14 +539,14 @@ impl FileOps for Stress {
         Ok(Stress(shared.clone()))
     }
 
-    fn show(&self, out: &mut Text) -> Result {
+    fn show(&self, out: &mut Buf) -> Result {
         match *self.0.last.lock() {
             Some(r) => r.show(out),
             None => out.push(b"no run yet\n"),
         }
     }
 
-    fn command(&self, input: &[u8], out: &mut Text) -> core::result::Result<(), Failure> {
+    fn command(&self, input: &[u8], out: &mut Buf) -> core::result::Result<(), Failure> {
         let p = Params::parse(input)?;
         let code = ExecmemType::ALL
             .iter()

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! [`Text`]: a growable byte buffer for what a debugfs file returns.
+//! [`Buf`]: a growable byte buffer for what a debugfs file returns.
 
 use core::fmt;
 use kernel::prelude::*;
@@ -8,15 +8,15 @@ use kernel::prelude::*;
 /// Bytes a read of a debugfs file returns, built with `write!`.
 ///
 /// Every allocation is fallible (`GFP_KERNEL`); a failed one makes the
-/// `write!` fail, which [`Text::result`] turns into `ENOMEM`.
-pub struct Text {
+/// `write!` fail, which [`Buf::result`] turns into `ENOMEM`.
+pub struct Buf {
     buf: KVec<u8>,
 }
 
-impl Text {
+impl Buf {
     /// An empty buffer.
     pub fn new() -> Self {
-        Text { buf: KVec::new() }
+        Buf { buf: KVec::new() }
     }
 
     /// The bytes written so far.
@@ -48,13 +48,13 @@ impl Text {
     }
 }
 
-impl Default for Text {
+impl Default for Buf {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl fmt::Write for Text {
+impl fmt::Write for Buf {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.push(s.as_bytes()).map_err(|_| fmt::Error)
     }

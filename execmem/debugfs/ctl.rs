@@ -31,12 +31,13 @@
 //! of the session (even `free` of that ID, which then frees it when the
 //! call returns) and every other session go on meanwhile.
 
+use super::buf::Buf;
+use super::parse::{fail, out_of_memory, parse_hex, parse_num, parse_usize, Words};
 use crate::execmem::allocator::{Allocator, Any, Refusal, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::security::code_loading_refused;
 use crate::execmem::core_engine::types::{ExecmemType, MAX_ALLOC};
 use crate::execmem::params::SESSION_CAP;
-use crate::execmem::text::Text;
 use core::fmt::Write;
 use kernel::{
     new_mutex,
@@ -45,8 +46,6 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
-/// Longest `write` payload, in bytes (the hex string is twice as long).
-pub const MAX_PAYLOAD: usize = 16384;
 /// Longest `read`, in bytes.
 pub const MAX_READ: usize = 16384;
 /// Room for a short reply (`ok`, an ID, a number, an `info` line).
@@ -58,15 +57,6 @@ type Reply = core::result::Result<(), Failure>;
 /// has no constant for it).
 fn edquot() -> Error {
     Error::from_errno(-(kernel::bindings::EDQUOT as i32))
-}
-
-fn fail(err: Error, reason: &'static str) -> Failure {
-    Failure::new(err, reason)
-}
-
-/// The `ENOMEM` failure, for `map_err` on any allocation error.
-pub fn out_of_memory<T>(_: T) -> Failure {
-    fail(ENOMEM, "out of memory")
 }
 
 /// Flags for the session's own bookkeeping, whose size a user chooses.
@@ -89,106 +79,6 @@ fn access(e: Error) -> Failure {
         "internal error"
     };
     fail(e, reason)
-}
-
-/// The whitespace-separated words of one command line.
-pub struct Words<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Words<'a> {
-    /// The words of `line`.
-    pub fn new(line: &'a [u8]) -> Self {
-        Words { rest: line }
-    }
-
-    /// The next word, if any.
-    pub fn next_word(&mut self) -> Option<&'a [u8]> {
-        let start = self.rest.iter().position(|c| !c.is_ascii_whitespace())?;
-        let rest = self.rest.get(start..)?;
-        let len = rest
-            .iter()
-            .position(|c| c.is_ascii_whitespace())
-            .unwrap_or(rest.len());
-        let (word, tail) = rest.split_at(len);
-        self.rest = tail;
-        Some(word)
-    }
-
-    /// The next word, which must be there.
-    fn arg(&mut self, usage: &'static str) -> core::result::Result<&'a [u8], Failure> {
-        self.next_word().ok_or(fail(EINVAL, usage))
-    }
-
-    /// Fails unless every word was consumed.
-    fn end(&mut self, usage: &'static str) -> Reply {
-        match self.next_word() {
-            None => Ok(()),
-            Some(_) => Err(fail(EINVAL, usage)),
-        }
-    }
-}
-
-/// Parses a decimal or `0x`-hex number; anything else, including a sign or
-/// a value above `u64::MAX`, is `EINVAL`.
-pub fn parse_num(w: &[u8]) -> core::result::Result<u64, Failure> {
-    let bad = fail(EINVAL, "bad number");
-    let (digits, radix) = match w {
-        [b'0', b'x' | b'X', rest @ ..] => (rest, 16u64),
-        _ => (w, 10u64),
-    };
-    if digits.is_empty() {
-        return Err(bad);
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' if radix == 16 => c - b'a' + 10,
-            b'A'..=b'F' if radix == 16 => c - b'A' + 10,
-            _ => return Err(bad),
-        };
-        v = v
-            .checked_mul(radix)
-            .and_then(|v| v.checked_add(u64::from(d)))
-            .ok_or(bad)?;
-    }
-    Ok(v)
-}
-
-fn parse_usize(w: &[u8]) -> core::result::Result<usize, Failure> {
-    usize::try_from(parse_num(w)?).map_err(|_| fail(EINVAL, "bad number"))
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes `HEXBYTES`.
-fn parse_hex(w: &[u8]) -> core::result::Result<KVec<u8>, Failure> {
-    if w.len() % 2 != 0 {
-        return Err(fail(EINVAL, "odd number of hex digits"));
-    }
-    if w.len() / 2 > MAX_PAYLOAD {
-        return Err(fail(E2BIG, "payload above 16384 bytes"));
-    }
-    let mut out = KVec::with_capacity(w.len() / 2, gfp()).map_err(out_of_memory)?;
-    for pair in w.chunks_exact(2) {
-        let (Some(&hi), Some(&lo)) = (pair.first(), pair.get(1)) else {
-            return Err(fail(EINVAL, "bad hex byte"));
-        };
-        let (Some(hi), Some(lo)) = (hex_val(hi), hex_val(lo)) else {
-            return Err(fail(EINVAL, "bad hex byte"));
-        };
-        // Within the capacity reserved above: does not allocate.
-        out.push((hi << 4) | lo, gfp()).map_err(out_of_memory)?;
-    }
-    Ok(out)
 }
 
 /// One allocation of a session: its requested size and, under its own
@@ -233,7 +123,7 @@ impl Session {
             .ok_or(fail(ENOENT, "unknown ID"))
     }
 
-    fn cmd_alloc(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_alloc(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         const USAGE: &str = "usage: alloc TYPE SIZE [ALIGN]";
         let ty = args.arg(USAGE)?;
         let size = args.arg(USAGE)?;
@@ -278,10 +168,10 @@ impl Session {
         t.bytes = t.bytes.saturating_add(size);
         t.entries.insert(node.into_node(id, entry));
         drop(t);
-        Text::result(writeln!(out, "{id}")).map_err(out_of_memory)
+        Buf::result(writeln!(out, "{id}")).map_err(out_of_memory)
     }
 
-    fn cmd_free(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_free(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         const USAGE: &str = "usage: free ID";
         let id = parse_num(args.arg(USAGE)?)?;
         args.end(USAGE)?;
@@ -298,12 +188,12 @@ impl Session {
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
-    fn cmd_write(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_write(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         const USAGE: &str = "usage: write ID OFFSET HEXBYTES";
         let (id, off, hex) = (args.arg(USAGE)?, args.arg(USAGE)?, args.arg(USAGE)?);
         args.end(USAGE)?;
         let off = parse_usize(off)?;
-        let bytes = parse_hex(hex)?;
+        let bytes = parse_hex(hex, gfp())?;
         out.reserve(SHORT).map_err(out_of_memory)?;
         let entry = self.entry(id)?;
         let mut a = entry.any.lock();
@@ -315,7 +205,7 @@ impl Session {
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
-    fn cmd_fill(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_fill(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         const USAGE: &str = "usage: fill ID OFFSET LEN BYTE";
         let (id, off, len, byte) = (
             args.arg(USAGE)?,
@@ -337,7 +227,7 @@ impl Session {
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
-    fn cmd_read(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_read(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         const USAGE: &str = "usage: read ID OFFSET LEN";
         let (id, off, len) = (args.arg(USAGE)?, args.arg(USAGE)?, args.arg(USAGE)?);
         args.end(USAGE)?;
@@ -352,12 +242,12 @@ impl Session {
         let a = a.as_ref().ok_or(fail(ENOENT, "unknown ID"))?;
         a.read(off, buf.as_mut_slice()).map_err(access)?;
         for b in buf.as_slice() {
-            Text::result(write!(out, "{b:02x}")).map_err(out_of_memory)?;
+            Buf::result(write!(out, "{b:02x}")).map_err(out_of_memory)?;
         }
         out.push(b"\n").map_err(out_of_memory)
     }
 
-    fn cmd_seal(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_seal(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         const USAGE: &str = "usage: seal ID";
         let id = args.arg(USAGE)?;
         args.end(USAGE)?;
@@ -378,7 +268,7 @@ impl Session {
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
-    fn cmd_exec(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_exec(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         const USAGE: &str = "usage: exec ID OFFSET";
         let (id, off) = (args.arg(USAGE)?, args.arg(USAGE)?);
         args.end(USAGE)?;
@@ -401,10 +291,10 @@ impl Session {
         // code must be a complete function; `call` refuses an entry without
         // ENDBR64.
         let rax = unsafe { code.call(off) }.map_err(access)?;
-        Text::result(writeln!(out, "{rax}")).map_err(out_of_memory)
+        Buf::result(writeln!(out, "{rax}")).map_err(out_of_memory)
     }
 
-    fn cmd_info(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_info(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         const USAGE: &str = "usage: info ID";
         let id = args.arg(USAGE)?;
         args.end(USAGE)?;
@@ -419,7 +309,7 @@ impl Session {
         } else {
             c.ty().class().perms()
         };
-        Text::result(writeln!(
+        Buf::result(writeln!(
             out,
             "type={} size={} align={} pack={} offset={} mapping={} perms={}",
             c.ty().name(),
@@ -433,7 +323,7 @@ impl Session {
         .map_err(out_of_memory)
     }
 
-    fn cmd_probe(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_probe(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         const USAGE: &str = "usage: probe ID";
         let id = args.arg(USAGE)?;
         args.end(USAGE)?;
@@ -451,7 +341,7 @@ impl Session {
             0 => "4K",
             _ => "mixed",
         };
-        Text::result(writeln!(
+        Buf::result(writeln!(
             out,
             "pages={} mapping={} writable={} executable={}",
             m.pages,
@@ -462,7 +352,7 @@ impl Session {
         .map_err(out_of_memory)
     }
 
-    fn cmd_list(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_list(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         args.end("usage: list")?;
         let t = self.table.lock();
         // At most 20 digits and a separator per ID.
@@ -476,13 +366,13 @@ impl Session {
         .map_err(out_of_memory)?;
         let mut sep = "";
         for id in t.entries.keys() {
-            Text::result(write!(out, "{sep}{id}")).map_err(out_of_memory)?;
+            Buf::result(write!(out, "{sep}{id}")).map_err(out_of_memory)?;
             sep = " ";
         }
         out.push(b"\n").map_err(out_of_memory)
     }
 
-    fn cmd_trim(&self, args: &mut Words<'_>, out: &mut Text) -> Reply {
+    fn cmd_trim(&self, args: &mut Words<'_>, out: &mut Buf) -> Reply {
         args.end("usage: trim")?;
         out.reserve(SHORT).map_err(out_of_memory)?;
         self.alloc.trim();
@@ -517,7 +407,7 @@ impl FileOps for Session {
         })
     }
 
-    fn command(&self, input: &[u8], out: &mut Text) -> Reply {
+    fn command(&self, input: &[u8], out: &mut Buf) -> Reply {
         // One command per write(2): one line, an optional final newline.
         let line = input.strip_suffix(b"\n").unwrap_or(input);
         if line.iter().any(|&c| c == b'\n' || c == 0) {
