@@ -19,6 +19,7 @@ pub use core_engine::engine::{
 pub use core_engine::refill::{on_free, Dirty, FreeAction, Ring};
 pub use core_engine::storage::{Error, PackSource, Storage, Vector};
 pub use core_engine::types::{arch, Class, ExecmemType, TypeInfo, MAX_ALLOC};
+pub use core_engine::workload::{bpf_size, Rng, BPF_SEED};
 
 use std::vec::Vec;
 

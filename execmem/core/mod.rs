@@ -13,6 +13,8 @@
 //! - [`tlsf`]: size-class arithmetic of the segregated free lists.
 //! - [`engine`]: the per-class free-space engine.
 //! - [`refill`]: what a free does with its range (refill, park, release).
+//! - [`workload`]: the PRNG and size distributions the benchmarks and
+//!   stress runs replay, on the host and in the kernel alike.
 
 #![deny(
     clippy::indexing_slicing,
@@ -27,3 +29,4 @@ pub mod refill;
 pub mod storage;
 pub mod tlsf;
 pub mod types;
+pub mod workload;

@@ -40,6 +40,7 @@ use crate::execmem::backend::mem::{
 };
 use crate::execmem::backend::sched::now_ns;
 use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
+use crate::execmem::core_engine::workload::{bpf_size, Rng, BPF_SEED};
 use crate::execmem::debugfs::buf::Buf;
 use crate::execmem::debugfs::parse::{out_of_memory, parse_num};
 use core::fmt::Write;
@@ -388,18 +389,6 @@ fn measure<S: Subject>(s: &S, reqs: &[Req], write: bool, run: &mut Run) -> Resul
     Ok(())
 }
 
-/// BPF-like sizes: half below 500 B, three quarters below 2 KiB, a tail
-/// up to 64 KiB (the published fleet numbers).
-fn bpf_size(x: u64) -> usize {
-    let r = (x >> 8) as usize;
-    match x % 100 {
-        0..=49 => 64 + r % 436,
-        50..=74 => 500 + r % 1548,
-        75..=94 => 2048 + r % 14336,
-        _ => 16384 + r % 49152,
-    }
-}
-
 struct Args {
     workload: u8,
     n: usize,
@@ -479,15 +468,12 @@ fn requests(a: &Args, trace: &[[u32; 4]]) -> Result<KVec<Req>> {
             }
         }
         _ => {
-            let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+            let mut rng = Rng::new(BPF_SEED);
             for _ in 0..a.n {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
                 v.push(
                     Req {
                         ty: ExecmemType::Bpf,
-                        size: bpf_size(x),
+                        size: bpf_size(&mut rng),
                     },
                     GFP_KERNEL,
                 )?;

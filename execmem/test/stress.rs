@@ -22,6 +22,7 @@ use crate::execmem::backend::kthread::{signal_pending, Thread};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::security::code_loading_refused;
 use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
+use crate::execmem::core_engine::workload::Rng;
 use crate::execmem::debugfs::buf::Buf;
 use crate::execmem::debugfs::parse::parse_num;
 use core::fmt::Write;
@@ -186,26 +187,6 @@ impl Report {
     }
 }
 
-/// xorshift64*: a fast, seedable PRNG; no need for crypto here.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// One live allocation of a worker and what was written into it.
 struct Slot {
     a: Any,
@@ -307,7 +288,7 @@ fn new_slot(
     }
     let mut s = Slot {
         a,
-        tag: rng.next() as u32,
+        tag: rng.next_u64() as u32,
         written: 0,
     };
     write_pattern(&mut s, r);

@@ -30,7 +30,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use execmem_core::{arch, Class, Engine, ExecmemType, Handle, PackSource, StdStorage};
+use execmem_core::{
+    arch, bpf_size, Class, Engine, ExecmemType, Handle, PackSource, Rng, StdStorage, BPF_SEED,
+};
 
 const PACK: usize = arch::PACK_SIZE;
 const PAGE: usize = arch::PAGE_SIZE;
@@ -38,26 +40,14 @@ const MIB: usize = 1 << 20;
 
 // ---------------------------------------------------------------- rng ----
 
-struct Rng(u64);
+/// Uniform in [0, 1), from the shared PRNG.
+fn unit(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn log_uniform(&mut self, lo: f64, hi: f64) -> usize {
-        (lo.ln() + self.unit() * (hi.ln() - lo.ln())).exp() as usize
-    }
+/// Uniform in `0..n`.
+fn below(rng: &mut Rng, n: usize) -> usize {
+    rng.below(n as u64) as usize
 }
 
 // --------------------------------------------------------------- models ----
@@ -658,7 +648,7 @@ fn real_trace(mods: &[Module]) -> Trace {
         .ok()
         .and_then(|r| r.parse::<u64>().ok())
         .unwrap_or(0);
-    let mut rng = Rng(0x5eed_0001 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = Rng::new(0x5eed_0001 ^ seed);
     let mut b = Builder::new();
     let mut loaded: Vec<Vec<u32>> = vec![Vec::new(); mods.len()];
     let load = |b: &mut Builder, m: &Module| -> Vec<u32> {
@@ -671,7 +661,7 @@ fn real_trace(mods: &[Module]) -> Trace {
     };
     let mut order: Vec<usize> = (0..mods.len()).collect();
     for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i + 1));
+        order.swap(i, below(&mut rng, i + 1));
     }
     for &m in &order {
         loaded[m] = load(&mut b, &mods[m]);
@@ -681,14 +671,16 @@ fn real_trace(mods: &[Module]) -> Trace {
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
     for _ in 0..rounds {
-        let mut pick: Vec<usize> = (0..mods.len()).filter(|_| rng.below(100) < 30).collect();
+        let mut pick: Vec<usize> = (0..mods.len())
+            .filter(|_| below(&mut rng, 100) < 30)
+            .collect();
         for &m in &pick {
             for id in std::mem::take(&mut loaded[m]) {
                 b.free(id);
             }
         }
         for i in (1..pick.len()).rev() {
-            pick.swap(i, rng.below(i + 1));
+            pick.swap(i, below(&mut rng, i + 1));
         }
         for &m in &pick {
             loaded[m] = load(&mut b, &mods[m]);
@@ -697,31 +689,19 @@ fn real_trace(mods: &[Module]) -> Trace {
     b.finish(0, 1)
 }
 
-/// BPF program sizes: 50 % under 500 B, 75 % under 2 KiB, tail to 64 KiB.
-fn bpf_size(rng: &mut Rng) -> usize {
-    let u = rng.unit();
-    if u < 0.5 {
-        rng.log_uniform(100.0, 500.0)
-    } else if u < 0.75 {
-        rng.log_uniform(500.0, 2048.0)
-    } else {
-        rng.log_uniform(2048.0, 65536.0)
-    }
-}
-
 /// Random lifetimes around a steady 16 MiB of live programs.
 fn bpf_trace() -> Trace {
-    let mut rng = Rng(0x5eed_0002);
+    let mut rng = Rng::new(BPF_SEED);
     let mut b = Builder::new();
     let mut live: Vec<u32> = Vec::new();
     let target = 16 * MIB;
     for _ in 0..150_000 {
         let fill = b.req[Class::Rx.index()] as f64 / target as f64;
         let p_alloc = (0.5 + 0.5 * (1.0 - fill)).clamp(0.05, 0.95);
-        if live.is_empty() || rng.unit() < p_alloc {
+        if live.is_empty() || unit(&mut rng) < p_alloc {
             live.push(b.alloc(ExecmemType::Bpf, bpf_size(&mut rng), 64));
         } else {
-            let i = rng.below(live.len());
+            let i = below(&mut rng, live.len());
             b.free(live.swap_remove(i));
         }
     }
@@ -731,7 +711,7 @@ fn bpf_trace() -> Trace {
 /// Fill 16 packs' worth with BPF-sized programs, free randomly down to
 /// `pct` % occupancy, then time `pairs` alloc+free pairs.
 fn fill_trace(pct: usize, pairs: usize) -> Trace {
-    let mut rng = Rng(0x5eed_0003 + pct as u64);
+    let mut rng = Rng::new(0x5eed_0003 + pct as u64);
     let mut b = Builder::new();
     let mut live: Vec<u32> = Vec::new();
     let cap = 16 * PACK;
@@ -739,13 +719,13 @@ fn fill_trace(pct: usize, pairs: usize) -> Trace {
         live.push(b.alloc(ExecmemType::Bpf, bpf_size(&mut rng), 64));
     }
     while b.req[0] > cap * pct / 100 {
-        let i = rng.below(live.len());
+        let i = below(&mut rng, live.len());
         b.free(live.swap_remove(i));
     }
     let measured = b.ev.len();
     for _ in 0..pairs {
         live.push(b.alloc(ExecmemType::Bpf, bpf_size(&mut rng), 64));
-        let i = rng.below(live.len());
+        let i = below(&mut rng, live.len());
         b.free(live.swap_remove(i));
     }
     b.finish(measured, 2)

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 
 use execmem_core::{
-    arch, Class, Engine, Error, ExecmemType, PackInfo, PackSource, Storage, Vector,
+    arch, Class, Engine, Error, ExecmemType, PackInfo, PackSource, Rng, Storage, Vector,
 };
 
 thread_local! {
@@ -103,23 +103,12 @@ fn snapshot(e: &E) -> (execmem_core::ClassStats, Vec<(usize, PackInfo, [u8; 64])
     (e.stats(), packs)
 }
 
-/// Tiny deterministic PRNG (xorshift64*).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 #[test]
 fn every_failure_is_clean() {
     let sizes = [1usize, 64, 100, 4096, 65536, 1 << 20, 3 << 20, 200, 3000];
     let mut failures = 0;
     for seed in 1..=40u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut rng = Rng::new(seed);
         let mut src = FailSource {
             next: 0x4000_0000_0000,
             maps_left: u64::MAX,
@@ -130,18 +119,18 @@ fn every_failure_is_clean() {
         let mut live = Vec::new();
         for _ in 0..300 {
             // Arm a failure within the next few pushes or maps.
-            match rng.next() % 4 {
-                0 => PUSHES_LEFT.set(rng.next() % 4),
-                1 => src.maps_left = rng.next() % 2,
+            match rng.next_u64() % 4 {
+                0 => PUSHES_LEFT.set(rng.next_u64() % 4),
+                1 => src.maps_left = rng.next_u64() % 2,
                 _ => {
                     PUSHES_LEFT.set(u64::MAX);
                     src.maps_left = u64::MAX;
                 }
             }
-            if live.is_empty() || !rng.next().is_multiple_of(3) {
-                let size = sizes[(rng.next() % sizes.len() as u64) as usize];
-                let align = if rng.next().is_multiple_of(4) {
-                    Some(1 << (rng.next() % 22))
+            if live.is_empty() || !rng.next_u64().is_multiple_of(3) {
+                let size = sizes[(rng.next_u64() % sizes.len() as u64) as usize];
+                let align = if rng.next_u64().is_multiple_of(4) {
+                    Some(1 << (rng.next_u64() % 22))
                 } else {
                     None
                 };
@@ -162,7 +151,7 @@ fn every_failure_is_clean() {
                 }
             } else {
                 // Free never allocates, so it never fails.
-                let i = (rng.next() % live.len() as u64) as usize;
+                let i = (rng.next_u64() % live.len() as u64) as usize;
                 let h = live.swap_remove(i);
                 e.free(&mut src, h).expect("free");
             }

@@ -551,3 +551,28 @@ fn growth_maps_a_pack_not_overflow() {
     assert_eq!((f.stats().packs, f.stats().overflow), (1, 0));
     e.check().unwrap();
 }
+
+/// The shared BPF-size workload has the distribution its docs quote: half
+/// below 500 B, three quarters below 2 KiB, nothing outside 64 B..64 KiB.
+#[test]
+fn bpf_size_distribution() {
+    let mut rng = execmem_core::Rng::new(execmem_core::BPF_SEED);
+    let n = 100_000;
+    let sizes: Vec<usize> = (0..n).map(|_| execmem_core::bpf_size(&mut rng)).collect();
+    let frac = |lim: usize| sizes.iter().filter(|&&s| s < lim).count() as f64 / n as f64;
+    assert!(
+        (frac(500) - 0.50).abs() < 0.01,
+        "below 500 B: {}",
+        frac(500)
+    );
+    assert!(
+        (frac(2048) - 0.75).abs() < 0.01,
+        "below 2 KiB: {}",
+        frac(2048)
+    );
+    assert!(sizes.iter().all(|&s| (64..65536).contains(&s)));
+    // Every seed, 0 included, gives its own stream.
+    let first = |seed| execmem_core::Rng::new(seed).next_u64();
+    assert_ne!(first(0), first(1));
+    assert_ne!(first(0), 0);
+}
