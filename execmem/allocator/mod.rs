@@ -65,14 +65,17 @@ impl From<Refusal> for Error {
 }
 
 fn refusal(e: CoreError) -> Refusal {
-    let (err, reason) = match e {
-        CoreError::Invalid => (EINVAL, "invalid size or alignment"),
-        CoreError::TooBig => (E2BIG, "size above the 64 MiB limit"),
-        CoreError::NoMemory => (ENOMEM, "out of memory"),
-        CoreError::NotAllocated => (ENOENT, "not allocated"),
-        CoreError::Corrupted => (EFAULT, "internal error: an engine invariant does not hold"),
+    let err = match e {
+        CoreError::Invalid => EINVAL,
+        CoreError::TooBig => E2BIG,
+        CoreError::NoMemory => ENOMEM,
+        CoreError::NotAllocated => ENOENT,
+        CoreError::Corrupted => EFAULT,
     };
-    Refusal { err, reason }
+    Refusal {
+        err,
+        reason: e.reason(),
+    }
 }
 
 /// Who an allocation is for: memory a user asked for is charged to the

@@ -29,6 +29,20 @@ pub enum Error {
     Corrupted,
 }
 
+impl Error {
+    /// One line for the user, no newline: the error explains itself, so no
+    /// caller re-guesses a reason from an errno.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Error::Invalid => "invalid size or alignment",
+            Error::TooBig => "size above the 64 MiB limit",
+            Error::NoMemory => "out of memory",
+            Error::NotAllocated => "not allocated",
+            Error::Corrupted => "internal error: an engine invariant does not hold",
+        }
+    }
+}
+
 /// A growable array whose growth may fail.
 ///
 /// Minimal on purpose: a kernel `KVec<T>` implements it with `len()`,
