@@ -35,7 +35,7 @@ use crate::execmem::core_engine::{
     engine::Engine,
     refill::Ring,
     storage::{Error as CoreError, PackSource},
-    types::{Class, ExecmemType},
+    types::{Class, ExecmemType, PerClass, PerType},
 };
 use crate::execmem::packs::{Budget, Packs};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -93,21 +93,12 @@ pub enum Requester {
 /// The counters of one type, under the class lock.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Counters {
-    pub(crate) types: [TypeCounters; 7],
+    pub(crate) types: PerType<TypeCounters>,
 }
 
 impl Counters {
     fn of(&mut self, ty: ExecmemType) -> &mut TypeCounters {
-        let [a, b, c, d, e, f, g] = &mut self.types;
-        match ty {
-            ExecmemType::Text => a,
-            ExecmemType::Data => b,
-            ExecmemType::Rodata => c,
-            ExecmemType::RoAfterInit => d,
-            ExecmemType::Bpf => e,
-            ExecmemType::Ftrace => f,
-            ExecmemType::Kprobes => g,
-        }
+        &mut self.types[ty]
     }
 
     fn allocated(&mut self, ty: ExecmemType, size: usize, who: Requester) {
@@ -207,7 +198,7 @@ pub struct Allocator {
     ro: Mutex<KBox<ClassState>>,
     #[pin]
     rw: Mutex<KBox<ClassState>>,
-    stats: [ClassStats; 3],
+    stats: PerClass<ClassStats>,
     budget: Arc<Budget>,
 }
 
@@ -255,12 +246,7 @@ impl Allocator {
     }
 
     pub(crate) fn stats(&self, c: Class) -> &ClassStats {
-        let [rx, ro, rw] = &self.stats;
-        match c {
-            Class::Rx => rx,
-            Class::Ro => ro,
-            Class::Rw => rw,
-        }
+        &self.stats[c]
     }
 
     /// Counts a caller's write of `len` bytes into `class` memory: a

@@ -7,7 +7,7 @@ use super::Allocator;
 use crate::execmem::backend::mem::LEVEL_2M;
 use crate::execmem::core_engine::{
     engine::{ClassStats, PackInfo},
-    types::Class,
+    types::{Class, PerType},
 };
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -45,8 +45,8 @@ pub struct ClassReport {
     pub refill_pokes: u64,
     /// Longest time a parked range waited for its refill, in ns.
     pub refill_max_ns: u64,
-    /// Per-type counters, by `ExecmemType::index()`.
-    pub types: [TypeCounters; 7],
+    /// Per-type counters (the class's types only are non-zero).
+    pub types: PerType<TypeCounters>,
 }
 
 /// One pack, for the `packs` file.

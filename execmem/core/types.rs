@@ -43,54 +43,79 @@ pub const MAX_ALLOC: usize = 64 << 20;
 ///
 /// # Invariants
 ///
-/// `index()` is the position in [`Class::ALL`].
+/// The discriminants are `0..NCLASSES`, in [`Class::ALL`] order, so
+/// `self as usize` indexes a [`PerClass`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub enum Class {
     /// Read + execute (text, bpf, ftrace, kprobes).
-    Rx,
+    Rx = 0,
     /// Read-only (rodata, ro_after_init).
-    Ro,
+    Ro = 1,
     /// Read + write (data).
-    Rw,
+    Rw = 2,
 }
+
+/// Number of permission classes.
+pub const NCLASSES: usize = 3;
+
+/// What a permission class is: one row of the class table.
+#[derive(Debug)]
+pub struct ClassInfo {
+    /// Short name ("rx", "ro", "rw").
+    pub name: &'static str,
+    /// Permission string as printed by debugfs ("r-x", "r--", "rw-").
+    pub perms: &'static str,
+    /// Byte written into fresh and freed memory of the class.
+    pub fill: u8,
+}
+
+/// The class table, the one place that says what each class is.
+static CLASSES: PerClass<ClassInfo> = PerClass::new([
+    ClassInfo {
+        name: "rx",
+        perms: "r-x",
+        fill: arch::TRAP_BYTE,
+    },
+    ClassInfo {
+        name: "ro",
+        perms: "r--",
+        fill: 0,
+    },
+    ClassInfo {
+        name: "rw",
+        perms: "rw-",
+        fill: 0,
+    },
+]);
 
 impl Class {
     /// All classes, in index order.
-    pub const ALL: [Class; 3] = [Class::Rx, Class::Ro, Class::Rw];
+    pub const ALL: [Class; NCLASSES] = [Class::Rx, Class::Ro, Class::Rw];
+
+    /// The class's row of the class table.
+    pub fn info(self) -> &'static ClassInfo {
+        &CLASSES[self]
+    }
 
     /// Short name ("rx", "ro", "rw").
-    pub const fn name(self) -> &'static str {
-        match self {
-            Class::Rx => "rx",
-            Class::Ro => "ro",
-            Class::Rw => "rw",
-        }
+    pub fn name(self) -> &'static str {
+        self.info().name
     }
 
     /// Permission string as printed by debugfs ("r-x", "r--", "rw-").
-    pub const fn perms(self) -> &'static str {
-        match self {
-            Class::Rx => "r-x",
-            Class::Ro => "r--",
-            Class::Rw => "rw-",
-        }
+    pub fn perms(self) -> &'static str {
+        self.info().perms
     }
 
     /// Position in [`Class::ALL`].
     pub const fn index(self) -> usize {
-        match self {
-            Class::Rx => 0,
-            Class::Ro => 1,
-            Class::Rw => 2,
-        }
+        self as usize
     }
 
     /// Byte written into fresh and freed memory of this class.
-    pub const fn fill(self) -> u8 {
-        match self {
-            Class::Rx => arch::TRAP_BYTE,
-            Class::Ro | Class::Rw => 0,
-        }
+    pub fn fill(self) -> u8 {
+        self.info().fill
     }
 }
 
@@ -115,42 +140,51 @@ pub struct TypeInfo {
 ///
 /// # Invariants
 ///
-/// `self as usize` indexes [`ExecmemType::ALL`] and the type table.
+/// The discriminants are `0..NTYPES`, in [`ExecmemType::ALL`] order, so
+/// `self as usize` indexes a [`PerType`] (the type table among them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub enum ExecmemType {
     /// Module text.
-    Text,
+    Text = 0,
     /// Module data (writable, includes .bss).
-    Data,
+    Data = 1,
     /// Module read-only data.
-    Rodata,
+    Rodata = 2,
     /// Module data that becomes read-only after init.
-    RoAfterInit,
+    RoAfterInit = 3,
     /// BPF JIT images.
-    Bpf,
+    Bpf = 4,
     /// ftrace trampolines.
-    Ftrace,
+    Ftrace = 5,
     /// kprobes instruction slots.
-    Kprobes,
+    Kprobes = 6,
 }
+
+/// Number of execmem types.
+pub const NTYPES: usize = 7;
 
 /// Build one table row. The default alignment is one granule for every type:
 /// the point of the engine is sub-page packing, and every section of a
 /// module records its own alignment, so callers that need more (a module
 /// section with 4 KiB alignment, a 2 MiB aligned text) pass it explicitly.
+/// The fill byte is the class's (the class table's, in a const context).
 const fn row(name: &'static str, class: Class) -> TypeInfo {
     TypeInfo {
         name,
         class,
         align: arch::GRANULE,
         granularity: arch::GRANULE,
-        fill: class.fill(),
+        fill: match class {
+            Class::Rx => arch::TRAP_BYTE,
+            Class::Ro | Class::Rw => 0,
+        },
         packable: true,
     }
 }
 
-/// The type table, indexed by `ExecmemType as usize`.
-static TYPES: [TypeInfo; 7] = [
+/// The type table.
+static TYPES: PerType<TypeInfo> = PerType::new([
     row("text", Class::Rx),
     row("data", Class::Rw),
     row("rodata", Class::Ro),
@@ -158,11 +192,11 @@ static TYPES: [TypeInfo; 7] = [
     row("bpf", Class::Rx),
     row("ftrace", Class::Rx),
     row("kprobes", Class::Rx),
-];
+]);
 
 impl ExecmemType {
     /// All types, in table order.
-    pub const ALL: [ExecmemType; 7] = [
+    pub const ALL: [ExecmemType; NTYPES] = [
         ExecmemType::Text,
         ExecmemType::Data,
         ExecmemType::Rodata,
@@ -174,30 +208,12 @@ impl ExecmemType {
 
     /// Position in [`ExecmemType::ALL`].
     pub const fn index(self) -> usize {
-        match self {
-            ExecmemType::Text => 0,
-            ExecmemType::Data => 1,
-            ExecmemType::Rodata => 2,
-            ExecmemType::RoAfterInit => 3,
-            ExecmemType::Bpf => 4,
-            ExecmemType::Ftrace => 5,
-            ExecmemType::Kprobes => 6,
-        }
+        self as usize
     }
 
     /// The table row of this type.
     pub fn info(self) -> &'static TypeInfo {
-        // Destructure instead of indexing: no bounds check, no panic path.
-        let [text, data, rodata, ro_after_init, bpf, ftrace, kprobes] = &TYPES;
-        match self {
-            ExecmemType::Text => text,
-            ExecmemType::Data => data,
-            ExecmemType::Rodata => rodata,
-            ExecmemType::RoAfterInit => ro_after_init,
-            ExecmemType::Bpf => bpf,
-            ExecmemType::Ftrace => ftrace,
-            ExecmemType::Kprobes => kprobes,
-        }
+        &TYPES[self]
     }
 
     /// Name of the type ("text", "data", ...).
@@ -223,3 +239,79 @@ impl ExecmemType {
         Self::ALL.get(i).copied()
     }
 }
+
+/// An array with one element per key of an enum whose discriminants are
+/// `0..N` (its `# Invariants`), indexed by the enum: `per[ty]` instead of
+/// `arr[ty.index()]` and a seven-arm match.
+macro_rules! per_key {
+    ($(#[$doc:meta])* $name:ident, $key:ty, $n:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name<T>([T; $n]);
+
+        impl<T> $name<T> {
+            /// From the elements, in the keys' `ALL` order.
+            pub const fn new(elems: [T; $n]) -> Self {
+                $name(elems)
+            }
+
+            /// Each key with its element, in `ALL` order.
+            pub fn iter(&self) -> impl Iterator<Item = ($key, &T)> {
+                <$key>::ALL.into_iter().zip(self.0.iter())
+            }
+
+            /// The elements, in `ALL` order.
+            pub fn values(&self) -> core::slice::Iter<'_, T> {
+                self.0.iter()
+            }
+        }
+
+        impl<T> core::ops::Index<$key> for $name<T> {
+            type Output = T;
+
+            // In bounds: the key's discriminant is below `N` (its type
+            // invariant, checked at compile time below).
+            #[allow(clippy::indexing_slicing)]
+            fn index(&self, key: $key) -> &T {
+                &self.0[key as usize]
+            }
+        }
+
+        impl<T> core::ops::IndexMut<$key> for $name<T> {
+            // In bounds, as above.
+            #[allow(clippy::indexing_slicing)]
+            fn index_mut(&mut self, key: $key) -> &mut T {
+                &mut self.0[key as usize]
+            }
+        }
+    };
+}
+
+// Every discriminant is below the count: the indexing above never misses.
+// (Evaluated at compile time: an out-of-range index fails the build.)
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const _: () = {
+    let mut i = 0;
+    while i < NTYPES {
+        assert!(ExecmemType::ALL[i] as usize == i);
+        i += 1;
+    }
+    let mut j = 0;
+    while j < NCLASSES {
+        assert!(Class::ALL[j] as usize == j);
+        j += 1;
+    }
+};
+
+per_key!(
+    /// One `T` per [`ExecmemType`].
+    PerType,
+    ExecmemType,
+    NTYPES
+);
+per_key!(
+    /// One `T` per permission [`Class`].
+    PerClass,
+    Class,
+    NCLASSES
+);

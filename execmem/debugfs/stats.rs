@@ -38,7 +38,7 @@ impl ShowFile for StatsFile {
         for class in Class::ALL {
             let r = alloc.report(class);
             for ty in ExecmemType::ALL.iter().filter(|t| t.class() == class) {
-                let c = r.types.get(ty.index()).copied().unwrap_or_default();
+                let c = r.types[*ty];
                 let n = ty.name();
                 Buf::result(write!(
                     out,

@@ -576,3 +576,22 @@ fn bpf_size_distribution() {
     assert_ne!(first(0), first(1));
     assert_ne!(first(0), 0);
 }
+
+/// `PerType`/`PerClass` index by the enum, in `ALL` order.
+#[test]
+fn per_key_arrays_index_by_the_enum() {
+    use execmem_core::core_engine::types::{PerClass, PerType};
+    let mut t = PerType::<u8>::default();
+    t[ExecmemType::Bpf] = 5;
+    t[ExecmemType::Text] = 1;
+    assert_eq!(
+        t.values().copied().collect::<Vec<_>>(),
+        [1, 0, 0, 0, 5, 0, 0]
+    );
+    assert!(t.iter().all(|(ty, &v)| v == t[ty]));
+    let c = PerClass::new(["a", "b", "c"]);
+    assert_eq!(c[Class::Ro], "b");
+    assert_eq!(Class::Rw.name(), "rw");
+    assert_eq!(Class::Rx.fill(), arch::TRAP_BYTE);
+    assert_eq!(Class::Ro.perms(), "r--");
+}
