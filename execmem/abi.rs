@@ -25,7 +25,7 @@
 use crate::execmem::allocator::Allocator;
 use crate::execmem::backend::debugfs::{Dir, File, FileOps};
 use crate::execmem::bench::{Bench, BenchState};
-use crate::execmem::core_engine::types::{Class, ExecmemType};
+use crate::execmem::binpack::types::{Class, ExecmemType};
 use crate::execmem::ctl::Session;
 use crate::execmem::provider::{Provider, ServeFile};
 use crate::execmem::stress::{Stress, StressState};

@@ -38,7 +38,7 @@ use crate::execmem::backend::kthread::now_ns;
 use crate::execmem::backend::mem::{
     direct_map_splits, Area, ExecmemKind, Perms, PAGE_SIZE, PMD_SIZE,
 };
-use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
+use crate::execmem::binpack::types::{Class, ExecmemType, MAX_ALLOC};
 use crate::execmem::ctl::{out_of_memory, parse_num};
 use crate::execmem::selftest::ret_imm32;
 use crate::execmem::text::Text;

@@ -34,7 +34,7 @@
 use crate::execmem::allocator::{Allocator, Any, Refusal, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::security::code_loading_refused;
-use crate::execmem::core_engine::types::{ExecmemType, MAX_ALLOC};
+use crate::execmem::binpack::types::{ExecmemType, MAX_ALLOC};
 use crate::execmem::params::SESSION_CAP;
 use crate::execmem::text::Text;
 use core::fmt::Write;

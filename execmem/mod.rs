@@ -2,7 +2,7 @@
 
 //! The allocator's modules.
 //!
-//! - [`core_engine`]: the pure binpacking core (type table, free-space
+//! - [`binpack`]: the pure binpacking core (type table, free-space
 //!   engine), the same files the host crate tests.
 //! - [`backend`]: every FFI call and `unsafe` block.
 //! - [`allocator`]: the allocator and its safe API (owning handles).
@@ -13,8 +13,7 @@ pub mod abi;
 pub mod allocator;
 pub mod backend;
 pub mod bench;
-#[path = "core/mod.rs"]
-pub mod core_engine;
+pub mod binpack;
 pub mod ctl;
 pub mod packs;
 pub mod params;

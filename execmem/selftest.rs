@@ -16,7 +16,7 @@
 
 use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::mem::{Area, ExecmemKind, PageInfo, Perms};
-use crate::execmem::core_engine::types::{Class, ExecmemType};
+use crate::execmem::binpack::types::{Class, ExecmemType};
 use crate::execmem::text::Text;
 use core::fmt::{Arguments, Write};
 use kernel::prelude::*;

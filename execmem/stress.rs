@@ -19,7 +19,7 @@ use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::kthread::{cond_resched, now_ns, signal_pending, Thread};
 use crate::execmem::backend::security::code_loading_refused;
-use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
+use crate::execmem::binpack::types::{Class, ExecmemType, MAX_ALLOC};
 use crate::execmem::ctl::parse_num;
 use crate::execmem::selftest::ret_imm32;
 use crate::execmem::text::Text;

@@ -222,7 +222,7 @@ fn pack_boundary_ping_pong_maps_once() {
 
 #[test]
 fn slow_ping_pong_is_bounded_and_idle_spare_decays() {
-    use execmem_core::core_engine::engine::HYST_OPS;
+    use execmem_core::binpack::engine::HYST_OPS;
     let mut s = FakeSource::new();
     let mut e = E::new(Class::Rx);
     let t = ExecmemType::Text;
@@ -425,7 +425,7 @@ fn pack_limit_is_an_error() {
 
 #[test]
 fn metadata_sizes() {
-    use execmem_core::core_engine::engine::{Node, Pack};
+    use execmem_core::binpack::engine::{Node, Pack};
     // Documented in Documentation/engine.rst and engine.rs.
     assert_eq!(std::mem::size_of::<Node>(), 36);
     assert!(
