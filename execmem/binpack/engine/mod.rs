@@ -88,6 +88,11 @@ use super::storage::{Error, PackSource, Storage, Vector};
 use super::tlsf::{self, NLISTS};
 use super::types::{arch, Class, ExecmemType, MAX_ALLOC};
 
+mod arena;
+
+pub use arena::Node;
+use arena::State;
+
 /// "No node / no pack" in links.
 const NIL: u32 = u32::MAX;
 /// Granules per pack, as `u32`.
@@ -131,84 +136,6 @@ const PMAP_WORDS: usize = MAX_PACKS.div_ceil(64);
 
 /// Engine ids, so a handle of another engine is recognised.
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
-
-/// State of a [`Node`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// In the node pool, unused; `next` links the pool.
-    Spare,
-    /// A free block of a pack; in the free list of its size.
-    Free,
-    /// An allocated block.
-    Used,
-}
-
-/// One block of a pack, or a spare node in the pool.
-///
-/// # Invariants
-///
-/// For a `Free` or `Used` node: `pack` is a live pack slot, `[off, off +
-/// size)` (granules) lies inside it, `prev`/`next` are its address
-/// neighbours in the same pack (or `NIL`) and touch it exactly. A `Free`
-/// node is in list `list_of(size)` of its pack via `fprev`/`fnext`, and its
-/// address neighbours are not `Free`. A `Used` node's `gen` is the
-/// generation its handle carries.
-#[derive(Clone, Copy, Debug)]
-pub struct Node {
-    off: u32,
-    size: u32,
-    prev: u32,
-    next: u32,
-    fprev: u32,
-    fnext: u32,
-    pack: u32,
-    gen: u32,
-    state: State,
-    ty: u8,
-}
-
-impl Node {
-    /// A free or used block `[off, off + size)` of `pack` between its
-    /// address neighbours `prev` and `next`, not in any free list yet.
-    #[allow(clippy::too_many_arguments)]
-    const fn block(
-        off: u32,
-        size: u32,
-        prev: u32,
-        next: u32,
-        pack: u32,
-        gen: u32,
-        state: State,
-    ) -> Self {
-        Node {
-            off,
-            size,
-            prev,
-            next,
-            fprev: NIL,
-            fnext: NIL,
-            pack,
-            gen,
-            state,
-            ty: 0,
-        }
-    }
-
-    const fn spare(next: u32) -> Self {
-        Node {
-            off: 0,
-            size: 0,
-            prev: NIL,
-            next,
-            fprev: NIL,
-            fnext: NIL,
-            pack: NIL,
-            gen: 0,
-            state: State::Spare,
-            ty: 0,
-        }
-    }
-}
 
 /// One pack or dedicated extent.
 ///
@@ -514,14 +441,6 @@ impl<S: Storage> Engine<S> {
 
     // ---- accessors ----------------------------------------------------
 
-    fn nd(&self, i: u32) -> Result<&Node, Error> {
-        corrupt(self.nodes.get(i as usize))
-    }
-
-    fn nd_mut(&mut self, i: u32) -> Result<&mut Node, Error> {
-        corrupt(self.nodes.get_mut(i as usize))
-    }
-
     fn pk(&self, p: u32) -> Result<&Pack, Error> {
         corrupt(self.packs.get(p as usize))
     }
@@ -530,48 +449,7 @@ impl<S: Storage> Engine<S> {
         corrupt(self.packs.get_mut(p as usize))
     }
 
-    // ---- node pool and pack slots ---------------------------------------
-
-    /// Make sure `n` spare nodes exist. Growing the pool is not an
-    /// observable change, so a failure here leaves the engine as it was.
-    fn reserve_nodes(&mut self, n: u32) -> Result<(), Error> {
-        while self.node_spare < n {
-            let idx = u32::try_from(self.nodes.len()).map_err(|_| Error::NoMemory)?;
-            if idx == NIL {
-                return Err(Error::NoMemory);
-            }
-            self.nodes.try_push(Node::spare(self.node_free))?;
-            self.node_free = idx;
-            self.node_spare = corrupt(self.node_spare.checked_add(1))?;
-        }
-        Ok(())
-    }
-
-    /// Take a spare node (reserved before).
-    fn take_node(&mut self) -> Result<u32, Error> {
-        let i = self.node_free;
-        let n = self.nd_mut(i)?;
-        if n.state != State::Spare {
-            return Err(Error::Corrupted);
-        }
-        let next = n.next;
-        self.node_free = next;
-        self.node_spare = corrupt(self.node_spare.checked_sub(1))?;
-        Ok(i)
-    }
-
-    /// Return node `i` to the pool.
-    fn put_node(&mut self, i: u32) -> Result<(), Error> {
-        let next = self.node_free;
-        let n = self.nd_mut(i)?;
-        let gen = n.gen;
-        *n = Node::spare(next);
-        // Keep the generation so an old handle never matches a reuse.
-        n.gen = gen;
-        self.node_free = i;
-        self.node_spare = corrupt(self.node_spare.checked_add(1))?;
-        Ok(())
-    }
+    // ---- pack slots -----------------------------------------------------
 
     /// Make sure an unused pack slot exists.
     fn reserve_slot(&mut self) -> Result<(), Error> {
