@@ -2,8 +2,8 @@
 
 //! The free-space search: which free block a request gets
 //! ([`Engine::find_fit`], a bounded best-of-a-few over the lowest packs;
-//! the order is the placement policy, see [`super`]), and carving the
-//! allocation out of that block ([`Engine::carve`]).
+//! the order is the placement policy, see [`super::policy`]), and carving
+//! the allocation out of that block ([`Engine::carve`]).
 
 use super::super::storage::{Error, Storage};
 use super::super::tlsf;
