@@ -8,7 +8,10 @@
 use super::super::storage::{Error, Storage, Vector};
 use super::super::tlsf::NLISTS;
 use super::super::types::arch;
-use super::{corrupt, list_idx, Engine, State, NIL, OVERFLOW_PAGES, PACK_G, PAGE_G, PMAP_WORDS};
+use super::arena::State;
+use super::index::list_idx;
+use super::policy::OVERFLOW_PAGES;
+use super::{corrupt, Engine, NIL, PACK_G, PAGE_G, PMAP_WORDS};
 
 impl<S: Storage> Engine<S> {
     /// Check every invariant; O(total blocks). For tests and a debugfs

@@ -7,7 +7,9 @@
 
 use super::super::storage::{Error, Storage};
 use super::super::tlsf;
-use super::{corrupt, Engine, Node, State, FULL_LIST, NIL, PACK_G};
+use super::arena::{Node, State};
+use super::index::FULL_LIST;
+use super::{corrupt, Engine, NIL, PACK_G};
 
 /// Bounded best-of-a-few: packs, and blocks per pack, looked at in one
 /// list (at most 256 blocks). 4 x 4 left churned module classes one pack

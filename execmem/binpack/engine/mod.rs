@@ -43,6 +43,23 @@
 //! would be 4 KiB). [`Engine`]: 736 bytes per class, plus 3.6 KiB of
 //! per-list pack bitmaps on the heap once the first pack is mapped, so an
 //! engine is cheap to build (and reset) on a kernel stack.
+//!
+//! # Files
+//!
+//! This file holds the [`Engine`], its public types and the alloc, free
+//! and lookup entry points; the rest is one concept per file:
+//!
+//! - `arena.rs`: [`Node`] and the node pool.
+//! - `pack.rs`: [`Pack`], [`PackId`] and the pack lifecycle (map, unmap,
+//!   a new pack or extent).
+//! - `index.rs`: the per-pack segregated free lists, the class-wide list
+//!   x pack bitmaps and the address-sorted pack index.
+//! - `fit.rs`: the free-space search and carving a block.
+//! - `policy.rs`: the placement order, overflow extents
+//!   ([`OVERFLOW_PAGES`]), the spare's hysteresis ([`HYST_OPS`]) and
+//!   releasing packs, with the docs that explain them.
+//! - `check.rs`: the invariant checker, [`Engine::check`].
+//! - `report.rs`: [`ClassStats`], [`PackInfo`] and the pack picture.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -64,9 +81,6 @@ pub use policy::{HYST_OPS, OVERFLOW_PAGES};
 pub use report::{ClassStats, PackInfo};
 
 use arena::State;
-use fit::Fit;
-use index::{list_idx, FULL_LIST};
-use pack::Span;
 
 /// "No node / no pack" in links.
 const NIL: u32 = u32::MAX;

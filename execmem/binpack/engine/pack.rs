@@ -7,7 +7,8 @@
 use super::super::storage::{Error, PackSource, Storage, Vector};
 use super::super::tlsf::NLISTS;
 use super::super::types::{arch, Class};
-use super::{corrupt, Engine, Node, State, MAX_PACKS, NIL, PACK_G, PAGE_G, PMAP_WORDS};
+use super::arena::{Node, State};
+use super::{corrupt, Engine, MAX_PACKS, NIL, PACK_G, PAGE_G, PMAP_WORDS};
 
 /// One pack or dedicated extent.
 ///

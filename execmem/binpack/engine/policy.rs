@@ -46,7 +46,10 @@
 
 use super::super::storage::{Error, PackSource, Storage, Vector};
 use super::super::types::arch;
-use super::{corrupt, g2b, Engine, Fit, Node, Span, State, NIL, PACK_G, PAGE_G};
+use super::arena::{Node, State};
+use super::fit::Fit;
+use super::pack::Span;
+use super::{corrupt, g2b, Engine, NIL, PACK_G, PAGE_G};
 
 /// Hysteresis: a pack that becomes empty is kept as the spare only if the
 /// class grew (mapped a pack or took the spare) within this many

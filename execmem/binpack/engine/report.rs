@@ -6,7 +6,8 @@
 
 use super::super::storage::{Storage, Vector};
 use super::super::types::arch;
-use super::{Engine, State, NIL};
+use super::arena::State;
+use super::{Engine, NIL};
 
 /// Per-class counters for debugfs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
