@@ -426,7 +426,7 @@ fn pack_limit_is_an_error() {
 #[test]
 fn metadata_sizes() {
     use execmem_core::binpack::engine::{Node, Pack};
-    // Documented in Documentation/engine.rst and engine.rs.
+    // Documented in Documentation/engine.rst and engine/mod.rs.
     assert_eq!(std::mem::size_of::<Node>(), 36);
     assert!(
         std::mem::size_of::<Pack>() <= 280,
