@@ -58,7 +58,7 @@ impl Drop for ExecmemRs {
     fn drop(&mut self) {
         let mut live = 0;
         let mut backing = 0;
-        for class in execmem::core_engine::types::Class::ALL {
+        for class in execmem::binpack::types::Class::ALL {
             let r = self.alloc.report(class);
             live += r.engine.live;
             backing += r.engine.backing;

@@ -2,7 +2,7 @@
 
 //! The allocator's modules.
 //!
-//! - [`core_engine`]: the pure binpacking core (type table, free-space
+//! - [`binpack`]: the pure binpacking core (type table, free-space
 //!   engine), the same files the host crate tests.
 //! - [`backend`]: every FFI call, and every `unsafe` block but those only
 //!   a caller can vouch for (listed there).
@@ -16,8 +16,7 @@
 
 pub mod allocator;
 pub mod backend;
-#[path = "core/mod.rs"]
-pub mod core_engine;
+pub mod binpack;
 pub mod debugfs;
 pub mod packs;
 pub mod params;

@@ -29,7 +29,7 @@
 
 use crate::execmem::allocator::Requester;
 use crate::execmem::backend::mem::{Area, Perms, Range, LEVEL_2M, PAGE_SIZE, PMD_SIZE};
-use crate::execmem::core_engine::{
+use crate::execmem::binpack::{
     storage::Error as CoreError,
     storage::PackSource,
     types::{arch::MAX_PACKS, Class},

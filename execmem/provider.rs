@@ -56,7 +56,7 @@ use crate::execmem::backend::mem::PAGE_SIZE;
 use crate::execmem::backend::provider::{pin_module, Consumer, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::work::{HasWork, Work};
-use crate::execmem::core_engine::types::ExecmemType;
+use crate::execmem::binpack::types::ExecmemType;
 use crate::execmem::debugfs::buf::Buf;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -10,16 +10,16 @@
 
 extern crate std;
 
-#[path = "../execmem/core/mod.rs"]
-pub mod core_engine;
+#[path = "../execmem/binpack/mod.rs"]
+pub mod binpack;
 
-pub use core_engine::engine::{
+pub use binpack::engine::{
     ClassStats, Engine, Freed, Handle, PackId, PackInfo, Placement, HYST_OPS, OVERFLOW_PAGES,
 };
-pub use core_engine::refill::{on_free, Dirty, FreeAction, Ring};
-pub use core_engine::storage::{Error, PackSource, Storage, Vector};
-pub use core_engine::types::{arch, Class, ExecmemType, TypeInfo, MAX_ALLOC};
-pub use core_engine::workload::{bpf_size, Rng, BPF_SEED};
+pub use binpack::refill::{on_free, Dirty, FreeAction, Ring};
+pub use binpack::storage::{Error, PackSource, Storage, Vector};
+pub use binpack::types::{arch, Class, ExecmemType, TypeInfo, MAX_ALLOC};
+pub use binpack::workload::{bpf_size, Rng, BPF_SEED};
 
 use std::vec::Vec;
 

@@ -21,7 +21,7 @@ use super::refill::Parked;
 use super::Allocator;
 use crate::execmem::backend::mem::{PageInfo, Window, LEVEL_2M, PAGE_SIZE};
 use crate::execmem::backend::sched::now_ns;
-use crate::execmem::core_engine::{
+use crate::execmem::binpack::{
     engine::Placement,
     refill::{on_free, Dirty, FreeAction},
     types::{Class, ExecmemType},

@@ -31,7 +31,7 @@ pub mod report;
 use crate::execmem::backend::mem::{Range, RangeKind};
 use crate::execmem::backend::storage::KernelStorage;
 use crate::execmem::backend::work::{Queue, Work};
-use crate::execmem::core_engine::{
+use crate::execmem::binpack::{
     engine::Engine,
     refill::Ring,
     storage::{Error as CoreError, PackSource},

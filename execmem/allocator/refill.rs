@@ -29,7 +29,7 @@ use crate::execmem::backend::mem::{Window, PAGE_SIZE};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::storage::KernelStorage;
 use crate::execmem::backend::work::HasWork;
-use crate::execmem::core_engine::{
+use crate::execmem::binpack::{
     engine::Handle,
     refill::{Dirty, Ring},
     types::Class,

@@ -5,7 +5,7 @@
 
 use super::Allocator;
 use crate::execmem::backend::mem::LEVEL_2M;
-use crate::execmem::core_engine::{
+use crate::execmem::binpack::{
     engine::{ClassStats, PackInfo},
     types::{Class, PerType},
 };

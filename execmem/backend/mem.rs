@@ -37,7 +37,7 @@ pub const PMD_SIZE: usize = bindings::PMD_SIZE;
 // The pure core (shared with the host crate) carries its own copies of the
 // architecture's constants: they must be the kernel's.
 const _: () = {
-    use crate::execmem::core_engine::types::arch;
+    use crate::execmem::binpack::types::arch;
     assert!(
         arch::PAGE_SIZE == PAGE_SIZE,
         "core PAGE_SIZE is not the kernel's"

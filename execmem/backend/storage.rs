@@ -5,7 +5,7 @@
 //! engine as an `Err` (never an abort) and, being handled, prints no
 //! allocation-failure warning (as the kernel's own execmem does).
 
-use crate::execmem::core_engine::storage::{Error, Storage, Vector};
+use crate::execmem::binpack::storage::{Error, Storage, Vector};
 use kernel::prelude::*;
 
 /// [`Storage`] whose vectors are `KVVec<T>` (kmalloc, vmalloc fallback).

@@ -36,7 +36,7 @@ use super::parse::{fail, out_of_memory, parse_hex, parse_num, parse_usize, Words
 use crate::execmem::allocator::{Allocator, Any, Refusal, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::security::code_loading_refused;
-use crate::execmem::core_engine::types::{ExecmemType, MAX_ALLOC};
+use crate::execmem::binpack::types::{ExecmemType, MAX_ALLOC};
 use crate::execmem::params::SESSION_CAP;
 use core::fmt::Write;
 use kernel::{

@@ -5,7 +5,7 @@
 use super::buf::Buf;
 use super::show::ShowFile;
 use crate::execmem::allocator::Allocator;
-use crate::execmem::core_engine::types::ExecmemType;
+use crate::execmem::binpack::types::ExecmemType;
 use core::fmt::Write;
 use kernel::{prelude::*, sync::Arc};
 

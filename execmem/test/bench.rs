@@ -39,8 +39,8 @@ use crate::execmem::backend::mem::{
     direct_map_splits, Area, ExecmemKind, Perms, PAGE_SIZE, PMD_SIZE,
 };
 use crate::execmem::backend::sched::now_ns;
-use crate::execmem::core_engine::types::{Class, ExecmemType, MAX_ALLOC};
-use crate::execmem::core_engine::workload::{bpf_size, Rng, BPF_SEED};
+use crate::execmem::binpack::types::{Class, ExecmemType, MAX_ALLOC};
+use crate::execmem::binpack::workload::{bpf_size, Rng, BPF_SEED};
 use crate::execmem::debugfs::buf::Buf;
 use crate::execmem::debugfs::parse::{out_of_memory, parse_num};
 use core::fmt::Write;

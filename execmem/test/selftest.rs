@@ -17,7 +17,7 @@
 use super::x86::ret_imm32;
 use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::mem::{Area, ExecmemKind, PageInfo, Perms};
-use crate::execmem::core_engine::types::{Class, ExecmemType};
+use crate::execmem::binpack::types::{Class, ExecmemType};
 use crate::execmem::debugfs::buf::Buf;
 use crate::execmem::debugfs::show::ShowFile;
 use core::fmt::{Arguments, Write};

@@ -4,7 +4,7 @@
 //! models of its peers, in the same run.
 //!
 //! Allocators (each instantiated once per permission class):
-//! * `execmem_rs`: the engine in `execmem/core`, packs from a fake source.
+//! * `execmem_rs`: the engine in `execmem/binpack`, packs from a fake source.
 //! * `vmalloc`: per-allocation vmalloc/execmem: page-rounded, 4 KiB PTEs,
 //!   one guard page of address space each (footprint model only).
 //! * `bpf_prog_pack`: 2 MiB packs in a list, 64 B chunks, first-fit

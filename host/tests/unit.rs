@@ -222,7 +222,7 @@ fn pack_boundary_ping_pong_maps_once() {
 
 #[test]
 fn slow_ping_pong_is_bounded_and_idle_spare_decays() {
-    use execmem_core::core_engine::engine::HYST_OPS;
+    use execmem_core::binpack::engine::HYST_OPS;
     let mut s = FakeSource::new();
     let mut e = E::new(Class::Rx);
     let t = ExecmemType::Text;
@@ -425,8 +425,8 @@ fn pack_limit_is_an_error() {
 
 #[test]
 fn metadata_sizes() {
-    use execmem_core::core_engine::engine::{Node, Pack};
-    // Documented in Documentation/engine.rst and engine.rs.
+    use execmem_core::binpack::engine::{Node, Pack};
+    // Documented in Documentation/engine.rst and engine/mod.rs.
     assert_eq!(std::mem::size_of::<Node>(), 36);
     assert!(
         std::mem::size_of::<Pack>() <= 280,
@@ -580,7 +580,7 @@ fn bpf_size_distribution() {
 /// `PerType`/`PerClass` index by the enum, in `ALL` order.
 #[test]
 fn per_key_arrays_index_by_the_enum() {
-    use execmem_core::core_engine::types::{PerClass, PerType};
+    use execmem_core::binpack::types::{PerClass, PerType};
     let mut t = PerType::<u8>::default();
     t[ExecmemType::Bpf] = 5;
     t[ExecmemType::Text] = 1;

@@ -11,7 +11,8 @@
 //! - [`types`]: the type table and the architecture constants.
 //! - [`storage`]: the traits the embedder implements and the error type.
 //! - [`tlsf`]: size-class arithmetic of the segregated free lists.
-//! - [`engine`]: the per-class free-space engine.
+//! - [`engine`]: the per-class free-space engine, one concept per file
+//!   under `engine/`.
 //! - [`refill`]: what a free does with its range (refill, park, release).
 //! - [`workload`]: the PRNG and size distributions the benchmarks and
 //!   stress runs replay, on the host and in the kernel alike.

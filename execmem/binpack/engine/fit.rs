@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The free-space search: which free block a request gets
+//! ([`Engine::find_fit`], a bounded best-of-a-few over the lowest packs;
+//! the order is the placement policy, see [`super::policy`]), and carving
+//! the allocation out of that block ([`Engine::carve`]).
+
+use super::super::storage::{Error, Storage};
+use super::super::tlsf;
+use super::arena::{Node, State};
+use super::index::FULL_LIST;
+use super::{corrupt, Engine, NIL, PACK_G};
+
+/// Bounded best-of-a-few: packs, and blocks per pack, looked at in one
+/// list (at most 256 blocks). 4 x 4 left churned module classes one pack
+/// above their lower bound more often (see Documentation/engine.rst).
+const FALLBACK_PACKS: usize = 16;
+const FALLBACK_BLOCKS: usize = 16;
+
+/// A free block [`Engine::find_fit`] found.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Fit {
+    /// Smaller than a pack (or the request needs a pack's size anyway).
+    Small(u32),
+    /// A pack's size or more, for a request that fits in a pack.
+    Big(u32),
+}
+
+/// Round `x` up to a multiple of the power of two `a`.
+fn align_up(x: u32, a: u32) -> Option<u32> {
+    let m = a.checked_sub(1)?;
+    Some(x.checked_add(m)? & !m)
+}
+
+impl<S: Storage> Engine<S> {
+    /// Does free block `b` hold `g` granules at alignment `ag`?
+    fn fits(&self, b: u32, g: u32, ag: u32) -> Result<bool, Error> {
+        let n = self.nd(b)?;
+        let Some(a) = align_up(n.off, ag) else {
+            return Ok(false);
+        };
+        let end = corrupt(n.off.checked_add(n.size))?;
+        Ok(a.checked_add(g).is_some_and(|e| e <= end))
+    }
+
+    /// Find a free block for `g` granules at alignment `ag`: O(1). For a
+    /// request that fits in a pack, a block of a pack's size or more (an
+    /// extent's free front or tail, the spare) comes back as [`Fit::Big`],
+    /// which the caller takes only after trying an overflow extent.
+    pub(super) fn find_fit(&self, g: u32, ag: u32) -> Result<Option<Fit>, Error> {
+        // Over-ask by the alignment slack so any block found fits aligned.
+        let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
+        if need > PACK_G {
+            // Only blocks of a pack's size or more may fit: look at a few.
+            if let Some(b) = self.scan_list(FULL_LIST, g, ag)? {
+                return Ok(Some(Fit::Small(b)));
+            }
+            // The bounded scan may stop before the spare; the spare's one
+            // block starts pack-aligned and spans a pack, so it holds any
+            // request of up to a pack at any alignment up to a pack.
+            if g <= PACK_G && self.spare != NIL {
+                return Ok(Some(Fit::Small(self.pk(self.spare)?.first)));
+            }
+            return Ok(None);
+        }
+        // A few blocks of the request's own class first: they may fit
+        // tightly (the class spans up to 25 %).
+        let ce = tlsf::list_of(need);
+        let c = tlsf::search_list(need);
+        if ce < c {
+            if let Some(b) = self.scan_list(ce, g, ag)? {
+                return Ok(Some(Fit::Small(b)));
+            }
+        }
+        // The smallest class guaranteed to fit, in the first (fullest) pack
+        // that has it.
+        let Some(li) = tlsf::lowest_from(self.lbits, c) else {
+            return Ok(None);
+        };
+        if li < FULL_LIST {
+            if let Some(b) = self.scan_list(li, g, ag)? {
+                return Ok(Some(Fit::Small(b)));
+            }
+        }
+        let mut p = corrupt(self.plist_next(li, 0)?)?;
+        if p == self.spare {
+            // The spare is the last choice: prefer the free tail of an
+            // extent (the only other blocks in the last list).
+            if let Some(q) = self.plist_next(li, corrupt(p.checked_add(1))?)? {
+                p = q;
+            }
+        }
+        let b = *corrupt(self.pk(p)?.heads.get(li as usize))?;
+        Ok(Some(if li < FULL_LIST {
+            Fit::Small(b)
+        } else {
+            Fit::Big(b)
+        }))
+    }
+
+    /// The best of a few blocks of list `li` (in the lowest packs that
+    /// have one) that holds `g` granules at alignment `ag`: the one that
+    /// leaves the least behind, an exact fit at once. Bounded work.
+    fn scan_list(&self, li: u32, g: u32, ag: u32) -> Result<Option<u32>, Error> {
+        let mut best: Option<(u32, u32)> = None;
+        let mut next = self.plist_next(li, 0)?;
+        let mut np = 0;
+        while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
+            let pk = self.pk(p)?;
+            let mut b = *corrupt(pk.heads.get(li as usize))?;
+            let mut nb = 0;
+            while b != NIL && nb < FALLBACK_BLOCKS {
+                if self.fits(b, g, ag)? {
+                    let n = self.nd(b)?;
+                    let left = n.size.saturating_sub(g);
+                    if left == 0 {
+                        return Ok(Some(b));
+                    }
+                    if !matches!(best, Some((_, l)) if left >= l) {
+                        best = Some((b, left));
+                    }
+                }
+                b = self.nd(b)?.fnext;
+                nb = nb.wrapping_add(1);
+            }
+            next = self.plist_next(li, corrupt(p.checked_add(1))?)?;
+            np = np.wrapping_add(1);
+        }
+        Ok(best.map(|(b, _)| b))
+    }
+
+    /// Allocate `g` granules at alignment `ag` from free block `b` (which
+    /// fits), splitting the front and back remainders off as free blocks.
+    /// Needs two spare nodes.
+    pub(super) fn carve(&mut self, b: u32, g: u32, ag: u32) -> Result<u32, Error> {
+        let (p, off, size, next) = {
+            let n = self.nd(b)?;
+            if n.state != State::Free {
+                return Err(Error::Corrupted);
+            }
+            (n.pack, n.off, n.size, n.next)
+        };
+        let a = corrupt(align_up(off, ag))?;
+        let front = corrupt(a.checked_sub(off))?;
+        let back = corrupt(size.checked_sub(front).and_then(|s| s.checked_sub(g)))?;
+        self.list_remove(b)?;
+        if p == self.spare {
+            self.empty = corrupt(self.empty.checked_sub(1))?;
+            self.spare = NIL;
+            self.grew = self.tick;
+        }
+        // The allocated node: `b` itself, or a new one after the front part.
+        let u = if front > 0 {
+            let u = self.take_node()?;
+            self.nd_mut(b)?.size = front;
+            self.nd_mut(b)?.next = u;
+            if next != NIL {
+                self.nd_mut(next)?.prev = u;
+            }
+            let gen = self.nd(u)?.gen;
+            *self.nd_mut(u)? = Node::block(a, g, b, next, p, gen, State::Free);
+            self.list_insert(b)?;
+            u
+        } else {
+            b
+        };
+        let mut nfree_delta: i32 = if front > 0 { 0 } else { -1 };
+        if back > 0 {
+            let r = self.take_node()?;
+            let end = corrupt(a.checked_add(g))?;
+            let unext = self.nd(u)?.next;
+            if unext != NIL {
+                self.nd_mut(unext)?.prev = r;
+            }
+            let gen = self.nd(r)?.gen;
+            *self.nd_mut(r)? = Node::block(end, back, u, unext, p, gen, State::Free);
+            self.nd_mut(u)?.next = r;
+            self.list_insert(r)?;
+            nfree_delta = nfree_delta.wrapping_add(1);
+        }
+        let n = self.nd_mut(u)?;
+        n.size = g;
+        n.state = State::Used;
+        n.gen = n.gen.wrapping_add(1);
+        let pk = self.pk_mut(p)?;
+        pk.used = corrupt(pk.used.checked_add(g))?;
+        pk.live = corrupt(pk.live.checked_add(1))?;
+        pk.nfree = corrupt(pk.nfree.checked_add_signed(nfree_delta))?;
+        Ok(u)
+    }
+}

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The pack lifecycle: pack slots ([`Pack`]), what backs them ([`Span`]:
+//! 2 MiB packs or base pages from the [`PackSource`]), and mapping a slot,
+//! unmapping it, and a new pack or extent holding one free block.
+
+use super::super::storage::{Error, PackSource, Storage, Vector};
+use super::super::tlsf::NLISTS;
+use super::super::types::{arch, Class};
+use super::arena::{Node, State};
+use super::{corrupt, Engine, MAX_PACKS, NIL, PACK_G, PAGE_G, PMAP_WORDS};
+
+/// One pack or dedicated extent.
+///
+/// # Invariants
+///
+/// `npacks == 0` marks an unused slot (linked by `next_slot`). Otherwise
+/// `base` is `PACK_SIZE`-aligned, except for an overflow extent
+/// (`pages != 0`, then `npacks == 1`, `sealed`, and `base` is page-aligned):
+/// the blocks from `first` tile `[0, span_g())` granules (a sealed extent:
+/// one block from 0 and an unused tail); `used`/`live`/`nfree` count the used granules,
+/// allocations and free blocks; bit `i` of `bits` is set iff
+/// `heads[i] != NIL`, and then the pack is in the engine's pack list `i`
+/// (bit set in `pmap[i]`). `dedicated` iff `npacks > 1` or `sealed`; a
+/// dedicated extent is never empty; a sealed one has exactly one `Used`
+/// block and no free block. Free blocks of `PACK_G` granules or more (only
+/// in extents, or an empty pack) share the last list.
+#[derive(Clone, Copy, Debug)]
+pub struct Pack {
+    pub(super) base: usize,
+    pub(super) npacks: u32,
+    pub(super) pages: u32,
+    pub(super) dedicated: bool,
+    pub(super) sealed: bool,
+    pub(super) used: u32,
+    pub(super) live: u32,
+    pub(super) nfree: u32,
+    pub(super) first: u32,
+    pub(super) bits: u64,
+    pub(super) heads: [u32; NLISTS],
+    pub(super) next_slot: u32,
+}
+
+impl Pack {
+    pub(super) const fn unused(next_slot: u32) -> Self {
+        Pack {
+            base: 0,
+            npacks: 0,
+            pages: 0,
+            dedicated: false,
+            sealed: false,
+            used: 0,
+            live: 0,
+            nfree: 0,
+            first: NIL,
+            bits: 0,
+            heads: [NIL; NLISTS],
+            next_slot,
+        }
+    }
+
+    /// Granules the slot spans: its pages for an overflow extent, its
+    /// packs otherwise.
+    pub(super) fn span_g(&self) -> Option<u32> {
+        if self.pages != 0 {
+            self.pages.checked_mul(PAGE_G)
+        } else {
+            self.npacks.checked_mul(PACK_G)
+        }
+    }
+}
+
+/// What backs a pack slot.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Span {
+    /// Contiguous 2 MiB packs ([`PackSource::map`]).
+    Packs(u32),
+    /// Base pages at an alignment, for an overflow extent
+    /// ([`PackSource::map_pages`]).
+    Pages(u32, usize),
+}
+
+impl Span {
+    pub(super) fn of(pk: &Pack) -> Self {
+        if pk.pages != 0 {
+            // The alignment only matters when mapping.
+            Span::Pages(pk.pages, arch::PAGE_SIZE)
+        } else {
+            Span::Packs(pk.npacks)
+        }
+    }
+
+    pub(super) fn unmap<P: PackSource>(self, src: &mut P, class: Class, slot: u32, base: usize) {
+        let slot = slot as usize;
+        match self {
+            Span::Packs(n) => src.unmap(class, slot, base, n as usize),
+            Span::Pages(n, _) => src.unmap_pages(class, slot, base, n as usize),
+        }
+    }
+}
+
+/// Index of a pack slot (stable while the pack is mapped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackId(pub(super) u32);
+
+impl PackId {
+    /// The slot index, as taken by [`Engine::pack_info`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl<S: Storage> Engine<S> {
+    pub(super) fn pk(&self, p: u32) -> Result<&Pack, Error> {
+        corrupt(self.packs.get(p as usize))
+    }
+
+    pub(super) fn pk_mut(&mut self, p: u32) -> Result<&mut Pack, Error> {
+        corrupt(self.packs.get_mut(p as usize))
+    }
+
+    /// Make sure an unused pack slot exists.
+    fn reserve_slot(&mut self) -> Result<(), Error> {
+        if self.slot_free != NIL {
+            return Ok(());
+        }
+        if self.packs.len() >= MAX_PACKS {
+            return Err(Error::NoMemory);
+        }
+        let idx = u32::try_from(self.packs.len()).map_err(|_| Error::NoMemory)?;
+        self.packs.try_push(Pack::unused(NIL))?;
+        self.slot_free = idx;
+        Ok(())
+    }
+
+    /// Map `span` into a free slot and return the slot. Everything that
+    /// can fail on the metadata side is reserved first, so on error nothing
+    /// observable changed.
+    pub(super) fn map_pack<P: PackSource>(
+        &mut self,
+        src: &mut P,
+        span: Span,
+        dedicated: bool,
+        nodes: u32,
+    ) -> Result<u32, Error> {
+        self.reserve_nodes(nodes)?;
+        self.reserve_slot()?;
+        // The per-list pack bitmaps, at the first mapping. A partial push
+        // is not observable: missing rows read as zero.
+        while self.pmap.len() < NLISTS {
+            self.pmap.try_push([0; PMAP_WORDS])?;
+        }
+        self.by_addr.try_push(NIL)?;
+        // The slot this mapping will take (reserved above).
+        let p = self.slot_free;
+        let (mapped, align, bytes) = match span {
+            Span::Packs(n) => (
+                src.map(self.class, p as usize, n as usize),
+                arch::PACK_SIZE,
+                (n as usize).checked_mul(arch::PACK_SIZE),
+            ),
+            Span::Pages(n, align) => (
+                src.map_pages(self.class, p as usize, n as usize, align),
+                align,
+                (n as usize).checked_mul(arch::PAGE_SIZE),
+            ),
+        };
+        let base = match mapped {
+            Ok(b) => b,
+            Err(e) => {
+                self.by_addr.pop();
+                return Err(e);
+            }
+        };
+        self.maps = self.maps.wrapping_add(1);
+        let bad = base == 0
+            || base & align.wrapping_sub(1) != 0
+            || bytes.and_then(|s| base.checked_add(s)).is_none();
+        if bad {
+            span.unmap(src, self.class, p, base);
+            self.unmaps = self.unmaps.wrapping_add(1);
+            self.by_addr.pop();
+            return Err(Error::Invalid);
+        }
+        let next = self.pk(p)?.next_slot;
+        self.slot_free = next;
+        let pk = self.pk_mut(p)?;
+        *pk = Pack::unused(NIL);
+        pk.base = base;
+        pk.dedicated = dedicated;
+        match span {
+            Span::Packs(n) => pk.npacks = n,
+            Span::Pages(n, _) => {
+                pk.npacks = 1;
+                pk.pages = n;
+            }
+        }
+        self.by_addr_insert(p)?;
+        match span {
+            Span::Pages(n, _) => {
+                self.overflow = corrupt(self.overflow.checked_add(1))?;
+                self.overflow_pages = corrupt(self.overflow_pages.checked_add(n))?;
+            }
+            Span::Packs(_) if !dedicated => {
+                self.grew = self.tick;
+                self.shared = corrupt(self.shared.checked_add(1))?;
+            }
+            Span::Packs(n) => {
+                self.grew = self.tick;
+                self.extents = corrupt(self.extents.checked_add(1))?;
+                self.extent_units = corrupt(self.extent_units.checked_add(n as usize))?;
+            }
+        }
+        Ok(p)
+    }
+
+    /// Unmap slot `p`, whose blocks have already been returned to the pool.
+    pub(super) fn unmap_pack<P: PackSource>(&mut self, src: &mut P, p: u32) -> Result<(), Error> {
+        if self.pk(p)?.bits != 0 {
+            return Err(Error::Corrupted);
+        }
+        self.by_addr_remove(p)?;
+        let (base, span, dedicated) = {
+            let pk = self.pk(p)?;
+            (pk.base, Span::of(pk), pk.dedicated)
+        };
+        match span {
+            Span::Pages(n, _) => {
+                self.overflow = corrupt(self.overflow.checked_sub(1))?;
+                self.overflow_pages = corrupt(self.overflow_pages.checked_sub(n))?;
+            }
+            Span::Packs(_) if !dedicated => {
+                self.shared = corrupt(self.shared.checked_sub(1))?;
+            }
+            Span::Packs(n) => {
+                self.extents = corrupt(self.extents.checked_sub(1))?;
+                self.extent_units = corrupt(self.extent_units.checked_sub(n as usize))?;
+            }
+        }
+        let next = self.slot_free;
+        *self.pk_mut(p)? = Pack::unused(next);
+        self.slot_free = p;
+        span.unmap(src, self.class, p, base);
+        self.unmaps = self.unmaps.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Map a new pack (`npacks == 1`) or extent holding one free block, to
+    /// be carved right away by the caller.
+    pub(super) fn new_pack<P: PackSource>(
+        &mut self,
+        src: &mut P,
+        npacks: u32,
+    ) -> Result<u32, Error> {
+        let total = corrupt(npacks.checked_mul(PACK_G))?;
+        // A new pack becomes the spare until carved: there must be none (it
+        // would have been used). Checked before mapping, so even a broken
+        // caller leaves nothing mapped behind the error.
+        if npacks == 1 && self.spare != NIL {
+            return Err(Error::Corrupted);
+        }
+        // One node for the whole block, two for the carve.
+        let p = self.map_pack(src, Span::Packs(npacks), npacks > 1, 3)?;
+        let b = self.take_node()?;
+        let gen = self.nd(b)?.gen;
+        *self.nd_mut(b)? = Node::block(0, total, NIL, NIL, p, gen, State::Free);
+        let pk = self.pk_mut(p)?;
+        pk.first = b;
+        pk.nfree = 1;
+        self.list_insert(b)?;
+        if npacks == 1 {
+            // The spare until carved (the caller carves right away).
+            self.empty = corrupt(self.empty.checked_add(1))?;
+            self.spare = p;
+        }
+        Ok(p)
+    }
+}
