@@ -132,8 +132,6 @@ pub struct TypeInfo {
     pub granularity: usize,
     /// Byte for fresh and freed memory: INT3 for RX, zero otherwise.
     pub fill: u8,
-    /// Whether allocations of this type may share a pack with others.
-    pub packable: bool,
 }
 
 /// An execmem type, as named by callers.
@@ -179,7 +177,6 @@ const fn row(name: &'static str, class: Class) -> TypeInfo {
             Class::Rx => arch::TRAP_BYTE,
             Class::Ro | Class::Rw => 0,
         },
-        packable: true,
     }
 }
 

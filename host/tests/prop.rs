@@ -314,7 +314,7 @@ impl World {
             assert_eq!(st.live, mine.len());
             for t in ExecmemType::ALL {
                 let want: usize = mine.iter().filter(|l| l.p.ty == t).map(|l| l.p.size).sum();
-                assert_eq!(st.used_by_type[t.index()], want);
+                assert_eq!(st.used_by_type[t], want);
             }
             assert_eq!(st.backing, self.src.backing(class));
             assert!(st.spare <= 1);

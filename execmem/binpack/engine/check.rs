@@ -7,7 +7,7 @@
 
 use super::super::storage::{Error, Storage, Vector};
 use super::super::tlsf::NLISTS;
-use super::super::types::arch;
+use super::super::types::{arch, ExecmemType, PerType};
 use super::arena::State;
 use super::index::list_idx;
 use super::policy::OVERFLOW_PAGES;
@@ -21,7 +21,7 @@ impl<S: Storage> Engine<S> {
         let (mut used, mut live, mut shared, mut ext, mut units, mut empty) =
             (0usize, 0usize, 0usize, 0usize, 0usize, 0u32);
         let (mut over, mut over_pages, mut over_used) = (0usize, 0u32, 0u32);
-        let mut by_type = [0usize; 7];
+        let mut by_type = PerType::<usize>::default();
         let mut blocks = 0usize;
         for i in 0..self.packs.len() {
             let pk = corrupt(self.packs.get(i))?;
@@ -100,7 +100,8 @@ impl<S: Storage> Engine<S> {
                     State::Used => {
                         pu = corrupt(pu.checked_add(n.size))?;
                         pl = corrupt(pl.checked_add(1))?;
-                        let t = corrupt(by_type.get_mut(n.ty as usize))?;
+                        let ty = corrupt(ExecmemType::from_index(n.ty as usize))?;
+                        let t = &mut by_type[ty];
                         *t = corrupt(t.checked_add(n.size as usize))?;
                         prev_free = false;
                     }

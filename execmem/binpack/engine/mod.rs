@@ -9,8 +9,7 @@
 //!   extent** of `ceil(size / 2 MiB)` packs: a multi-pack pack whose
 //!   large allocation is carved from offset 0 and whose tail is an
 //!   ordinary free block of the class. It is released as soon as it is
-//!   empty (never kept as spare). Types that may not be packed get a
-//!   sealed extent whose tail stays unused.
+//!   empty (never kept as spare).
 //! * Every block of a pack, free or allocated, is a [`Node`] in one pool
 //!   (`nodes`), outside the managed memory. The blocks of a pack form an
 //!   address-ordered doubly-linked list (boundary tags kept out of band);
@@ -65,7 +64,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use super::storage::{Error, PackSource, Storage, Vector};
 use super::tlsf::NLISTS;
-use super::types::{arch, Class, ExecmemType, MAX_ALLOC};
+use super::types::{arch, Class, ExecmemType, PerType, MAX_ALLOC, NTYPES};
 
 mod arena;
 mod check;
@@ -190,7 +189,7 @@ pub struct Engine<S: Storage> {
     overflow_pages: u32,
     overflow_used: u32,
     used: usize,
-    used_by_type: [usize; 7],
+    used_by_type: PerType<usize>,
     live: usize,
     maps: u64,
     unmaps: u64,
@@ -222,7 +221,7 @@ impl<S: Storage> Engine<S> {
             overflow_pages: 0,
             overflow_used: 0,
             used: 0,
-            used_by_type: [0; 7],
+            used_by_type: PerType::new([0; NTYPES]),
             live: 0,
             maps: 0,
             unmaps: 0,
@@ -264,13 +263,9 @@ impl<S: Storage> Engine<S> {
             .checked_shr(arch::GRANULE_SHIFT)
             .and_then(|a| u32::try_from(a).ok())
             .ok_or(Error::Invalid)?;
-        let u = if !info.packable {
-            self.alloc_sealed(src, g)?
-        } else {
-            self.alloc_shared(src, g, ag)?
-        };
+        let u = self.alloc_shared(src, g, ag)?;
         self.nd_mut(u)?.ty = ty.index() as u8;
-        let t = corrupt(self.used_by_type.get_mut(ty.index()))?;
+        let t = &mut self.used_by_type[ty];
         *t = corrupt(t.checked_add(g as usize))?;
         self.used = corrupt(self.used.checked_add(g as usize))?;
         self.live = corrupt(self.live.checked_add(1))?;
@@ -306,7 +301,7 @@ impl<S: Storage> Engine<S> {
         };
         let ty = corrupt(ExecmemType::from_index(ty as usize))?;
         let addr = self.placement_of(u)?.addr;
-        let t = corrupt(self.used_by_type.get_mut(ty.index()))?;
+        let t = &mut self.used_by_type[ty];
         *t = corrupt(t.checked_sub(size as usize))?;
         self.used = corrupt(self.used.checked_sub(size as usize))?;
         self.live = corrupt(self.live.checked_sub(1))?;

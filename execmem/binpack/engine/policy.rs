@@ -2,9 +2,8 @@
 
 //! The engine's policy: in what order a request tries the free blocks
 //! ([`Engine::find_fit`]), an overflow extent and a new pack or extent
-//! ([`Engine::alloc_shared`]), where a type that may not share its packs
-//! goes ([`Engine::alloc_sealed`]), and when an empty pack is kept as the
-//! class's spare or released.
+//! ([`Engine::alloc_shared`]), and when an empty pack is kept as the class's
+//! spare or released.
 //!
 //! # Policy
 //!
@@ -62,17 +61,6 @@ pub const HYST_OPS: u64 = 1024;
 pub const OVERFLOW_PAGES: u32 = 256;
 
 impl<S: Storage> Engine<S> {
-    /// A sealed extent for one allocation of `g` granules of a type that
-    /// may not share its packs: the tail stays unused.
-    pub(super) fn alloc_sealed<P: PackSource>(
-        &mut self,
-        src: &mut P,
-        g: u32,
-    ) -> Result<u32, Error> {
-        let npacks = g.div_ceil(PACK_G).max(1);
-        self.seal_into(src, Span::Packs(npacks), g)
-    }
-
     /// Whether `g` granules that no block smaller than a pack holds should
     /// go to an overflow extent rather than a new pack: there is no spare,
     /// the class's packs have room
@@ -98,7 +86,7 @@ impl<S: Storage> Engine<S> {
     }
 
     /// An overflow extent: `g` granules at alignment `ag` in page-granular
-    /// backing of their own, sealed like an unpackable allocation.
+    /// backing of their own, sealed: one allocation, unmapped when it is freed.
     fn alloc_overflow<P: PackSource>(
         &mut self,
         src: &mut P,

@@ -5,7 +5,7 @@
 //! debugfs and the benchmark.
 
 use super::super::storage::{Storage, Vector};
-use super::super::types::arch;
+use super::super::types::{arch, PerType};
 use super::arena::State;
 use super::{Engine, NIL};
 
@@ -29,7 +29,7 @@ pub struct ClassStats {
     /// Bytes allocated (sum of rounded sizes).
     pub used: usize,
     /// Bytes allocated per type, indexed by `ExecmemType::index()`.
-    pub used_by_type: [usize; 7],
+    pub used_by_type: PerType<usize>,
     /// Live allocations.
     pub live: usize,
     /// Calls to `PackSource::map` / `unmap`.
@@ -63,9 +63,9 @@ impl<S: Storage> Engine<S> {
     /// Counters of this class.
     pub fn stats(&self) -> ClassStats {
         let g = |x: usize| x.saturating_mul(arch::GRANULE);
-        let mut by_type = [0usize; 7];
-        for (d, s) in by_type.iter_mut().zip(self.used_by_type.iter()) {
-            *d = g(*s);
+        let mut by_type = PerType::default();
+        for (ty, s) in self.used_by_type.iter() {
+            by_type[ty] = g(*s);
         }
         ClassStats {
             packs: self.shared,
