@@ -11,7 +11,7 @@ use super::super::types::{arch, ExecmemType, PerType};
 use super::arena::State;
 use super::index::list_idx;
 use super::policy::OVERFLOW_PAGES;
-use super::{corrupt, Engine, NIL, PACK_G, PAGE_G, PMAP_WORDS};
+use super::{corrupt, Engine, PackKind, NIL, PACK_G, PAGE_G, PMAP_WORDS};
 
 impl<S: Storage> Engine<S> {
     /// Check every invariant; O(total blocks). For tests and a debugfs
@@ -37,17 +37,23 @@ impl<S: Storage> Engine<S> {
             if pk.base & align.wrapping_sub(1) != 0 {
                 return bad;
             }
-            if pk.dedicated != (pk.npacks > 1 || pk.sealed) {
+            let kind_ok = match pk.kind {
+                PackKind::Unused => false,
+                PackKind::Shared => pk.npacks == 1 && pk.pages == 0,
+                PackKind::Extent => pk.npacks > 1 && pk.pages == 0,
+                PackKind::Overflow => pk.npacks == 1 && pk.pages != 0,
+            };
+            if !kind_ok {
                 return bad;
             }
-            if pk.pages != 0 {
-                if pk.npacks != 1 || !pk.sealed || pk.pages > PACK_G / PAGE_G || pk.used == 0 {
+            if pk.kind == PackKind::Overflow {
+                if pk.pages > PACK_G / PAGE_G || pk.used == 0 {
                     return bad;
                 }
                 over = corrupt(over.checked_add(1))?;
                 over_pages = corrupt(over_pages.checked_add(pk.pages))?;
                 over_used = corrupt(over_used.checked_add(pk.used))?;
-            } else if !pk.dedicated {
+            } else if pk.kind == PackKind::Shared {
                 shared = corrupt(shared.checked_add(1))?;
                 if pk.used == 0 {
                     empty = corrupt(empty.checked_add(1))?;
@@ -77,7 +83,7 @@ impl<S: Storage> Engine<S> {
                 match n.state {
                     State::Spare => return bad,
                     State::Free => {
-                        if prev_free || pk.sealed {
+                        if prev_free || pk.kind == PackKind::Overflow {
                             return bad;
                         }
                         pf = corrupt(pf.checked_add(1))?;
@@ -110,9 +116,9 @@ impl<S: Storage> Engine<S> {
                 prev = b;
                 b = n.next;
             }
-            // A pack or extent is tiled exactly; a sealed extent holds one
+            // A pack or extent is tiled exactly; an overflow extent holds one
             // block from offset 0 and leaves its tail unused.
-            let tiled = if pk.sealed {
+            let tiled = if pk.kind == PackKind::Overflow {
                 off <= total && pl == 1 && pf == 0
             } else {
                 off == total
@@ -146,7 +152,7 @@ impl<S: Storage> Engine<S> {
             if listed != pk.nfree {
                 return bad;
             }
-            if pk.sealed && pk.bits != 0 {
+            if pk.kind == PackKind::Overflow && pk.bits != 0 {
                 return bad;
             }
             used = corrupt(used.checked_add(pk.used as usize))?;

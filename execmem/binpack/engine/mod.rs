@@ -75,7 +75,7 @@ mod policy;
 mod report;
 
 pub use arena::Node;
-pub use pack::{Pack, PackId};
+pub use pack::{Pack, PackId, PackKind};
 pub use policy::{HYST_OPS, OVERFLOW_PAGES};
 pub use report::{ClassStats, PackInfo};
 
@@ -306,10 +306,8 @@ impl<S: Storage> Engine<S> {
         self.used = corrupt(self.used.checked_sub(size as usize))?;
         self.live = corrupt(self.live.checked_sub(1))?;
         let bytes = g2b(size)?;
-        if self.pk(p)?.sealed {
-            if self.pk(p)?.pages != 0 {
-                self.overflow_used = corrupt(self.overflow_used.checked_sub(size))?;
-            }
+        if self.pk(p)?.kind == PackKind::Overflow {
+            self.overflow_used = corrupt(self.overflow_used.checked_sub(size))?;
             self.put_node(u)?;
             self.unmap_pack(src, p)?;
             return Ok(Freed {
@@ -348,7 +346,7 @@ impl<S: Storage> Engine<S> {
         let pk = self.pk_mut(p)?;
         pk.nfree = nfree;
         let now_empty = pk.used == 0;
-        let keep = pk.npacks == 1 && self.spare == NIL && self.recently_grew();
+        let keep = pk.kind == PackKind::Shared && self.spare == NIL && self.recently_grew();
         let mut unmapped = false;
         if now_empty {
             if keep {
@@ -475,6 +473,10 @@ impl<S: Storage> Engine<S> {
         self.nodes
             .get(u as usize)
             .and_then(|n| self.packs.get(n.pack as usize))
-            .is_some_and(|pk| pk.sealed || (pk.npacks > 1 && pk.live == 1))
+            .is_some_and(|pk| match pk.kind {
+                PackKind::Overflow => true,
+                PackKind::Extent => pk.live == 1,
+                PackKind::Shared | PackKind::Unused => false,
+            })
     }
 }

@@ -10,28 +10,64 @@ use super::super::types::{arch, Class};
 use super::arena::{Node, State};
 use super::{corrupt, Engine, MAX_PACKS, NIL, PACK_G, PAGE_G, PMAP_WORDS};
 
-/// One pack or dedicated extent.
+/// What a pack slot holds: one meaning per kind, decided when it is
+/// mapped (by its [`Span`]) and never re-derived from other fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackKind {
+    /// A free slot, linked by `next_slot`.
+    Unused,
+    /// One 2 MiB pack shared by the class's allocations (or, empty, the
+    /// class's spare).
+    Shared,
+    /// A dedicated extent: two or more contiguous 2 MiB packs for one
+    /// allocation larger than a pack, carved from offset 0; its tail is an
+    /// ordinary free block of the class. Released as soon as it is empty.
+    Extent,
+    /// An overflow extent: base pages holding exactly one allocation from
+    /// offset 0 and no free block (its tail stays unused); unmapped when
+    /// the allocation is freed.
+    Overflow,
+}
+
+impl PackKind {
+    /// The kind a mapping of `span` makes.
+    pub(super) fn of(span: Span) -> Self {
+        match span {
+            Span::Pages(..) => PackKind::Overflow,
+            Span::Packs(1) => PackKind::Shared,
+            Span::Packs(_) => PackKind::Extent,
+        }
+    }
+
+    /// Whether the slot is dedicated to one allocation (an extent of
+    /// either kind), not shared.
+    pub fn dedicated(self) -> bool {
+        matches!(self, PackKind::Extent | PackKind::Overflow)
+    }
+}
+
+/// One pack slot.
 ///
 /// # Invariants
 ///
-/// `npacks == 0` marks an unused slot (linked by `next_slot`). Otherwise
-/// `base` is `PACK_SIZE`-aligned, except for an overflow extent
-/// (`pages != 0`, then `npacks == 1`, `sealed`, and `base` is page-aligned):
-/// the blocks from `first` tile `[0, span_g())` granules (a sealed extent:
-/// one block from 0 and an unused tail); `used`/`live`/`nfree` count the used granules,
-/// allocations and free blocks; bit `i` of `bits` is set iff
-/// `heads[i] != NIL`, and then the pack is in the engine's pack list `i`
-/// (bit set in `pmap[i]`). `dedicated` iff `npacks > 1` or `sealed`; a
-/// dedicated extent is never empty; a sealed one has exactly one `Used`
-/// block and no free block. Free blocks of `PACK_G` granules or more (only
-/// in extents, or an empty pack) share the last list.
+/// `kind` is [`PackKind::Unused`] iff `npacks == 0` (the slot is linked by
+/// `next_slot`). Otherwise `base` is `PACK_SIZE`-aligned, except for an
+/// overflow extent (`pages != 0`, `npacks == 1`, `base` page-aligned); a
+/// shared pack has `npacks == 1`, an extent `npacks > 1`, both
+/// `pages == 0`. The blocks from `first` tile `[0, span_g())` granules (an
+/// overflow extent: one block from 0 and an unused tail);
+/// `used`/`live`/`nfree` count the used granules, allocations and free
+/// blocks; bit `i` of `bits` is set iff `heads[i] != NIL`, and then the
+/// pack is in the engine's pack list `i` (bit set in `pmap[i]`). An extent
+/// is never empty; an overflow extent has exactly one `Used` block and no
+/// free block. Free blocks of `PACK_G` granules or more (only in extents,
+/// or an empty pack) share the last list.
 #[derive(Clone, Copy, Debug)]
 pub struct Pack {
+    pub(super) kind: PackKind,
     pub(super) base: usize,
     pub(super) npacks: u32,
     pub(super) pages: u32,
-    pub(super) dedicated: bool,
-    pub(super) sealed: bool,
     pub(super) used: u32,
     pub(super) live: u32,
     pub(super) nfree: u32,
@@ -44,11 +80,10 @@ pub struct Pack {
 impl Pack {
     pub(super) const fn unused(next_slot: u32) -> Self {
         Pack {
+            kind: PackKind::Unused,
             base: 0,
             npacks: 0,
             pages: 0,
-            dedicated: false,
-            sealed: false,
             used: 0,
             live: 0,
             nfree: 0,
@@ -140,7 +175,6 @@ impl<S: Storage> Engine<S> {
         &mut self,
         src: &mut P,
         span: Span,
-        dedicated: bool,
         nodes: u32,
     ) -> Result<u32, Error> {
         self.reserve_nodes(nodes)?;
@@ -187,7 +221,7 @@ impl<S: Storage> Engine<S> {
         let pk = self.pk_mut(p)?;
         *pk = Pack::unused(NIL);
         pk.base = base;
-        pk.dedicated = dedicated;
+        pk.kind = PackKind::of(span);
         match span {
             Span::Packs(n) => pk.npacks = n,
             Span::Pages(n, _) => {
@@ -196,20 +230,21 @@ impl<S: Storage> Engine<S> {
             }
         }
         self.by_addr_insert(p)?;
-        match span {
-            Span::Pages(n, _) => {
+        match (PackKind::of(span), span) {
+            (PackKind::Overflow, Span::Pages(n, _)) => {
                 self.overflow = corrupt(self.overflow.checked_add(1))?;
                 self.overflow_pages = corrupt(self.overflow_pages.checked_add(n))?;
             }
-            Span::Packs(_) if !dedicated => {
+            (PackKind::Shared, _) => {
                 self.grew = self.tick;
                 self.shared = corrupt(self.shared.checked_add(1))?;
             }
-            Span::Packs(n) => {
+            (PackKind::Extent, Span::Packs(n)) => {
                 self.grew = self.tick;
                 self.extents = corrupt(self.extents.checked_add(1))?;
                 self.extent_units = corrupt(self.extent_units.checked_add(n as usize))?;
             }
+            _ => return Err(Error::Corrupted),
         }
         Ok(p)
     }
@@ -220,22 +255,23 @@ impl<S: Storage> Engine<S> {
             return Err(Error::Corrupted);
         }
         self.by_addr_remove(p)?;
-        let (base, span, dedicated) = {
+        let (base, span, kind) = {
             let pk = self.pk(p)?;
-            (pk.base, Span::of(pk), pk.dedicated)
+            (pk.base, Span::of(pk), pk.kind)
         };
-        match span {
-            Span::Pages(n, _) => {
+        match (kind, span) {
+            (PackKind::Overflow, Span::Pages(n, _)) => {
                 self.overflow = corrupt(self.overflow.checked_sub(1))?;
                 self.overflow_pages = corrupt(self.overflow_pages.checked_sub(n))?;
             }
-            Span::Packs(_) if !dedicated => {
+            (PackKind::Shared, _) => {
                 self.shared = corrupt(self.shared.checked_sub(1))?;
             }
-            Span::Packs(n) => {
+            (PackKind::Extent, Span::Packs(n)) => {
                 self.extents = corrupt(self.extents.checked_sub(1))?;
                 self.extent_units = corrupt(self.extent_units.checked_sub(n as usize))?;
             }
+            _ => return Err(Error::Corrupted),
         }
         let next = self.slot_free;
         *self.pk_mut(p)? = Pack::unused(next);
@@ -260,7 +296,7 @@ impl<S: Storage> Engine<S> {
             return Err(Error::Corrupted);
         }
         // One node for the whole block, two for the carve.
-        let p = self.map_pack(src, Span::Packs(npacks), npacks > 1, 3)?;
+        let p = self.map_pack(src, Span::Packs(npacks), 3)?;
         let b = self.take_node()?;
         let gen = self.nd(b)?.gen;
         *self.nd_mut(b)? = Node::block(0, total, NIL, NIL, p, gen, State::Free);

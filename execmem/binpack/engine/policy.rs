@@ -29,8 +29,8 @@
 //! pages stay within [`OVERFLOW_PAGES`]. This bounds what the class spends
 //! on fragmentation to one page-granular megabyte rather than a whole
 //! pack, at the price of up to 256 page-table entries (and, for RO and RX,
-//! split direct-map pages under them) per class. Overflow extents are
-//! sealed: one allocation each, unmapped when it is freed.
+//! split direct-map pages under them) per class. An overflow extent
+//! holds one allocation and is unmapped when it is freed.
 //!
 //! # Hysteresis
 //!
@@ -86,7 +86,7 @@ impl<S: Storage> Engine<S> {
     }
 
     /// An overflow extent: `g` granules at alignment `ag` in page-granular
-    /// backing of their own, sealed: one allocation, unmapped when it is freed.
+    /// backing of their own: one allocation, unmapped when it is freed.
     fn alloc_overflow<P: PackSource>(
         &mut self,
         src: &mut P,
@@ -94,21 +94,25 @@ impl<S: Storage> Engine<S> {
         ag: u32,
     ) -> Result<u32, Error> {
         let align = g2b(ag)?.max(arch::PAGE_SIZE);
-        let u = self.seal_into(src, Span::Pages(g.div_ceil(PAGE_G), align), g)?;
+        let u = self.one_block_extent(src, Span::Pages(g.div_ceil(PAGE_G), align), g)?;
         self.overflow_used = corrupt(self.overflow_used.checked_add(g))?;
         Ok(u)
     }
 
-    /// Map `span` as a sealed extent holding one used block of `g` granules
-    /// at offset 0.
-    fn seal_into<P: PackSource>(&mut self, src: &mut P, span: Span, g: u32) -> Result<u32, Error> {
-        let p = self.map_pack(src, span, true, 1)?;
+    /// Map `span` as an extent holding one used block of `g` granules at
+    /// offset 0 and no free block.
+    fn one_block_extent<P: PackSource>(
+        &mut self,
+        src: &mut P,
+        span: Span,
+        g: u32,
+    ) -> Result<u32, Error> {
+        let p = self.map_pack(src, span, 1)?;
         let u = self.take_node()?;
         let gen = self.nd(u)?.gen.wrapping_add(1);
         *self.nd_mut(u)? = Node::block(0, g, NIL, NIL, p, gen, State::Used);
         let pk = self.pk_mut(p)?;
         pk.first = u;
-        pk.sealed = true;
         pk.used = g;
         pk.live = 1;
         Ok(u)

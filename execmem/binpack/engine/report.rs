@@ -111,7 +111,7 @@ impl<S: Storage> Engine<S> {
             base: pk.base,
             npacks: pk.npacks as usize,
             pages: pk.pages as usize,
-            dedicated: pk.dedicated,
+            dedicated: pk.kind.dedicated(),
             used: (pk.used as usize).saturating_mul(arch::GRANULE),
             live: pk.live as usize,
             free_extents: pk.nfree as usize,
