@@ -114,9 +114,9 @@ else
 	step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
 	make -s module-debug
 	count "debug module build" $?
-	vm_step "kselftests, fuzz and 1M-op stress on the debug kernel, kmemleak after rmmod" \
+	vm_step "kselftests, fuzz and 300k-op stress on the debug kernel, kmemleak after rmmod" \
 		--flavour debug --memory 2G --timeout 1800 \
-		selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py "selftests/stress.sh 1000000 2 1"
+		selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
 	vm_step "fault injection on the debug kernel" --flavour debug --memory 2G --timeout 1800 \
 		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12"
 	# test_bpf served only: the stock-vs-served comparison is the base
