@@ -123,7 +123,9 @@ def exec_holds_no_lock(t):
         t.check("4_exec_ran_long_enough", result.get("reply") == (0, str(0x5a)) and
                 result.get("secs", 0) >= 0.5,
                 f"exec {result.get('reply')} in {result.get('secs', 0):.2f} s")
-        t.check("4_alloc_during_exec", busy and took < 0.010,
+        # Wall-clock, so with room for TCG's noise: holding the class lock
+        # across the call made it the call's length (664 ms).
+        t.check("4_alloc_during_exec", busy and took < 0.100,
                 f"alloc text 64 took {took * 1000:.2f} ms while the call ran ({'busy' if busy else 'done'})")
 
 
