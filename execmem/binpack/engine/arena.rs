@@ -88,11 +88,13 @@ impl Node {
 }
 
 impl<S: Storage> Engine<S> {
-    pub(super) fn nd(&self, i: u32) -> Result<&Node, Error> {
+    /// The node `i`; a bad index is [`Error::Corrupted`].
+    pub(super) fn node(&self, i: u32) -> Result<&Node, Error> {
         corrupt(self.nodes.get(i as usize))
     }
 
-    pub(super) fn nd_mut(&mut self, i: u32) -> Result<&mut Node, Error> {
+    /// The node `i`, mutable.
+    pub(super) fn node_mut(&mut self, i: u32) -> Result<&mut Node, Error> {
         corrupt(self.nodes.get_mut(i as usize))
     }
 
@@ -114,7 +116,7 @@ impl<S: Storage> Engine<S> {
     /// Take a spare node (reserved before).
     pub(super) fn take_node(&mut self) -> Result<u32, Error> {
         let i = self.node_free;
-        let n = self.nd_mut(i)?;
+        let n = self.node_mut(i)?;
         if n.state != State::Spare {
             return Err(Error::Corrupted);
         }
@@ -127,7 +129,7 @@ impl<S: Storage> Engine<S> {
     /// Return node `i` to the pool.
     pub(super) fn put_node(&mut self, i: u32) -> Result<(), Error> {
         let next = self.node_free;
-        let n = self.nd_mut(i)?;
+        let n = self.node_mut(i)?;
         let gen = n.gen;
         *n = Node::spare(next);
         // Keep the generation so an old handle never matches a reuse.

@@ -75,7 +75,7 @@ impl<S: Storage> Engine<S> {
             let mut prev_free = false;
             let mut b = pk.first;
             while b != NIL {
-                let n = self.nd(b)?;
+                let n = self.node(b)?;
                 blocks = corrupt(blocks.checked_add(1))?;
                 if n.pack != p || n.off != off || n.prev != prev || n.size == 0 {
                     return bad;
@@ -96,7 +96,7 @@ impl<S: Storage> Engine<S> {
                                 found = true;
                                 break;
                             }
-                            f = self.nd(f)?.fnext;
+                            f = self.node(f)?.fnext;
                         }
                         if !found {
                             return bad;
@@ -136,7 +136,7 @@ impl<S: Storage> Engine<S> {
                 let mut f = h;
                 let mut fp = NIL;
                 while f != NIL {
-                    let n = self.nd(f)?;
+                    let n = self.node(f)?;
                     if n.state != State::Free
                         || n.pack != p
                         || n.fprev != fp
@@ -185,7 +185,7 @@ impl<S: Storage> Engine<S> {
         let mut spare = 0u32;
         let mut f = self.node_free;
         while f != NIL {
-            let n = self.nd(f)?;
+            let n = self.node(f)?;
             if n.state != State::Spare {
                 return bad;
             }
@@ -198,7 +198,7 @@ impl<S: Storage> Engine<S> {
         let mut n_idx = 0usize;
         for i in 0..self.by_addr.len() {
             let p = *corrupt(self.by_addr.get(i))?;
-            let pk = self.pk(p)?;
+            let pk = self.pack(p)?;
             if pk.npacks == 0 || last.is_some_and(|l| l >= pk.base) {
                 return bad;
             }

@@ -35,7 +35,7 @@ fn align_up(x: u32, a: u32) -> Option<u32> {
 impl<S: Storage> Engine<S> {
     /// Does free block `b` hold `g` granules at alignment `ag`?
     fn fits(&self, b: u32, g: u32, ag: u32) -> Result<bool, Error> {
-        let n = self.nd(b)?;
+        let n = self.node(b)?;
         let Some(a) = align_up(n.off, ag) else {
             return Ok(false);
         };
@@ -59,7 +59,7 @@ impl<S: Storage> Engine<S> {
             // block starts pack-aligned and spans a pack, so it holds any
             // request of up to a pack at any alignment up to a pack.
             if g <= PACK_G && self.spare != NIL {
-                return Ok(Some(Fit::Small(self.pk(self.spare)?.first)));
+                return Ok(Some(Fit::Small(self.pack(self.spare)?.first)));
             }
             return Ok(None);
         }
@@ -90,7 +90,7 @@ impl<S: Storage> Engine<S> {
                 p = q;
             }
         }
-        let b = *corrupt(self.pk(p)?.heads.get(li as usize))?;
+        let b = *corrupt(self.pack(p)?.heads.get(li as usize))?;
         Ok(Some(if li < FULL_LIST {
             Fit::Small(b)
         } else {
@@ -106,12 +106,12 @@ impl<S: Storage> Engine<S> {
         let mut next = self.plist_next(li, 0)?;
         let mut np = 0;
         while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
-            let pk = self.pk(p)?;
+            let pk = self.pack(p)?;
             let mut b = *corrupt(pk.heads.get(li as usize))?;
             let mut nb = 0;
             while b != NIL && nb < FALLBACK_BLOCKS {
                 if self.fits(b, g, ag)? {
-                    let n = self.nd(b)?;
+                    let n = self.node(b)?;
                     let left = n.size.saturating_sub(g);
                     if left == 0 {
                         return Ok(Some(b));
@@ -120,7 +120,7 @@ impl<S: Storage> Engine<S> {
                         best = Some((b, left));
                     }
                 }
-                b = self.nd(b)?.fnext;
+                b = self.node(b)?.fnext;
                 nb = nb.wrapping_add(1);
             }
             next = self.plist_next(li, corrupt(p.checked_add(1))?)?;
@@ -134,7 +134,7 @@ impl<S: Storage> Engine<S> {
     /// Needs two spare nodes.
     pub(super) fn carve(&mut self, b: u32, g: u32, ag: u32) -> Result<u32, Error> {
         let (p, off, size, next) = {
-            let n = self.nd(b)?;
+            let n = self.node(b)?;
             if n.state != State::Free {
                 return Err(Error::Corrupted);
             }
@@ -152,13 +152,13 @@ impl<S: Storage> Engine<S> {
         // The allocated node: `b` itself, or a new one after the front part.
         let u = if front > 0 {
             let u = self.take_node()?;
-            self.nd_mut(b)?.size = front;
-            self.nd_mut(b)?.next = u;
+            self.node_mut(b)?.size = front;
+            self.node_mut(b)?.next = u;
             if next != NIL {
-                self.nd_mut(next)?.prev = u;
+                self.node_mut(next)?.prev = u;
             }
-            let gen = self.nd(u)?.gen;
-            *self.nd_mut(u)? = Node::block(a, g, b, next, p, gen, State::Free);
+            let gen = self.node(u)?.gen;
+            *self.node_mut(u)? = Node::block(a, g, b, next, p, gen, State::Free);
             self.list_insert(b)?;
             u
         } else {
@@ -168,21 +168,21 @@ impl<S: Storage> Engine<S> {
         if back > 0 {
             let r = self.take_node()?;
             let end = corrupt(a.checked_add(g))?;
-            let unext = self.nd(u)?.next;
+            let unext = self.node(u)?.next;
             if unext != NIL {
-                self.nd_mut(unext)?.prev = r;
+                self.node_mut(unext)?.prev = r;
             }
-            let gen = self.nd(r)?.gen;
-            *self.nd_mut(r)? = Node::block(end, back, u, unext, p, gen, State::Free);
-            self.nd_mut(u)?.next = r;
+            let gen = self.node(r)?.gen;
+            *self.node_mut(r)? = Node::block(end, back, u, unext, p, gen, State::Free);
+            self.node_mut(u)?.next = r;
             self.list_insert(r)?;
             nfree_delta = nfree_delta.wrapping_add(1);
         }
-        let n = self.nd_mut(u)?;
+        let n = self.node_mut(u)?;
         n.size = g;
         n.state = State::Used;
         n.gen = n.gen.wrapping_add(1);
-        let pk = self.pk_mut(p)?;
+        let pk = self.pack_mut(p)?;
         pk.used = corrupt(pk.used.checked_add(g))?;
         pk.live = corrupt(pk.live.checked_add(1))?;
         pk.nfree = corrupt(pk.nfree.checked_add_signed(nfree_delta))?;

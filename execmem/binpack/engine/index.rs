@@ -31,21 +31,21 @@ impl<S: Storage> Engine<S> {
     /// Put free node `b` into its pack's list.
     pub(super) fn list_insert(&mut self, b: u32) -> Result<(), Error> {
         let (p, size) = {
-            let n = self.nd(b)?;
+            let n = self.node(b)?;
             (n.pack, n.size)
         };
         let li = list_idx(size);
-        let pk = self.pk_mut(p)?;
+        let pk = self.pack_mut(p)?;
         let slot = corrupt(pk.heads.get_mut(li as usize))?;
         let old = *slot;
         *slot = b;
         pk.bits |= 1u64.wrapping_shl(li);
         if old != NIL {
-            self.nd_mut(old)?.fprev = b;
+            self.node_mut(old)?.fprev = b;
         } else {
             self.plist_link(p, li)?;
         }
-        let n = self.nd_mut(b)?;
+        let n = self.node_mut(b)?;
         n.fprev = NIL;
         n.fnext = old;
         Ok(())
@@ -54,17 +54,17 @@ impl<S: Storage> Engine<S> {
     /// Take free node `b` out of its pack's list.
     pub(super) fn list_remove(&mut self, b: u32) -> Result<(), Error> {
         let (p, size, fp, fnx) = {
-            let n = self.nd(b)?;
+            let n = self.node(b)?;
             (n.pack, n.size, n.fprev, n.fnext)
         };
         let li = list_idx(size);
         if fnx != NIL {
-            self.nd_mut(fnx)?.fprev = fp;
+            self.node_mut(fnx)?.fprev = fp;
         }
         if fp != NIL {
-            self.nd_mut(fp)?.fnext = fnx;
+            self.node_mut(fp)?.fnext = fnx;
         } else {
-            let pk = self.pk_mut(p)?;
+            let pk = self.pack_mut(p)?;
             let slot = corrupt(pk.heads.get_mut(li as usize))?;
             if *slot != b {
                 return Err(Error::Corrupted);
@@ -75,7 +75,7 @@ impl<S: Storage> Engine<S> {
                 self.plist_unlink(p, li)?;
             }
         }
-        let n = self.nd_mut(b)?;
+        let n = self.node_mut(b)?;
         n.fprev = NIL;
         n.fnext = NIL;
         Ok(())
@@ -138,7 +138,7 @@ impl<S: Storage> Engine<S> {
         while lo < hi {
             let mid = lo.wrapping_add(hi.wrapping_sub(lo) / 2);
             let p = *corrupt(self.by_addr.get(mid))?;
-            if self.pk(p)?.base <= addr {
+            if self.pack(p)?.base <= addr {
                 lo = corrupt(mid.checked_add(1))?;
             } else {
                 hi = mid;
@@ -150,11 +150,11 @@ impl<S: Storage> Engine<S> {
     /// Insert slot `p` (already mapped) into `by_addr`, whose last entry is
     /// a placeholder pushed before mapping.
     pub(super) fn by_addr_insert(&mut self, p: u32) -> Result<(), Error> {
-        let base = self.pk(p)?.base;
+        let base = self.pack(p)?.base;
         let mut i = corrupt(self.by_addr.len().checked_sub(1))?;
         while let Some(j) = i.checked_sub(1) {
             let q = *corrupt(self.by_addr.get(j))?;
-            if self.pk(q)?.base <= base {
+            if self.pack(q)?.base <= base {
                 break;
             }
             *corrupt(self.by_addr.get_mut(i))? = q;
@@ -165,7 +165,7 @@ impl<S: Storage> Engine<S> {
     }
 
     pub(super) fn by_addr_remove(&mut self, p: u32) -> Result<(), Error> {
-        let base = self.pk(p)?.base;
+        let base = self.pack(p)?.base;
         let mut i = corrupt(self.by_addr_floor(base)?)?;
         if *corrupt(self.by_addr.get(i))? != p {
             return Err(Error::Corrupted);

@@ -264,7 +264,7 @@ impl<S: Storage> Engine<S> {
             .and_then(|a| u32::try_from(a).ok())
             .ok_or(Error::Invalid)?;
         let u = self.alloc_shared(src, g, ag)?;
-        self.nd_mut(u)?.ty = ty.index() as u8;
+        self.node_mut(u)?.ty = ty.index() as u8;
         let t = &mut self.used_by_type[ty];
         *t = corrupt(t.checked_add(g as usize))?;
         self.used = corrupt(self.used.checked_add(g as usize))?;
@@ -296,7 +296,7 @@ impl<S: Storage> Engine<S> {
         let u = self.check_handle(h)?;
         self.tick = self.tick.wrapping_add(1);
         let (p, size, ty) = {
-            let n = self.nd(u)?;
+            let n = self.node(u)?;
             (n.pack, n.size, n.ty)
         };
         let ty = corrupt(ExecmemType::from_index(ty as usize))?;
@@ -306,7 +306,7 @@ impl<S: Storage> Engine<S> {
         self.used = corrupt(self.used.checked_sub(size as usize))?;
         self.live = corrupt(self.live.checked_sub(1))?;
         let bytes = g2b(size)?;
-        if self.pk(p)?.kind == PackKind::Overflow {
+        if self.pack(p)?.kind == PackKind::Overflow {
             self.overflow_used = corrupt(self.overflow_used.checked_sub(size))?;
             self.put_node(u)?;
             self.unmap_pack(src, p)?;
@@ -317,33 +317,33 @@ impl<S: Storage> Engine<S> {
                 unmapped: true,
             });
         }
-        let pk = self.pk_mut(p)?;
+        let pk = self.pack_mut(p)?;
         pk.used = corrupt(pk.used.checked_sub(size))?;
         pk.live = corrupt(pk.live.checked_sub(1))?;
         let mut nfree = corrupt(pk.nfree.checked_add(1))?;
         {
-            let n = self.nd_mut(u)?;
+            let n = self.node_mut(u)?;
             n.state = State::Free;
             n.ty = 0;
         }
         // Coalesce with the previous block.
         let mut b = u;
-        let prev = self.nd(b)?.prev;
-        if prev != NIL && self.nd(prev)?.state == State::Free {
+        let prev = self.node(b)?.prev;
+        if prev != NIL && self.node(prev)?.state == State::Free {
             self.list_remove(prev)?;
             self.absorb_next(prev)?;
             b = prev;
             nfree = corrupt(nfree.checked_sub(1))?;
         }
         // Coalesce with the next block.
-        let next = self.nd(b)?.next;
-        if next != NIL && self.nd(next)?.state == State::Free {
+        let next = self.node(b)?.next;
+        if next != NIL && self.node(next)?.state == State::Free {
             self.list_remove(next)?;
             self.absorb_next(b)?;
             nfree = corrupt(nfree.checked_sub(1))?;
         }
         self.list_insert(b)?;
-        let pk = self.pk_mut(p)?;
+        let pk = self.pack_mut(p)?;
         pk.nfree = nfree;
         let now_empty = pk.used == 0;
         let keep = pk.kind == PackKind::Shared && self.spare == NIL && self.recently_grew();
@@ -376,16 +376,16 @@ impl<S: Storage> Engine<S> {
 
     /// Merge the block after `b` into `b` and return its node to the pool.
     fn absorb_next(&mut self, b: u32) -> Result<(), Error> {
-        let nx = self.nd(b)?.next;
+        let nx = self.node(b)?.next;
         let (nsize, nnext) = {
-            let n = self.nd(nx)?;
+            let n = self.node(nx)?;
             (n.size, n.next)
         };
-        let n = self.nd_mut(b)?;
+        let n = self.node_mut(b)?;
         n.size = corrupt(n.size.checked_add(nsize))?;
         n.next = nnext;
         if nnext != NIL {
-            self.nd_mut(nnext)?.prev = b;
+            self.node_mut(nnext)?.prev = b;
         }
         self.put_node(nx)
     }
@@ -393,8 +393,8 @@ impl<S: Storage> Engine<S> {
     // ---- lookups ----------------------------------------------------------------
 
     fn placement_of(&self, u: u32) -> Result<Placement, Error> {
-        let n = self.nd(u)?;
-        let pk = self.pk(n.pack)?;
+        let n = self.node(u)?;
+        let pk = self.pack(n.pack)?;
         let offset = g2b(n.off)?;
         let addr = corrupt(pk.base.checked_add(offset))?;
         let natural = 1usize
@@ -429,7 +429,7 @@ impl<S: Storage> Engine<S> {
             return Err(Error::NotAllocated);
         };
         let p = *corrupt(self.by_addr.get(i))?;
-        let pk = self.pk(p)?;
+        let pk = self.pack(p)?;
         let rel = corrupt(addr.checked_sub(pk.base))?;
         let span = g2b(corrupt(pk.span_g())?)?;
         if rel >= span {
@@ -438,7 +438,7 @@ impl<S: Storage> Engine<S> {
         let rg = u32::try_from(rel >> arch::GRANULE_SHIFT).map_err(|_| Error::Corrupted)?;
         let mut b = pk.first;
         while b != NIL {
-            let n = self.nd(b)?;
+            let n = self.node(b)?;
             let end = corrupt(n.off.checked_add(n.size))?;
             if rg < end {
                 return if n.state == State::Used && rg >= n.off {

@@ -146,11 +146,13 @@ impl PackId {
 }
 
 impl<S: Storage> Engine<S> {
-    pub(super) fn pk(&self, p: u32) -> Result<&Pack, Error> {
+    /// The pack slot `p`; a bad index is [`Error::Corrupted`].
+    pub(super) fn pack(&self, p: u32) -> Result<&Pack, Error> {
         corrupt(self.packs.get(p as usize))
     }
 
-    pub(super) fn pk_mut(&mut self, p: u32) -> Result<&mut Pack, Error> {
+    /// The pack slot `p`, mutable.
+    pub(super) fn pack_mut(&mut self, p: u32) -> Result<&mut Pack, Error> {
         corrupt(self.packs.get_mut(p as usize))
     }
 
@@ -216,9 +218,9 @@ impl<S: Storage> Engine<S> {
             self.by_addr.pop();
             return Err(Error::Invalid);
         }
-        let next = self.pk(p)?.next_slot;
+        let next = self.pack(p)?.next_slot;
         self.slot_free = next;
-        let pk = self.pk_mut(p)?;
+        let pk = self.pack_mut(p)?;
         *pk = Pack::unused(NIL);
         pk.base = base;
         pk.kind = PackKind::of(span);
@@ -251,12 +253,12 @@ impl<S: Storage> Engine<S> {
 
     /// Unmap slot `p`, whose blocks have already been returned to the pool.
     pub(super) fn unmap_pack<P: PackSource>(&mut self, src: &mut P, p: u32) -> Result<(), Error> {
-        if self.pk(p)?.bits != 0 {
+        if self.pack(p)?.bits != 0 {
             return Err(Error::Corrupted);
         }
         self.by_addr_remove(p)?;
         let (base, span, kind) = {
-            let pk = self.pk(p)?;
+            let pk = self.pack(p)?;
             (pk.base, Span::of(pk), pk.kind)
         };
         match (kind, span) {
@@ -274,7 +276,7 @@ impl<S: Storage> Engine<S> {
             _ => return Err(Error::Corrupted),
         }
         let next = self.slot_free;
-        *self.pk_mut(p)? = Pack::unused(next);
+        *self.pack_mut(p)? = Pack::unused(next);
         self.slot_free = p;
         span.unmap(src, self.class, p, base);
         self.unmaps = self.unmaps.wrapping_add(1);
@@ -298,9 +300,9 @@ impl<S: Storage> Engine<S> {
         // One node for the whole block, two for the carve.
         let p = self.map_pack(src, Span::Packs(npacks), 3)?;
         let b = self.take_node()?;
-        let gen = self.nd(b)?.gen;
-        *self.nd_mut(b)? = Node::block(0, total, NIL, NIL, p, gen, State::Free);
-        let pk = self.pk_mut(p)?;
+        let gen = self.node(b)?.gen;
+        *self.node_mut(b)? = Node::block(0, total, NIL, NIL, p, gen, State::Free);
+        let pk = self.pack_mut(p)?;
         pk.first = b;
         pk.nfree = 1;
         self.list_insert(b)?;

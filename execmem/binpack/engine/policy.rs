@@ -109,9 +109,9 @@ impl<S: Storage> Engine<S> {
     ) -> Result<u32, Error> {
         let p = self.map_pack(src, span, 1)?;
         let u = self.take_node()?;
-        let gen = self.nd(u)?.gen.wrapping_add(1);
-        *self.nd_mut(u)? = Node::block(0, g, NIL, NIL, p, gen, State::Used);
-        let pk = self.pk_mut(p)?;
+        let gen = self.node(u)?.gen.wrapping_add(1);
+        *self.node_mut(u)? = Node::block(0, g, NIL, NIL, p, gen, State::Used);
+        let pk = self.pack_mut(p)?;
         pk.first = u;
         pk.used = g;
         pk.live = 1;
@@ -139,7 +139,7 @@ impl<S: Storage> Engine<S> {
                 // A pack, or an extent of ceil(g / pack) packs whose tail
                 // is shared like any free block.
                 let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
-                self.pk(p)?.first
+                self.pack(p)?.first
             }
         };
         self.carve(b, g, ag)
@@ -158,7 +158,7 @@ impl<S: Storage> Engine<S> {
         if p == NIL {
             return Ok(false);
         }
-        let b = self.pk(p)?.first;
+        let b = self.pack(p)?.first;
         self.list_remove(b)?;
         self.put_node(b)?;
         self.unmap_pack(src, p)?;
