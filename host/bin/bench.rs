@@ -31,7 +31,8 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use execmem_core::{
-    arch, bpf_size, Class, Engine, ExecmemType, Handle, PackSource, Rng, StdStorage, BPF_SEED,
+    arch, bpf_size, Class, Engine, ExecmemType, FakeSource, Footprint, Handle, Rng, StdStorage,
+    BPF_SEED,
 };
 
 const PACK: usize = arch::PACK_SIZE;
@@ -52,34 +53,6 @@ fn below(rng: &mut Rng, n: usize) -> usize {
 
 // --------------------------------------------------------------- models ----
 
-/// Per-class footprint counters shared by all models.
-#[derive(Clone, Copy, Default)]
-struct Foot {
-    backing: usize,
-    peak_backing: usize,
-    ptes: usize,
-    peak_ptes: usize,
-    /// 2 MiB packs/regions (pack-based allocators) or 4 KiB pages.
-    units: usize,
-    peak_units: usize,
-}
-
-impl Foot {
-    fn add(&mut self, bytes: usize, ptes: usize, units: usize) {
-        self.backing += bytes;
-        self.ptes += ptes;
-        self.units += units;
-        self.peak_backing = self.peak_backing.max(self.backing);
-        self.peak_ptes = self.peak_ptes.max(self.ptes);
-        self.peak_units = self.peak_units.max(self.units);
-    }
-    fn sub(&mut self, bytes: usize, ptes: usize, units: usize) {
-        self.backing -= bytes;
-        self.ptes -= ptes;
-        self.units -= units;
-    }
-}
-
 trait Model {
     type Token: Copy + Default;
     const NAME: &'static str;
@@ -88,7 +61,7 @@ trait Model {
     fn new() -> Self;
     fn alloc(&mut self, ty: ExecmemType, size: usize, align: usize) -> Self::Token;
     fn free(&mut self, ty: ExecmemType, tok: Self::Token, size: usize);
-    fn foot(&self, c: Class) -> Foot;
+    fn foot(&self, c: Class) -> Footprint;
     fn debug(&self) {}
     /// Where the backing goes (execmem_rs only).
     fn breakdown(&self, _req: &[usize; 3]) -> String {
@@ -98,55 +71,8 @@ trait Model {
 
 // execmem_rs -----------------------------------------------------------------
 
-#[derive(Default)]
-struct Src {
-    next: usize,
-    foot: [Foot; 3],
-}
-
-impl PackSource for Src {
-    fn map(
-        &mut self,
-        class: Class,
-        _slot: usize,
-        npacks: usize,
-    ) -> Result<usize, execmem_core::Error> {
-        if self.next == 0 {
-            self.next = 0xffff_a000_0000_0000;
-        }
-        let b = self.next;
-        self.next += (npacks + 1) * PACK;
-        self.foot[class.index()].add(npacks * PACK, npacks, npacks);
-        Ok(b)
-    }
-    fn unmap(&mut self, class: Class, _slot: usize, _base: usize, npacks: usize) {
-        self.foot[class.index()].sub(npacks * PACK, npacks, npacks);
-    }
-    fn map_pages(
-        &mut self,
-        class: Class,
-        _slot: usize,
-        pages: usize,
-        align: usize,
-    ) -> Result<usize, execmem_core::Error> {
-        // Page-granular: 4 KiB PTEs, no 2 MiB unit.
-        if self.next == 0 {
-            self.next = 0xffff_a000_0000_0000;
-        }
-        // Packs are pack-aligned, so any alignment up to a pack holds.
-        let b = self.next;
-        debug_assert_eq!(b % align, 0);
-        self.next += 2 * PACK;
-        self.foot[class.index()].add(pages * PAGE, pages, 0);
-        Ok(b)
-    }
-    fn unmap_pages(&mut self, class: Class, _slot: usize, _base: usize, pages: usize) {
-        self.foot[class.index()].sub(pages * PAGE, pages, 0);
-    }
-}
-
 struct Execmem {
-    src: Src,
+    src: FakeSource,
     e: [Engine<StdStorage>; 3],
 }
 
@@ -159,7 +85,7 @@ impl Model for Execmem {
     const UNIT: &'static str = "2M packs";
     fn new() -> Self {
         Execmem {
-            src: Src::default(),
+            src: FakeSource::new(),
             e: [
                 Engine::new(Class::Rx),
                 Engine::new(Class::Ro),
@@ -179,8 +105,8 @@ impl Model for Execmem {
         let e = &mut self.e[ty.class().index()];
         e.free(&mut self.src, tok.0.expect("token")).expect("free");
     }
-    fn foot(&self, c: Class) -> Foot {
-        self.src.foot[c.index()]
+    fn foot(&self, c: Class) -> Footprint {
+        self.src.foot[c]
     }
     fn breakdown(&self, req: &[usize; 3]) -> String {
         let mut out = String::new();
@@ -241,7 +167,7 @@ impl Model for Execmem {
 // vmalloc per allocation ---------------------------------------------------------
 
 struct Vmalloc {
-    foot: [Foot; 3],
+    foot: [Footprint; 3],
 }
 
 impl Model for Vmalloc {
@@ -250,7 +176,7 @@ impl Model for Vmalloc {
     const UNIT: &'static str = "4K pages";
     fn new() -> Self {
         Vmalloc {
-            foot: [Foot::default(); 3],
+            foot: [Footprint::default(); 3],
         }
     }
     fn alloc(&mut self, ty: ExecmemType, size: usize, _align: usize) {
@@ -261,7 +187,7 @@ impl Model for Vmalloc {
         let pages = size.div_ceil(PAGE);
         self.foot[ty.class().index()].sub(pages * PAGE, pages, pages);
     }
-    fn foot(&self, c: Class) -> Foot {
+    fn foot(&self, c: Class) -> Footprint {
         self.foot[c.index()]
     }
 }
@@ -339,7 +265,7 @@ fn bitmap_set(map: &mut [u64; WORDS], pos: usize, nr: usize, on: bool) {
 struct BpfClass {
     packs: Vec<BpfPack>,
     next: usize,
-    foot: Foot,
+    foot: Footprint,
 }
 
 struct BpfProgPack {
@@ -351,7 +277,7 @@ impl BpfClass {
         BpfClass {
             packs: Vec::new(),
             next: 0xffff_b000_0000_0000,
-            foot: Foot::default(),
+            foot: Footprint::default(),
         }
     }
     fn alloc(&mut self, size: usize, align: usize) -> usize {
@@ -423,7 +349,7 @@ impl Model for BpfProgPack {
     fn free(&mut self, ty: ExecmemType, t: Addr, size: usize) {
         self.c[ty.class().index()].free(t.0, size, t.1);
     }
-    fn foot(&self, c: Class) -> Foot {
+    fn foot(&self, c: Class) -> Footprint {
         self.c[c.index()].foot
     }
 }
@@ -436,7 +362,7 @@ struct RoxClass {
     /// start -> len (maple tree `busy_areas`).
     busy: BTreeMap<usize, usize>,
     next: usize,
-    foot: Foot,
+    foot: Footprint,
 }
 
 impl RoxClass {
@@ -445,7 +371,7 @@ impl RoxClass {
             free: BTreeMap::new(),
             busy: BTreeMap::new(),
             next: 0xffff_c000_0000_0000,
-            foot: Foot::default(),
+            foot: Footprint::default(),
         }
     }
     /// `execmem_cache_add`: insert and coalesce with both neighbours.
@@ -521,7 +447,7 @@ impl Model for RoxCache {
     fn free(&mut self, ty: ExecmemType, t: usize, _size: usize) {
         self.c[ty.class().index()].free(t);
     }
-    fn foot(&self, c: Class) -> Foot {
+    fn foot(&self, c: Class) -> Footprint {
         self.c[c.index()].foot
     }
 }
@@ -739,7 +665,7 @@ struct Result1 {
     workload: &'static str,
     ops: usize,
     ns: f64,
-    foot: [Foot; 3],
+    foot: [Footprint; 3],
     breakdown: String,
     trace_req_final: [usize; 3],
     trace_req_peak: [usize; 3],
@@ -901,7 +827,7 @@ fn render(results: &[Result1], instr: &BTreeMap<(String, String), f64>) -> (Stri
         let ins = instr
             .get(&(r.alloc.to_string(), r.workload.to_string()))
             .copied();
-        let mut tot = Foot::default();
+        let mut tot = Footprint::default();
         let (mut rq, mut rp) = (0, 0);
         for (ci, cl) in Class::ALL.iter().enumerate() {
             let f = r.foot[ci];
@@ -932,7 +858,7 @@ fn row(
     class: &str,
     q: usize,
     p: usize,
-    f: &Foot,
+    f: &Footprint,
     ins: Option<f64>,
 ) {
     let ratio = |b: usize, q: usize| {

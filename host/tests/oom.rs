@@ -6,9 +6,7 @@
 
 use std::cell::Cell;
 
-use execmem_core::{
-    arch, Class, Engine, Error, ExecmemType, PackInfo, PackSource, Rng, Storage, Vector,
-};
+use execmem_core::{Class, Engine, Error, ExecmemType, FakeSource, PackInfo, Rng, Storage, Vector};
 
 thread_local! {
     /// Pushes left before the next one fails (`u64::MAX`: never).
@@ -51,49 +49,6 @@ impl Storage for FailStorage {
     }
 }
 
-/// A pack source that fails on selected calls.
-struct FailSource {
-    next: usize,
-    maps_left: u64,
-    mapped: usize,
-    pages: usize,
-}
-
-impl PackSource for FailSource {
-    fn map(&mut self, _: Class, _slot: usize, npacks: usize) -> Result<usize, Error> {
-        if self.maps_left == 0 {
-            return Err(Error::NoMemory);
-        }
-        self.maps_left = self.maps_left.saturating_sub(1);
-        let b = self.next;
-        self.next += (npacks + 1) * arch::PACK_SIZE;
-        self.mapped += npacks;
-        Ok(b)
-    }
-    fn unmap(&mut self, _: Class, _slot: usize, _: usize, npacks: usize) {
-        self.mapped -= npacks;
-    }
-    fn map_pages(
-        &mut self,
-        _: Class,
-        _slot: usize,
-        pages: usize,
-        _: usize,
-    ) -> Result<usize, Error> {
-        if self.maps_left == 0 {
-            return Err(Error::NoMemory);
-        }
-        self.maps_left = self.maps_left.saturating_sub(1);
-        let b = self.next;
-        self.next += 2 * arch::PACK_SIZE;
-        self.pages += pages;
-        Ok(b)
-    }
-    fn unmap_pages(&mut self, _: Class, _slot: usize, _: usize, pages: usize) {
-        self.pages -= pages;
-    }
-}
-
 type E = Engine<FailStorage>;
 
 fn snapshot(e: &E) -> (execmem_core::ClassStats, Vec<(usize, PackInfo, [u8; 64])>) {
@@ -109,12 +64,7 @@ fn every_failure_is_clean() {
     let mut failures = 0;
     for seed in 1..=40u64 {
         let mut rng = Rng::new(seed);
-        let mut src = FailSource {
-            next: 0x4000_0000_0000,
-            maps_left: u64::MAX,
-            mapped: 0,
-            pages: 0,
-        };
+        let mut src = FakeSource::new();
         let mut e = E::new(Class::Rx);
         let mut live = Vec::new();
         for _ in 0..300 {

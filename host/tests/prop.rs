@@ -3,112 +3,13 @@
 //! Property tests: long random alloc/free/realloc sequences over all types,
 //! sizes and alignments against a reference model.
 
-use std::collections::BTreeMap;
-
 use execmem_core::{
-    arch, Class, Engine, Error, ExecmemType, Handle, PackSource, Placement, StdStorage, MAX_ALLOC,
+    arch, Class, Engine, Error, ExecmemType, FakeSource, Handle, Placement, StdStorage, MAX_ALLOC,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
 const PACK: usize = arch::PACK_SIZE;
-
-/// A pack source that remembers what it mapped, so the test can check
-/// every unmap and every byte's backing.
-#[derive(Default)]
-struct Tracking {
-    next: usize,
-    /// Base -> (class, bytes, page-granular).
-    regions: BTreeMap<usize, (Class, usize, bool)>,
-    /// (class, engine slot) -> base of the live mapping in it.
-    slots: BTreeMap<(usize, usize), usize>,
-    maps: u64,
-}
-
-impl Tracking {
-    fn take_slot(&mut self, class: Class, slot: usize, base: usize) {
-        assert!(slot < arch::MAX_PACKS, "slot {slot} out of range");
-        assert!(
-            self.slots.insert((class.index(), slot), base).is_none(),
-            "slot {slot} reused while mapped"
-        );
-    }
-    fn put_slot(&mut self, class: Class, slot: usize, base: usize) {
-        assert_eq!(
-            self.slots.remove(&(class.index(), slot)),
-            Some(base),
-            "unmap with a wrong slot"
-        );
-    }
-}
-
-impl PackSource for Tracking {
-    fn map(&mut self, class: Class, slot: usize, npacks: usize) -> Result<usize, Error> {
-        if self.next == 0 {
-            self.next = 0xffff_c000_0000_0000;
-        }
-        let base = self.next;
-        self.next += (npacks + 1) * PACK;
-        self.regions.insert(base, (class, npacks * PACK, false));
-        self.take_slot(class, slot, base);
-        self.maps += 1;
-        Ok(base)
-    }
-    fn unmap(&mut self, class: Class, slot: usize, base: usize, npacks: usize) {
-        self.put_slot(class, slot, base);
-        assert_eq!(
-            self.regions.remove(&base),
-            Some((class, npacks * PACK, false)),
-            "bad unmap"
-        );
-    }
-    fn map_pages(
-        &mut self,
-        class: Class,
-        slot: usize,
-        pages: usize,
-        align: usize,
-    ) -> Result<usize, Error> {
-        assert!(align.is_power_of_two() && (arch::PAGE_SIZE..=PACK).contains(&align));
-        assert!((1..=PACK / arch::PAGE_SIZE).contains(&pages));
-        if self.next == 0 {
-            self.next = 0xffff_c000_0000_0000;
-        }
-        // Only page-aligned unless asked for more, to catch an engine
-        // that assumes pack alignment.
-        let base = (self.next + arch::PAGE_SIZE).next_multiple_of(align);
-        self.next = (base + pages * arch::PAGE_SIZE).next_multiple_of(PACK) + PACK;
-        self.regions
-            .insert(base, (class, pages * arch::PAGE_SIZE, true));
-        self.take_slot(class, slot, base);
-        self.maps += 1;
-        Ok(base)
-    }
-    fn unmap_pages(&mut self, class: Class, slot: usize, base: usize, pages: usize) {
-        self.put_slot(class, slot, base);
-        assert_eq!(
-            self.regions.remove(&base),
-            Some((class, pages * arch::PAGE_SIZE, true)),
-            "bad unmap_pages"
-        );
-    }
-}
-
-impl Tracking {
-    fn backing(&self, class: Class) -> usize {
-        self.regions
-            .values()
-            .filter(|(c, _, _)| *c == class)
-            .map(|(_, n, _)| n)
-            .sum()
-    }
-    fn contains(&self, class: Class, addr: usize, size: usize) -> bool {
-        match self.regions.range(..=addr).next_back() {
-            Some((&b, &(c, n, _))) => c == class && addr + size <= b + n,
-            None => false,
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -168,7 +69,7 @@ struct Live {
 }
 
 struct World {
-    src: Tracking,
+    src: FakeSource,
     engines: [Engine<StdStorage>; 3],
     live: Vec<Live>,
     dead: Vec<(Class, Handle)>,
@@ -177,7 +78,7 @@ struct World {
 impl World {
     fn new() -> Self {
         World {
-            src: Tracking::default(),
+            src: FakeSource::new(),
             engines: [
                 Engine::new(Class::Rx),
                 Engine::new(Class::Ro),

@@ -339,34 +339,14 @@ fn pack_map_cells() {
 
 #[test]
 fn map_failure_changes_nothing() {
-    struct Fail;
-    impl execmem_core::PackSource for Fail {
-        fn map(&mut self, _: Class, _slot: usize, _: usize) -> Result<usize, Error> {
-            Err(Error::NoMemory)
-        }
-        fn unmap(&mut self, _: Class, _slot: usize, _: usize, _: usize) {
-            panic!("nothing to unmap");
-        }
-        fn map_pages(
-            &mut self,
-            _: Class,
-            _slot: usize,
-            _: usize,
-            _: usize,
-        ) -> Result<usize, Error> {
-            Err(Error::NoMemory)
-        }
-        fn unmap_pages(&mut self, _: Class, _slot: usize, _: usize, _: usize) {
-            panic!("nothing to unmap");
-        }
-    }
+    let mut fail = FakeSource::failing_after(0);
     let mut e = E::new(Class::Rx);
     assert_eq!(
-        e.alloc(&mut Fail, ExecmemType::Text, 64, None),
+        e.alloc(&mut fail, ExecmemType::Text, 64, None),
         Err(Error::NoMemory)
     );
     assert_eq!(
-        e.alloc(&mut Fail, ExecmemType::Text, 8 * MIB, None),
+        e.alloc(&mut fail, ExecmemType::Text, 8 * MIB, None),
         Err(Error::NoMemory)
     );
     e.check().unwrap();
@@ -483,36 +463,13 @@ fn fragmented_packs_overflow_to_pages() {
 
 #[test]
 fn overflow_honours_alignment() {
-    struct Src(FakeSource, Vec<usize>);
-    impl execmem_core::PackSource for Src {
-        fn map(&mut self, c: Class, slot: usize, n: usize) -> Result<usize, Error> {
-            self.0.map(c, slot, n)
-        }
-        fn unmap(&mut self, c: Class, slot: usize, b: usize, n: usize) {
-            self.0.unmap(c, slot, b, n)
-        }
-        fn map_pages(
-            &mut self,
-            c: Class,
-            slot: usize,
-            n: usize,
-            align: usize,
-        ) -> Result<usize, Error> {
-            self.1.push(align);
-            // Aligned to what is asked and not more.
-            Ok(self.0.map_pages(c, slot, n, align)? + align.max(arch::PAGE_SIZE))
-        }
-        fn unmap_pages(&mut self, c: Class, slot: usize, b: usize, n: usize) {
-            self.0.unmap_pages(c, slot, b, n)
-        }
-    }
-    let mut s = Src(FakeSource::new(), Vec::new());
+    let mut s = FakeSource::new();
     let (mut e, _kept) = fragmented(&mut s);
     let a = e
         .alloc(&mut s, ExecmemType::Text, 70_000, Some(1 << 17))
         .unwrap();
     let b = e.alloc(&mut s, ExecmemType::Text, 70_000, None).unwrap();
-    assert_eq!(s.1, [1 << 17, arch::PAGE_SIZE]);
+    assert_eq!(s.page_aligns, [1 << 17, arch::PAGE_SIZE]);
     assert_eq!(a.addr % (1 << 17), 0);
     assert_eq!(b.addr % arch::PAGE_SIZE, 0);
     assert_eq!(e.stats().overflow_pages, 2 * 70_000usize.div_ceil(4096));
