@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 #
-# Fault injection (fault_inject.py [OPS [START_POINTS]]: OPS stress ops per run,
-# default 100000; the first START_POINTS allocation points of a stress start
-# failed in turn, default all).
+# Fault injection (fault_inject.py [OPS [START_POINTS]]: OPS stress ops per run
+# (the three failslab runs and the order-0 run), default 100000; the first
+# START_POINTS allocation points of a stress start failed in turn, default
+# all).
 #
 # failslab (kmalloc caches) and fail_page_alloc (order >= 9: the 2 MiB
 # pages packs want) restricted, with the stack-trace filter, to allocations
@@ -157,6 +158,35 @@ def ctl_failures_change_nothing(check, start, end):
           f"{failures} injected failures over {len(cmds)} commands" + (f"; {bad[0]}" if bad else ""))
 
 
+class Alarm(Exception):
+    """SIGALRM: raised from the handler, so that the interrupted write(2)
+    ends with it. A handler that returns would make Python retry the write
+    (PEP 475): a new 20M-op stress start, with no alarm left to stop it."""
+
+
+def on_alarm(*_):
+    raise Alarm()
+
+
+def timed_write(fd, data, secs):
+    """write(2) stopped by SIGALRM after `secs`: 0, its errno, or EINTR if
+    the alarm ended it."""
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        try:
+            signal.alarm(secs)
+            os.write(fd, data)
+            return 0
+        except OSError as e:
+            return e.errno
+        finally:
+            signal.alarm(0)
+    except Alarm:
+        return errno.EINTR
+    finally:
+        signal.signal(signal.SIGALRM, old)
+
+
 def stress_start_failures(check, start, end, limit):
     """14: every allocation of a stress start (the first `limit` of them if
     given), failed one at a time: the write returns ENOMEM at once (no
@@ -168,21 +198,15 @@ def stress_start_failures(check, start, end, limit):
     points = 100000 - nth_left()
     tried = min(points, limit) if limit else points
     slow, errs = [], set()
-    signal.signal(signal.SIGALRM, lambda *_: None)
     for n in range(1, tried + 1):
         arm_nth(n, start, end)
         t0 = time.monotonic()
         # A start whose injected failure was absorbed (on the debug kernel:
         # KASAN's and kmemleak's own metadata fall back) runs: the alarm
         # stops it (EINTR). What must be quick is a start that failed.
-        signal.alarm(1)
-        err = 0
-        try:
-            os.write(fd, b"threads=4 ops=20000000 types=data")
-        except OSError as e:
-            err = e.errno
+        err = timed_write(fd, b"threads=4 ops=20000000 types=data", 1)
+        if err:
             errs.add(err)
-        signal.alarm(0)
         nth_left()
         took = time.monotonic() - t0
         if err == errno.ENOMEM and took > 2:
@@ -296,7 +320,7 @@ def main():
     allocs0 = stats()["total.allocs"]
 
     def run_small():
-        report, err = stress("threads=2 ops=100000 seed=9 max_size=0x20000")
+        report, err = stress(f"threads=2 ops={ops} seed=9 max_size=0x20000")
         result.update({"report": report} if not err else {"errno": err})
 
     th = threading.Thread(target=run_small)
