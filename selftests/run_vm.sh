@@ -145,6 +145,13 @@ if ! grep -q '^vm: guest done' "$log" && grep -qs '^vm: guest done' "$out/guest.
 	echo "vm: the console lost the guest's output (vng exit $vrc); the guest's own copy:"
 	cat "$out/guest.out"
 	log=$out/guest.out
+	# vng's exit status travels the same lost channel (seen: 255 after the
+	# guest ended with rc=0): take the guest's own.
+	grc=$(sed -n 's/^vm: guest done rc=\([0-9][0-9]*\)$/\1/p' "$log" | tail -n 1)
+	if [ -n "$grc" ] && [ "$vrc" != 124 ] && [ "$vrc" != 137 ]; then
+		echo "vm: using the guest's exit status $grc"
+		vrc=$grc
+	fi
 fi
 
 fail=0
