@@ -344,13 +344,15 @@ impl Allocator {
         };
         let win = st.packs.area(pl.pack.index()).ok_or(EFAULT).and_then(|a| {
             let off = pl.addr.checked_sub(a.addr()).ok_or(EFAULT)?;
-            // SAFETY: the engine just placed the block `[pl.addr,
-            // pl.addr + pl.size)` in the area of slot `pl.pack` and will
-            // place nothing else there until this allocation is freed
-            // (the window then goes to the refill queue or ends before
-            // the engine's free); the area stays mapped, with its
-            // permissions, while a block of it is allocated (and until
-            // the worker drops it after the engine released it).
+            // The engine just placed the block `[pl.addr, pl.addr +
+            // pl.size)` in the area of slot `pl.pack` and will place
+            // nothing else there until this allocation is freed (the
+            // window then goes to the refill queue or ends before the
+            // engine's free); the area stays mapped, with its permissions,
+            // while a block of it is allocated (and until the worker drops
+            // it after the engine released it).
+            // SAFETY: so this window is the only one on those bytes, and
+            // its area outlives it with unchanged permissions.
             unsafe { crate::execmem::backend::mem::Window::new(a, off, pl.size) }
         });
         let win = match win {
