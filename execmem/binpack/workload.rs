@@ -2,8 +2,12 @@
 
 //! What the benchmarks and stress runs replay, shared by the host crate and
 //! the kernel's test harness so that both quote the same workloads: the
-//! PRNG and the BPF program-size distribution. Integer-only: the kernel
-//! has no floating point.
+//! PRNG, the BPF program-size distribution, one module of the module trace
+//! ([`Module`], a row of `data/modules-6.12.117.tsv`) and the order in
+//! which the module-trace replay loads and unloads them ([`ModuleChurn`]).
+//! Integer-only: the kernel has no floating point.
+
+use super::types::{arch::PAGE_SIZE, ExecmemType, MAX_ALLOC};
 
 /// The seed of the BPF-size stream of the `bpf` workloads (host and
 /// kernel bench).
@@ -45,4 +49,206 @@ pub fn bpf_size(rng: &mut Rng) -> usize {
     };
     let r = usize::try_from(rng.below(span)).unwrap_or(0);
     r.saturating_add(lo)
+}
+
+/// The seed of the module-trace replay's random choices; a run's own seed
+/// (`BENCH_SEED` on the host, `seed=` in the kernel bench) is xored in.
+pub const MODULE_SEED: u64 = 0x5eed_0001;
+
+/// Numeric columns of one module row of `data/modules-6.12.117.tsv` (after
+/// the name): the sizes of text, init_text, rodata, ro_after_init, data and
+/// init_data, then their alignments in the same order.
+pub const MODULE_COLUMNS: usize = 12;
+
+/// Sections of a module, in column order: the memory type, and whether the
+/// loader frees the section after the module's init.
+const SECTIONS: [(ExecmemType, bool); 6] = [
+    (ExecmemType::Text, false),
+    (ExecmemType::Text, true),
+    (ExecmemType::Rodata, false),
+    (ExecmemType::RoAfterInit, false),
+    (ExecmemType::Data, false),
+    (ExecmemType::Data, true),
+];
+
+/// Smallest alignment a module section is given (one granule): the module
+/// loader's sections are laid out in cache lines.
+const MIN_ALIGN: usize = 64;
+
+/// One module of the trace: what loading it allocates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Module {
+    sizes: [u32; 6],
+    aligns: [u32; 6],
+}
+
+impl Module {
+    /// A module from its [`MODULE_COLUMNS`] numeric columns, or why not.
+    pub fn from_columns(cols: &[u64]) -> Result<Self, &'static str> {
+        let (Some(sizes), Some(aligns), MODULE_COLUMNS) =
+            (cols.get(..6), cols.get(6..), cols.len())
+        else {
+            return Err("a module has 12 columns: 6 sizes, 6 alignments");
+        };
+        let mut m = Module::default();
+        for (i, (&size, &align)) in sizes.iter().zip(aligns).enumerate() {
+            let size = u32::try_from(size)
+                .ok()
+                .filter(|&s| (s as usize) <= MAX_ALLOC)
+                .ok_or("section size above 64 MiB")?;
+            let align = u32::try_from(align)
+                .ok()
+                .filter(|a| a.is_power_of_two() || *a == 0)
+                .ok_or("alignment not a power of two")?;
+            if let (Some(s), Some(a)) = (m.sizes.get_mut(i), m.aligns.get_mut(i)) {
+                (*s, *a) = (size, align);
+            }
+        }
+        Ok(m)
+    }
+
+    /// (type, size, alignment) of each non-empty section the loader frees
+    /// after init (`init`) or keeps until unload (`!init`), in column
+    /// order. The alignment is the section's, between 64 B and a page.
+    pub fn sections(&self, init: bool) -> impl Iterator<Item = (ExecmemType, usize, usize)> + '_ {
+        SECTIONS
+            .iter()
+            .zip(self.sizes.iter().zip(self.aligns.iter()))
+            .filter(move |((_, i), (&size, _))| *i == init && size != 0)
+            .map(|((ty, _), (&size, &align))| {
+                (
+                    *ty,
+                    size as usize,
+                    (align as usize).clamp(MIN_ALIGN, PAGE_SIZE),
+                )
+            })
+    }
+}
+
+/// One step of the module-trace replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Load module `m`: allocate its sections (core then init), then free
+    /// its init sections.
+    Load(usize),
+    /// Unload module `m`: free its core sections.
+    Unload(usize),
+    /// A phase ended: 0 when every module is loaded, `r` after churn round `r`.
+    Phase(u32),
+}
+
+/// Percentage of the modules each churn round unloads and reloads.
+pub const CHURN_PERCENT: u64 = 30;
+
+enum Stage {
+    Load,
+    Unload,
+    Done,
+}
+
+/// The module-trace replay as a sequence of [`Step`]s: load every module in
+/// a random order, then `rounds` times unload a random [`CHURN_PERCENT`] %
+/// of them (in module order) and load them again in a random order.
+///
+/// # Invariants
+///
+/// `pos <= set <= order.len() <= u32::MAX`; `order[..set]` are the modules
+/// of the current stage.
+pub struct ModuleChurn<'a> {
+    rng: Rng,
+    order: &'a mut [u32],
+    rounds: u32,
+    round: u32,
+    set: usize,
+    pos: usize,
+    stage: Stage,
+}
+
+impl<'a> ModuleChurn<'a> {
+    /// The replay of `order.len()` modules (`order` is its scratch space,
+    /// one entry per module) with `seed` and `rounds` churn rounds; `None`
+    /// if there are more than `u32::MAX` modules.
+    pub fn new(order: &'a mut [u32], seed: u64, rounds: u32) -> Option<Self> {
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = u32::try_from(i).ok()?;
+        }
+        let mut rng = Rng::new(MODULE_SEED ^ seed);
+        shuffle(&mut rng, order);
+        Some(ModuleChurn {
+            rng,
+            set: order.len(),
+            order,
+            rounds,
+            round: 0,
+            pos: 0,
+            stage: Stage::Load,
+        })
+    }
+
+    fn at(&self, i: usize) -> usize {
+        self.order.get(i).map_or(0, |&m| m as usize)
+    }
+
+    /// Picks the modules of the next round into `order[..set]`.
+    fn pick(&mut self) {
+        let mut k = 0;
+        for m in 0..self.order.len() {
+            if self.rng.below(100) < CHURN_PERCENT {
+                if let Some(o) = self.order.get_mut(k) {
+                    // `m < order.len() <= u32::MAX` (invariant).
+                    *o = m as u32;
+                    k = k.saturating_add(1);
+                }
+            }
+        }
+        (self.set, self.pos) = (k, 0);
+    }
+}
+
+impl Iterator for ModuleChurn<'_> {
+    type Item = Step;
+
+    fn next(&mut self) -> Option<Step> {
+        loop {
+            match self.stage {
+                Stage::Done => return None,
+                Stage::Load | Stage::Unload if self.pos < self.set => {
+                    let m = self.at(self.pos);
+                    self.pos = self.pos.saturating_add(1);
+                    return Some(match self.stage {
+                        Stage::Unload => Step::Unload(m),
+                        _ => Step::Load(m),
+                    });
+                }
+                Stage::Unload => {
+                    let set = self.set;
+                    if let Some(s) = self.order.get_mut(..set) {
+                        shuffle(&mut self.rng, s);
+                    }
+                    (self.pos, self.stage) = (0, Stage::Load);
+                }
+                Stage::Load => {
+                    let phase = self.round;
+                    if self.round >= self.rounds {
+                        self.stage = Stage::Done;
+                    } else {
+                        self.round = self.round.saturating_add(1);
+                        self.pick();
+                        self.stage = Stage::Unload;
+                    }
+                    return Some(Step::Phase(phase));
+                }
+            }
+        }
+    }
+}
+
+/// Fisher-Yates shuffle of `v` with `rng`.
+fn shuffle(rng: &mut Rng, v: &mut [u32]) {
+    for i in (1..v.len()).rev() {
+        let j = usize::try_from(rng.below((i as u64).saturating_add(1))).unwrap_or(0);
+        if j <= i {
+            v.swap(i, j);
+        }
+    }
 }

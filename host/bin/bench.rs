@@ -21,7 +21,8 @@
 //! 16 packs).
 //!
 //! Usage: `bench [--only ALLOC/WORKLOAD] [--setup-only] [--csv PATH]
-//! [--tsv PATH] [--instr PATH]`. With `--setup-only` the measured phase is
+//! [--tsv PATH] [--instr PATH] [--phases PATH]`. `--phases` writes
+//! execmem_rs's bytes at the end of each phase of the `real` workload. With `--setup-only` the measured phase is
 //! skipped (for callgrind: Ir(full) - Ir(setup-only) = measured phase).
 //! `--instr` reads `alloc workload instr_per_op` lines (from
 //! `scripts/bench.sh`) into the table and CSV.
@@ -31,8 +32,8 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use execmem_core::{
-    arch, bpf_size, Class, Engine, ExecmemType, FakeSource, Footprint, Handle, Rng, StdStorage,
-    BPF_SEED,
+    arch, bpf_size, Class, Engine, ExecmemType, FakeSource, Footprint, Handle, Module, ModuleChurn,
+    Rng, StdStorage, Step, BPF_SEED,
 };
 
 const PACK: usize = arch::PACK_SIZE;
@@ -478,13 +479,28 @@ struct Trace {
     req_peak: [usize; 3],
     /// How many ops make one reported "op" (2 for alloc+free pairs).
     per_op: usize,
+    /// Phases of the module-trace replay.
+    phases: Vec<Phase>,
+}
+
+/// The end of one phase of a trace: which, after how many events, and the
+/// bytes requested per class then (exact, and rounded up to the engine's
+/// 64 B granule: no allocator of that granule can back less).
+#[derive(Clone, Copy)]
+struct Phase {
+    phase: u32,
+    at: usize,
+    req: [usize; 3],
+    granules: [usize; 3],
 }
 
 struct Builder {
     ev: Vec<Ev>,
     live: Vec<Option<(ExecmemType, usize)>>,
     req: [usize; 3],
+    granules: [usize; 3],
     peak: [usize; 3],
+    phases: Vec<Phase>,
 }
 
 impl Builder {
@@ -493,7 +509,9 @@ impl Builder {
             ev: Vec::new(),
             live: Vec::new(),
             req: [0; 3],
+            granules: [0; 3],
             peak: [0; 3],
+            phases: Vec::new(),
         }
     }
     fn alloc(&mut self, ty: ExecmemType, size: usize, align: usize) -> u32 {
@@ -507,13 +525,23 @@ impl Builder {
         });
         let c = ty.class().index();
         self.req[c] += size;
+        self.granules[c] += size.next_multiple_of(arch::GRANULE);
         self.peak[c] = self.peak[c].max(self.req[c]);
         id
     }
     fn free(&mut self, id: u32) {
         let (ty, size) = self.live[id as usize].take().expect("live");
         self.req[ty.class().index()] -= size;
+        self.granules[ty.class().index()] -= size.next_multiple_of(arch::GRANULE);
         self.ev.push(Ev::Free { id });
+    }
+    fn phase(&mut self, phase: u32) {
+        self.phases.push(Phase {
+            phase,
+            at: self.ev.len(),
+            req: self.req,
+            granules: self.granules,
+        });
     }
     fn finish(self, measured: usize, per_op: usize) -> Trace {
         Trace {
@@ -523,93 +551,66 @@ impl Builder {
             req_final: self.req,
             req_peak: self.peak,
             per_op,
+            phases: self.phases,
         }
     }
-}
-
-struct Module {
-    /// (type, size, align) of core allocations, then init ones.
-    core: Vec<(ExecmemType, usize, usize)>,
-    init: Vec<(ExecmemType, usize, usize)>,
 }
 
 fn read_modules(path: &str) -> Vec<Module> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut mods = Vec::new();
-    for line in text
-        .lines()
+    text.lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("module\t"))
-    {
-        let f: Vec<usize> = line
-            .split('\t')
-            .skip(1)
-            .map(|x| x.parse().expect("number"))
-            .collect();
-        assert_eq!(f.len(), 12, "bad line {line}");
-        // columns: text init_text rodata ro_after_init data init_data, then aligns.
-        let al = |i: usize| f[6 + i].clamp(64, PAGE);
-        let pick = |v: &[(ExecmemType, usize)]| -> Vec<(ExecmemType, usize, usize)> {
-            v.iter()
-                .filter(|(_, i)| f[*i] > 0)
-                .map(|&(t, i)| (t, f[i], al(i)))
-                .collect()
-        };
-        mods.push(Module {
-            core: pick(&[
-                (ExecmemType::Text, 0),
-                (ExecmemType::Rodata, 2),
-                (ExecmemType::RoAfterInit, 3),
-                (ExecmemType::Data, 4),
-            ]),
-            init: pick(&[(ExecmemType::Text, 1), (ExecmemType::Data, 5)]),
-        });
-    }
-    mods
+        .map(|line| {
+            let cols: Vec<u64> = line
+                .split('\t')
+                .skip(1)
+                .map(|x| x.parse().expect("number"))
+                .collect();
+            Module::from_columns(&cols).unwrap_or_else(|e| panic!("{path}: {e}: {line}"))
+        })
+        .collect()
 }
 
-/// Load every module (init sections freed after "init"), then 5 rounds of
-/// unloading and reloading a random 30 %.
+/// The module-trace replay of [`ModuleChurn`]: load every module (init
+/// sections freed after "init"), then `BENCH_ROUNDS` (5) rounds of
+/// unloading and reloading a random 30 %, with seed `BENCH_SEED` (0).
 fn real_trace(mods: &[Module]) -> Trace {
-    let seed = std::env::var("BENCH_SEED")
-        .ok()
-        .and_then(|r| r.parse::<u64>().ok())
-        .unwrap_or(0);
-    let mut rng = Rng::new(0x5eed_0001 ^ seed);
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(d)
+    };
     let mut b = Builder::new();
     let mut loaded: Vec<Vec<u32>> = vec![Vec::new(); mods.len()];
-    let load = |b: &mut Builder, m: &Module| -> Vec<u32> {
-        let ids = m.core.iter().map(|&(t, s, a)| b.alloc(t, s, a)).collect();
-        let init: Vec<u32> = m.init.iter().map(|&(t, s, a)| b.alloc(t, s, a)).collect();
-        for id in init {
-            b.free(id);
-        }
-        ids
-    };
-    let mut order: Vec<usize> = (0..mods.len()).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, below(&mut rng, i + 1));
-    }
-    for &m in &order {
-        loaded[m] = load(&mut b, &mods[m]);
-    }
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
-    for _ in 0..rounds {
-        let mut pick: Vec<usize> = (0..mods.len())
-            .filter(|_| below(&mut rng, 100) < 30)
-            .collect();
-        for &m in &pick {
-            for id in std::mem::take(&mut loaded[m]) {
-                b.free(id);
+    let mut order = vec![0u32; mods.len()];
+    let churn = ModuleChurn::new(
+        &mut order,
+        env("BENCH_SEED", 0),
+        env("BENCH_ROUNDS", 5) as u32,
+    )
+    .expect("modules");
+    for step in churn {
+        match step {
+            Step::Load(m) => {
+                loaded[m] = mods[m]
+                    .sections(false)
+                    .map(|(t, s, a)| b.alloc(t, s, a))
+                    .collect();
+                let init: Vec<u32> = mods[m]
+                    .sections(true)
+                    .map(|(t, s, a)| b.alloc(t, s, a))
+                    .collect();
+                for id in init {
+                    b.free(id);
+                }
             }
-        }
-        for i in (1..pick.len()).rev() {
-            pick.swap(i, below(&mut rng, i + 1));
-        }
-        for &m in &pick {
-            loaded[m] = load(&mut b, &mods[m]);
+            Step::Unload(m) => {
+                for id in std::mem::take(&mut loaded[m]) {
+                    b.free(id);
+                }
+            }
+            Step::Phase(r) => b.phase(r),
         }
     }
     b.finish(0, 1)
@@ -669,6 +670,8 @@ struct Result1 {
     breakdown: String,
     trace_req_final: [usize; 3],
     trace_req_peak: [usize; 3],
+    /// Each phase of the trace and the backing per class at its end.
+    phases: Vec<(Phase, [usize; 3])>,
 }
 
 fn replay<M: Model>(t: &Trace, workload: &'static str, setup_only: bool) -> Result1 {
@@ -700,8 +703,21 @@ fn replay<M: Model>(t: &Trace, workload: &'static str, setup_only: bool) -> Resu
     } else {
         &t.ev[t.measured..]
     };
+    // Backing per class at the end of each phase inside the timed events.
+    let mut phases = Vec::new();
     let start = Instant::now();
-    run(&mut m, timed);
+    let mut done = 0;
+    for p in t
+        .phases
+        .iter()
+        .filter(|p| p.at >= t.measured && p.at - t.measured <= timed.len())
+    {
+        let to = p.at - t.measured;
+        run(&mut m, &timed[done..to]);
+        done = to;
+        phases.push((*p, Class::ALL.map(|c| m.foot(c).backing)));
+    }
+    run(&mut m, &timed[done..]);
     let el = start.elapsed().as_nanos() as f64;
     if std::env::var("BENCH_DEBUG").is_ok() {
         m.debug();
@@ -718,6 +734,7 @@ fn replay<M: Model>(t: &Trace, workload: &'static str, setup_only: bool) -> Resu
         breakdown,
         trace_req_final: t.req_final,
         trace_req_peak: t.req_peak,
+        phases,
     }
 }
 
@@ -729,6 +746,7 @@ fn main() {
     let mut csv = String::from("out/bench.csv");
     let mut tsv = String::from("data/modules-6.12.117.tsv");
     let mut instr_path: Option<String> = None;
+    let mut phases_path: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -737,8 +755,9 @@ fn main() {
             "--csv" => csv = args.next().expect("--csv PATH"),
             "--tsv" => tsv = args.next().expect("--tsv PATH"),
             "--instr" => instr_path = args.next(),
+            "--phases" => phases_path = args.next(),
             _ => {
-                eprintln!("usage: bench [--only ALLOC/WORKLOAD] [--setup-only] [--csv PATH] [--tsv PATH] [--instr PATH]");
+                eprintln!("usage: bench [--only ALLOC/WORKLOAD] [--setup-only] [--csv PATH] [--tsv PATH] [--instr PATH] [--phases PATH]");
                 std::process::exit(2);
             }
         }
@@ -781,6 +800,9 @@ fn main() {
             results.push(r);
         }
     }
+    if let Some(p) = &phases_path {
+        std::fs::write(p, phase_lines(&results)).expect("write phases");
+    }
     if only.is_some() {
         return;
     }
@@ -790,11 +812,80 @@ fn main() {
     for r in results.iter().filter(|r| r.workload == "real") {
         print!("{}", r.breakdown);
     }
+    println!();
+    print!("{}", phase_table(&results));
     if let Some(dir) = std::path::Path::new(&csv).parent() {
         std::fs::create_dir_all(dir).ok();
     }
     std::fs::write(&csv, rows).expect("write csv");
     println!("csv: {csv}");
+}
+
+/// execmem_rs's phases of the module-trace replay in bytes, one
+/// `phase=P class=C requested=R execmem_rs=B` line each: what
+/// `scripts/replay-compare.sh` compares with the kernel bench's lines.
+fn phase_lines(results: &[Result1]) -> String {
+    let mut t = String::new();
+    for r in results
+        .iter()
+        .filter(|r| r.workload == "real" && r.alloc == "execmem_rs")
+    {
+        for (p, backing) in &r.phases {
+            for c in Class::ALL.into_iter().filter(|c| p.req[c.index()] != 0) {
+                let _ = writeln!(
+                    t,
+                    "phase={} class={} requested={} execmem_rs={}",
+                    p.phase,
+                    c.name(),
+                    p.req[c.index()],
+                    backing[c.index()]
+                );
+            }
+        }
+    }
+    t
+}
+
+/// backing/requested of every allocator at the end of every phase of the
+/// module-trace replay, beside two lower bounds: `granule` (every
+/// allocation rounded to 64 B, what any allocator of that granule needs)
+/// and `packs` (that, rounded up to whole 2 MiB packs: what an allocator
+/// without page-granular overflow needs).
+fn phase_table(results: &[Result1]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "{:<14} {:<5} {:<7} {:>12} {:>12} {:>7} {:>7} {:>7}",
+        "phase", "class", "alloc", "requested", "backing", "ratio", "granule", "packs"
+    );
+    for r in results.iter().filter(|r| r.workload == "real") {
+        for (p, backing) in &r.phases {
+            let name = if p.phase == 0 {
+                "loaded".to_string()
+            } else {
+                format!("churn{}", p.phase)
+            };
+            for c in Class::ALL {
+                let (q, g, b) = (p.req[c.index()], p.granules[c.index()], backing[c.index()]);
+                if q == 0 {
+                    continue;
+                }
+                let _ = writeln!(
+                    t,
+                    "phase {:<8} {:<5} {:<7} {:>11.2}M {:>11.2}M {:>7.3} {:>7.3} {:>7.3}",
+                    name,
+                    c.name(),
+                    r.alloc.split('_').next().unwrap_or(r.alloc),
+                    q as f64 / MIB as f64,
+                    b as f64 / MIB as f64,
+                    b as f64 / q as f64,
+                    g as f64 / q as f64,
+                    g.next_multiple_of(PACK) as f64 / q as f64,
+                );
+            }
+        }
+    }
+    t
 }
 
 fn render(results: &[Result1], instr: &BTreeMap<(String, String), f64>) -> (String, String) {

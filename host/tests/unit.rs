@@ -551,3 +551,88 @@ fn per_key_arrays_index_by_the_enum() {
     assert_eq!(Class::Rx.fill(), arch::TRAP_BYTE);
     assert_eq!(Class::Ro.perms(), "r--");
 }
+
+/// The module-trace replay loads every module once, then each round
+/// unloads a set of loaded modules (about 30 %) and loads exactly those
+/// again; a phase ends with every module loaded; the same seed gives the
+/// same steps and another seed others.
+#[test]
+fn module_churn_steps() {
+    use execmem_core::{ModuleChurn, Step};
+    let n = 1000;
+    let steps = |seed| {
+        let mut order = vec![0u32; n];
+        ModuleChurn::new(&mut order, seed, 3)
+            .unwrap()
+            .collect::<Vec<_>>()
+    };
+    let s = steps(0);
+    let mut loaded = vec![false; n];
+    let (mut phases, mut unloads, mut first) = (0, 0, Vec::new());
+    for st in &s {
+        match *st {
+            Step::Load(m) => {
+                assert!(!loaded[m], "module {m} loaded twice");
+                loaded[m] = true;
+                if phases == 0 {
+                    first.push(m);
+                }
+            }
+            Step::Unload(m) => {
+                assert!(loaded[m], "module {m} unloaded while not loaded");
+                loaded[m] = false;
+                unloads += 1;
+            }
+            Step::Phase(p) => {
+                assert_eq!(p, phases, "phases in order");
+                assert!(
+                    loaded.iter().all(|&l| l),
+                    "phase {p} ends with every module loaded"
+                );
+                phases += 1;
+            }
+        }
+    }
+    assert_eq!(phases, 4, "the load phase and 3 rounds");
+    assert!(
+        (3 * n * 25 / 100..3 * n * 35 / 100).contains(&unloads),
+        "{unloads} unloads"
+    );
+    assert_ne!(
+        first,
+        (0..n).collect::<Vec<_>>(),
+        "the load order is shuffled"
+    );
+    assert_eq!(s, steps(0));
+    assert_ne!(s, steps(1));
+}
+
+/// A module row: 6 sizes then 6 alignments; sections split into core and
+/// init; alignments clamped to 64 B..4 KiB; bad rows refused with a reason.
+#[test]
+fn module_row() {
+    use execmem_core::{ExecmemType as T, Module};
+    let m = Module::from_columns(&[100, 10, 0, 30, 40, 50, 16, 8192, 32, 8, 64, 1]).unwrap();
+    let core: Vec<_> = m.sections(false).collect();
+    let init: Vec<_> = m.sections(true).collect();
+    assert_eq!(
+        core,
+        [
+            (T::Text, 100, 64),
+            (T::RoAfterInit, 30, 64),
+            (T::Data, 40, 64)
+        ]
+    );
+    assert_eq!(init, [(T::Text, 10, 4096), (T::Data, 50, 64)]);
+    assert!(Module::from_columns(&[1; 11]).is_err());
+    assert!(Module::from_columns(&[1; 13]).is_err());
+    let mut bad = [1u64; 12];
+    bad[7] = 48;
+    assert_eq!(
+        Module::from_columns(&bad),
+        Err("alignment not a power of two")
+    );
+    bad[7] = 1;
+    bad[0] = 65 << 20;
+    assert_eq!(Module::from_columns(&bad), Err("section size above 64 MiB"));
+}
