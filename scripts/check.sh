@@ -91,7 +91,10 @@ vm_step() {
 # entries nobody split yet, so they want a fresh VM.
 vm_step "kselftests, fuzz and stress on the test kernel" \
 	selftests/hardening.py selftests/execmem_rs.sh selftests/ctl_abi.py selftests/exec_policy.py \
-	selftests/ctl_fuzz.py selftests/stress.sh
+	selftests/ctl_fuzz.py selftests/stress.sh selftests/bench_replay.py
+step "host: the kernel bench's module-trace replay maps what the host replay maps, phase by phase"
+scripts/replay-compare.sh "$log/vm"
+count "module-trace replay: kernel = host" $?
 # kernel.modules_disabled=1 cannot be undone, not even to unload the module.
 vm_step "exec refused once module loading is disabled" --no-unload \
 	"selftests/exec_policy.py --modules-disabled"

@@ -13,15 +13,30 @@
 //! ```text
 //! run workload=fixed n=N [size=N] [write=0|1]   n x size B of text (512)
 //! run workload=trace [n=N] [write=0|1]          the module trace, first n modules
-//! run workload=bpf n=N [live=N] [write=0|1]     BPF-like churn, n allocations
-//! trace add TEXT RODATA RO_AFTER_INIT DATA      append one module to the trace
+//! run workload=real [n=N] [rounds=R] [seed=S] [write=0|1]
+//!                                               the module-trace replay, first n modules
+//! run workload=bpf n=N [write=0|1]              BPF-like sizes, n allocations
+//! trace add SIZES... ALIGNS...                  append one module to the trace
 //! trace clear
 //! ```
 //!
-//! Each allocator allocates everything the workload asks for (timing each
-//! allocation, and each write), then frees it (timing each free), then
-//! gives back what it keeps (execmem_rs: parked ranges and spare packs), so
-//! the peak footprint is the whole workload. execmem_rs runs first, on a
+//! `trace add` takes the 12 numeric columns of a row of
+//! `data/modules-6.12.117.tsv` (a [`Module`]). `workload=trace` allocates
+//! the core sections of the first n modules; `workload=real` replays them
+//! as the host benchmark does ([`ModuleChurn`], the same shared code):
+//! load every module in a random order (its init sections allocated, then
+//! freed), then `rounds` (5) rounds of unloading and reloading a random
+//! 30 %, with seed `seed` (0), and reports backing/requested per class at
+//! the end of each phase for both allocators.
+//!
+//! Each allocator runs the workload's steps (timing each allocation, each
+//! write and each free; after a free inside the workload execmem_rs's
+//! parked ranges are refilled, untimed, so that the refill worker's timing
+//! does not change where later allocations land), then frees what is still live, then gives back
+//! what it keeps (execmem_rs: parked ranges and spare packs); without
+//! frees in the workload the footprint is the whole workload's. The run
+//! assumes nothing else allocates from execmem_rs meanwhile (its backing
+//! is measured from the run's start). execmem_rs runs first, on a
 //! direct map the baseline has not split yet. Reported per allocator and
 //! operation: count, p50/p99 ns, and the largest number of `text_poke`
 //! calls (and bytes) made inside one such call (a deterministic count:
@@ -39,22 +54,19 @@ use crate::execmem::backend::mem::{
     direct_map_splits, Area, ExecmemKind, Perms, PAGE_SIZE, PMD_SIZE,
 };
 use crate::execmem::backend::sched::now_ns;
-use crate::execmem::binpack::types::{Class, ExecmemType, MAX_ALLOC};
-use crate::execmem::binpack::workload::{bpf_size, Rng, BPF_SEED};
+use crate::execmem::binpack::types::{Class, ExecmemType, PerClass, MAX_ALLOC};
+use crate::execmem::binpack::workload::{
+    bpf_size, Module, ModuleChurn, Rng, Step, BPF_SEED, MODULE_COLUMNS,
+};
 use crate::execmem::debugfs::buf::Buf;
 use crate::execmem::debugfs::parse::{out_of_memory, parse_num};
 use core::fmt::Write;
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
-/// Most allocations one run makes.
+/// Most allocations one run makes, and most modules in the trace.
 const MAX_N: usize = 100_000;
-/// Types of one module of the trace, in column order.
-const TRACE_TYPES: [ExecmemType; 4] = [
-    ExecmemType::Text,
-    ExecmemType::Rodata,
-    ExecmemType::RoAfterInit,
-    ExecmemType::Data,
-];
+/// Most churn rounds of `workload=real`.
+const MAX_ROUNDS: u32 = 20;
 
 /// State of the `bench` file: the allocator, the trace, the last table.
 #[pin_data]
@@ -65,7 +77,7 @@ pub struct BenchState {
 }
 
 struct Inner {
-    trace: KVec<[u32; 4]>,
+    trace: KVVec<Module>,
     last: Buf,
 }
 
@@ -75,7 +87,7 @@ impl BenchState {
         Arc::pin_init(
             pin_init!(BenchState {
                 alloc: alloc.clone(),
-                inner <- new_mutex!(Inner { trace: KVec::new(), last: Buf::new() }),
+                inner <- new_mutex!(Inner { trace: KVVec::new(), last: Buf::new() }),
             }),
             GFP_KERNEL,
         )
@@ -84,7 +96,7 @@ impl BenchState {
 
 /// Timings of one operation, and the most pokes one call of it made.
 struct Samples {
-    ns: KVec<u64>,
+    ns: KVVec<u64>,
     max_pokes: u64,
     max_poke_bytes: u64,
     /// Calls that made any poke.
@@ -94,7 +106,7 @@ struct Samples {
 impl Samples {
     fn new() -> Self {
         Samples {
-            ns: KVec::new(),
+            ns: KVVec::new(),
             max_pokes: 0,
             max_poke_bytes: 0,
             poked: 0,
@@ -147,6 +159,8 @@ struct Run {
     after_alloc: Splits,
     after_free: Splits,
     after_release: Splits,
+    /// Per phase: requested and mapped bytes per class at its end.
+    phases: KVec<(u32, PerClass<u64>, PerClass<u64>)>,
 }
 
 impl Run {
@@ -166,6 +180,7 @@ impl Run {
             after_alloc: Splits::default(),
             after_free: Splits::default(),
             after_release: Splits::default(),
+            phases: KVec::new(),
         }
     }
 
@@ -216,6 +231,26 @@ impl Run {
 struct Req {
     ty: ExecmemType,
     size: usize,
+    align: Option<usize>,
+}
+
+/// One step of a workload.
+#[derive(Clone, Copy)]
+enum Op {
+    Alloc(Req),
+    /// Free what the `n`th [`Op::Alloc`] of the workload allocated.
+    Free(usize),
+    /// A phase of the module-trace replay ended ([`Step::Phase`]).
+    Phase(u32),
+}
+
+/// A live allocation of a run: its handle, request, time and pokes of its
+/// allocation (and write).
+struct Live<H> {
+    h: H,
+    req: Req,
+    ns: u64,
+    pokes: (u64, u64),
 }
 
 fn payload(r: Req) -> ([u8; 64], usize) {
@@ -233,10 +268,15 @@ trait Subject {
     fn pokes(&self) -> (u64, u64);
     fn alloc(&self, r: Req) -> Result<Self::Handle>;
     fn write(&self, h: &mut Self::Handle, data: &[u8]) -> Result;
-    /// Pages, packs and page-table entries while everything is live.
-    fn footprint(&self, live: &[(Self::Handle, u64, (u64, u64))], run: &mut Run);
+    /// Pages, packs and page-table entries of what is live.
+    fn footprint(&self, live: &[Option<Live<Self::Handle>>], run: &mut Run);
+    /// Bytes mapped for `class` (with `live` live).
+    fn backing(&self, live: &[Option<Live<Self::Handle>>], class: Class) -> u64;
     /// After the last free: give back what is kept.
     fn release(&self) {}
+    /// After a free inside the workload (untimed): finish what the free
+    /// left pending, so that the next step sees the freed range.
+    fn settle(&self) {}
 }
 
 /// The kernel's path: one execmem area per allocation.
@@ -275,12 +315,21 @@ impl Subject for Baseline {
         Ok(())
     }
 
-    fn footprint(&self, live: &[(Area, u64, (u64, u64))], run: &mut Run) {
+    fn footprint(&self, live: &[Option<Live<Area>>], run: &mut Run) {
         run.pages = live
             .iter()
-            .map(|(a, _, _)| (a.size() / PAGE_SIZE) as u64)
+            .flatten()
+            .map(|l| (l.h.size() / PAGE_SIZE) as u64)
             .sum();
         run.ptes = run.pages;
+    }
+
+    fn backing(&self, live: &[Option<Live<Area>>], class: Class) -> u64 {
+        live.iter()
+            .flatten()
+            .filter(|l| l.req.ty.class() == class)
+            .map(|l| l.h.size() as u64)
+            .sum()
     }
 }
 
@@ -295,14 +344,27 @@ impl Subject for Arc<Allocator> {
     }
 
     fn alloc(&self, r: Req) -> Result<Any> {
-        Ok(Allocator::alloc(self, r.ty, r.size, None, Requester::User)?)
+        Ok(Allocator::alloc(
+            self,
+            r.ty,
+            r.size,
+            r.align,
+            Requester::User,
+        )?)
     }
 
     fn write(&self, h: &mut Any, data: &[u8]) -> Result {
         h.write(0, data)
     }
 
-    fn footprint(&self, _: &[(Any, u64, (u64, u64))], run: &mut Run) {
+    fn backing(&self, _: &[Option<Live<Any>>], class: Class) -> u64 {
+        // Freed ranges parked for the refill worker count as used until it
+        // has run: run it now.
+        self.flush();
+        self.report(class).engine.backing as u64
+    }
+
+    fn footprint(&self, _: &[Option<Live<Any>>], run: &mut Run) {
         for class in Class::ALL {
             run.fallback_packs += self.report(class).fallback_packs;
             let _ = self.for_each_pack(class, |p| {
@@ -327,6 +389,12 @@ impl Subject for Arc<Allocator> {
         }
     }
 
+    fn settle(&self) {
+        // The refill worker's timing must not decide where later steps
+        // land: the replay then places every allocation as the host's does.
+        self.flush();
+    }
+
     fn release(&self) {
         // Parked ranges refilled, spare packs unmapped, released packs
         // restored and vfree()d: nothing of the run is left mapped.
@@ -342,46 +410,84 @@ fn delta(before: (u64, u64), now: (u64, u64)) -> (u64, u64) {
     )
 }
 
-/// Allocates (and writes) every request, then frees everything, then
-/// releases what is kept, timing each operation and counting its pokes.
-fn measure<S: Subject>(s: &S, reqs: &[Req], write: bool, run: &mut Run) -> Result {
-    let mut live: KVec<(S::Handle, u64, (u64, u64))> = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+/// Frees `l`, timing the free and counting its pokes.
+fn free_one<S: Subject>(s: &S, l: Live<S::Handle>, write: bool, run: &mut Run) -> Result {
+    let p0 = s.pokes();
+    let t0 = now_ns();
+    drop(l.h);
+    let f = now_ns().saturating_sub(t0);
+    let pokes = delta(p0, s.pokes());
+    run.free.push(f, pokes)?;
+    let total = if write {
+        &mut run.alloc_write_free
+    } else {
+        &mut run.alloc_free
+    };
+    total.push(
+        l.ns.saturating_add(f),
+        (l.pokes.0 + pokes.0, l.pokes.1 + pokes.1),
+    )
+}
+
+/// Runs the workload's steps (timing each allocation, write and free and
+/// counting its pokes; at each phase's end, the bytes requested and mapped
+/// per class), then frees what is still live, then releases what is kept.
+fn measure<S: Subject>(s: &S, ops: &[Op], write: bool, run: &mut Run) -> Result {
+    let allocs = ops.iter().filter(|o| matches!(o, Op::Alloc(_))).count();
+    let mut live: KVVec<Option<Live<S::Handle>>> = KVVec::with_capacity(allocs, GFP_KERNEL)?;
     let start = direct_map_splits();
-    for &r in reqs {
-        let p0 = s.pokes();
-        let t0 = now_ns();
-        let mut h = s.alloc(r)?;
-        let t1 = now_ns();
-        let p1 = s.pokes();
-        let mut w = 0;
-        if write {
-            let (buf, n) = payload(r);
-            s.write(&mut h, buf.get(..n).unwrap_or(&[]))?;
-            w = now_ns().saturating_sub(t1);
-            run.write.push(w, delta(p1, s.pokes()))?;
+    let mut base = PerClass::<u64>::default();
+    for c in Class::ALL {
+        base[c] = s.backing(&[], c);
+    }
+    let mut requested = PerClass::<u64>::default();
+    for &op in ops {
+        match op {
+            Op::Alloc(r) => {
+                let p0 = s.pokes();
+                let t0 = now_ns();
+                let mut h = s.alloc(r)?;
+                let t1 = now_ns();
+                let p1 = s.pokes();
+                let mut w = 0;
+                if write {
+                    let (buf, n) = payload(r);
+                    s.write(&mut h, buf.get(..n).unwrap_or(&[]))?;
+                    w = now_ns().saturating_sub(t1);
+                    run.write.push(w, delta(p1, s.pokes()))?;
+                }
+                run.alloc.push(t1.saturating_sub(t0), delta(p0, p1))?;
+                let c = r.ty.class();
+                requested[c] = requested[c].saturating_add(r.size as u64);
+                let l = Live {
+                    h,
+                    req: r,
+                    ns: t1.saturating_sub(t0).saturating_add(w),
+                    pokes: delta(p0, s.pokes()),
+                };
+                live.push(Some(l), GFP_KERNEL)?;
+            }
+            Op::Free(i) => {
+                // `requests` frees only what an earlier step allocated.
+                let l = live.get_mut(i).and_then(Option::take).ok_or(EINVAL)?;
+                let c = l.req.ty.class();
+                requested[c] = requested[c].saturating_sub(l.req.size as u64);
+                free_one(s, l, write, run)?;
+                s.settle();
+            }
+            Op::Phase(p) => {
+                let mut backing = PerClass::<u64>::default();
+                for c in Class::ALL {
+                    backing[c] = s.backing(live.as_slice(), c).saturating_sub(base[c]);
+                }
+                run.phases.push((p, requested, backing), GFP_KERNEL)?;
+            }
         }
-        run.alloc.push(t1.saturating_sub(t0), delta(p0, p1))?;
-        let aw = t1.saturating_sub(t0).saturating_add(w);
-        live.push((h, aw, delta(p0, s.pokes())), GFP_KERNEL)?;
     }
     s.footprint(live.as_slice(), run);
     run.after_alloc = Splits::since(start);
-    for (h, aw, aw_pokes) in live.into_iter() {
-        let p0 = s.pokes();
-        let t0 = now_ns();
-        drop(h);
-        let f = now_ns().saturating_sub(t0);
-        let pokes = delta(p0, s.pokes());
-        run.free.push(f, pokes)?;
-        let total = if write {
-            &mut run.alloc_write_free
-        } else {
-            &mut run.alloc_free
-        };
-        total.push(
-            aw.saturating_add(f),
-            (aw_pokes.0 + pokes.0, aw_pokes.1 + pokes.1),
-        )?;
+    for l in live.into_iter().flatten() {
+        free_one(s, l, write, run)?;
     }
     run.after_free = Splits::since(start);
     s.release();
@@ -389,11 +495,17 @@ fn measure<S: Subject>(s: &S, reqs: &[Req], write: bool, run: &mut Run) -> Resul
     Ok(())
 }
 
+/// Workloads, in `workload=` order.
+const WORKLOADS: [&str; 4] = ["fixed", "trace", "bpf", "real"];
+
 struct Args {
-    workload: u8,
+    /// Index into [`WORKLOADS`].
+    workload: usize,
     n: usize,
     size: usize,
     write: bool,
+    rounds: u32,
+    seed: u64,
 }
 
 fn parse_run(words: &[&[u8]]) -> core::result::Result<Args, Failure> {
@@ -403,6 +515,8 @@ fn parse_run(words: &[&[u8]]) -> core::result::Result<Args, Failure> {
         n: 1000,
         size: 512,
         write: false,
+        rounds: 5,
+        seed: 0,
     };
     for w in words {
         let eq = w
@@ -412,12 +526,10 @@ fn parse_run(words: &[&[u8]]) -> core::result::Result<Args, Failure> {
         let (k, v) = (w.get(..eq).unwrap_or(&[]), w.get(eq + 1..).unwrap_or(&[]));
         match k {
             b"workload" => {
-                a.workload = match v {
-                    b"fixed" => 0,
-                    b"trace" => 1,
-                    b"bpf" => 2,
-                    _ => return Err(bad("workload must be fixed, trace or bpf")),
-                }
+                a.workload = WORKLOADS
+                    .iter()
+                    .position(|w| w.as_bytes() == v)
+                    .ok_or(bad("workload must be fixed, trace, bpf or real"))?
             }
             b"n" => {
                 a.n = usize::try_from(parse_num(v)?)
@@ -432,55 +544,143 @@ fn parse_run(words: &[&[u8]]) -> core::result::Result<Args, Failure> {
                     .ok_or(bad("size must be 1..64 MiB"))?
             }
             b"write" => a.write = parse_num(v)? != 0,
+            b"rounds" => {
+                a.rounds = u32::try_from(parse_num(v)?)
+                    .ok()
+                    .filter(|r| *r <= MAX_ROUNDS)
+                    .ok_or(bad("rounds must be 0..20"))?
+            }
+            b"seed" => a.seed = parse_num(v)?,
             _ => return Err(bad("unknown parameter")),
         }
     }
     Ok(a)
 }
 
-fn requests(a: &Args, trace: &[[u32; 4]]) -> Result<KVec<Req>> {
-    let mut v = KVec::new();
-    match a.workload {
-        0 => {
+/// Appends `op`, refusing workloads above [`MAX_N`] steps.
+fn push(ops: &mut KVVec<Op>, op: Op) -> core::result::Result<(), Failure> {
+    if ops.len() >= MAX_N.saturating_mul(2) {
+        return Err(Failure::new(E2BIG, "workload above 200000 steps"));
+    }
+    ops.push(op, GFP_KERNEL).map_err(out_of_memory)
+}
+
+/// The steps of workload `a` (the module workloads over `trace`).
+fn requests(a: &Args, trace: &[Module]) -> core::result::Result<KVVec<Op>, Failure> {
+    let mut v = KVVec::new();
+    let req = |(ty, size, align)| {
+        Op::Alloc(Req {
+            ty,
+            size,
+            align: Some(align),
+        })
+    };
+    match WORKLOADS.get(a.workload).copied() {
+        Some("fixed") => {
             for _ in 0..a.n {
-                v.push(
-                    Req {
-                        ty: ExecmemType::Text,
-                        size: a.size,
-                    },
-                    GFP_KERNEL,
-                )?;
+                let r = Req {
+                    ty: ExecmemType::Text,
+                    size: a.size,
+                    align: None,
+                };
+                push(&mut v, Op::Alloc(r))?;
             }
         }
-        1 => {
+        Some("trace") => {
             for m in trace.iter().take(a.n) {
-                for (ty, &size) in TRACE_TYPES.iter().zip(m.iter()) {
-                    if size != 0 {
-                        v.push(
-                            Req {
-                                ty: *ty,
-                                size: size as usize,
-                            },
-                            GFP_KERNEL,
-                        )?;
+                for sec in m.sections(false) {
+                    push(&mut v, req(sec))?;
+                }
+            }
+        }
+        Some("real") => {
+            let mods = trace.get(..a.n).unwrap_or(trace);
+            let mut order = KVVec::with_capacity(mods.len(), GFP_KERNEL).map_err(out_of_memory)?;
+            // Each module's core allocations: the index of the first, and
+            // how many.
+            let mut core = KVVec::with_capacity(mods.len(), GFP_KERNEL).map_err(out_of_memory)?;
+            for _ in mods {
+                order.push(0u32, GFP_KERNEL).map_err(out_of_memory)?;
+                core.push((0usize, 0usize), GFP_KERNEL)
+                    .map_err(out_of_memory)?;
+            }
+            let churn = ModuleChurn::new(order.as_mut_slice(), a.seed, a.rounds)
+                .ok_or(Failure::new(E2BIG, "too many modules"))?;
+            let mut allocs = 0usize;
+            for step in churn {
+                match step {
+                    Step::Load(m) => {
+                        let (Some(module), Some(slot)) = (mods.get(m), core.get_mut(m)) else {
+                            continue;
+                        };
+                        let first = allocs;
+                        for sec in module.sections(false) {
+                            push(&mut v, req(sec))?;
+                            allocs = allocs.saturating_add(1);
+                        }
+                        *slot = (first, allocs.saturating_sub(first));
+                        let init = allocs;
+                        for sec in module.sections(true) {
+                            push(&mut v, req(sec))?;
+                            allocs = allocs.saturating_add(1);
+                        }
+                        for i in init..allocs {
+                            push(&mut v, Op::Free(i))?;
+                        }
                     }
+                    Step::Unload(m) => {
+                        let (first, n) = core.get(m).copied().unwrap_or((0, 0));
+                        for i in first..first.saturating_add(n) {
+                            push(&mut v, Op::Free(i))?;
+                        }
+                    }
+                    Step::Phase(p) => push(&mut v, Op::Phase(p))?,
                 }
             }
         }
         _ => {
             let mut rng = Rng::new(BPF_SEED);
             for _ in 0..a.n {
-                v.push(
-                    Req {
-                        ty: ExecmemType::Bpf,
-                        size: bpf_size(&mut rng),
-                    },
-                    GFP_KERNEL,
-                )?;
+                let r = Req {
+                    ty: ExecmemType::Bpf,
+                    size: bpf_size(&mut rng),
+                    align: None,
+                };
+                push(&mut v, Op::Alloc(r))?;
             }
         }
     }
     Ok(v)
+}
+
+/// `phase` lines: backing/requested per class at the end of each phase,
+/// both allocators side by side (their steps, so their phases, are the
+/// same).
+fn phases(base: &Run, ours: &Run, out: &mut Buf) -> Result {
+    let ratio = |b: u64, q: u64| {
+        // Per mille, in u64: the kernel has no 128-bit division.
+        let pm = b.saturating_mul(1000).checked_div(q).unwrap_or(0);
+        (pm / 1000, pm % 1000)
+    };
+    for (&(p, req, b), &(_, _, o)) in base.phases.iter().zip(ours.phases.iter()) {
+        for c in Class::ALL {
+            if req[c] == 0 {
+                continue;
+            }
+            let (bi, bf) = ratio(b[c], req[c]);
+            let (oi, of) = ratio(o[c], req[c]);
+            Buf::result(writeln!(
+                out,
+                "phase={p} class={} requested={} baseline={} ratio={bi}.{bf:03} \
+                 execmem_rs={} ratio={oi}.{of:03}",
+                c.name(),
+                req[c],
+                b[c],
+                o[c]
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 /// `bench`: write a command, read the table.
@@ -509,14 +709,18 @@ impl FileOps for Bench {
         let mut inner = self.0.inner.lock();
         match words.as_slice() {
             [b"trace", b"clear"] => {
-                inner.trace = KVec::new();
+                inner.trace = KVVec::new();
                 out.push(b"ok\n").map_err(out_of_memory)
             }
-            [b"trace", b"add", cols @ ..] if cols.len() == 4 => {
-                let mut m = [0u32; 4];
-                for (d, c) in m.iter_mut().zip(cols.iter()) {
-                    *d = u32::try_from(parse_num(c)?).map_err(|_| bad("size above 4 GiB"))?;
+            [b"trace", b"add", cols @ ..] => {
+                let mut nums = [0u64; MODULE_COLUMNS];
+                if cols.len() != MODULE_COLUMNS {
+                    return Err(bad("trace add takes 6 sizes and 6 alignments"));
                 }
+                for (d, c) in nums.iter_mut().zip(cols.iter()) {
+                    *d = parse_num(c)?;
+                }
+                let m = Module::from_columns(&nums).map_err(bad)?;
                 if inner.trace.len() >= MAX_N {
                     // A run refuses more than MAX_N allocations anyway.
                     return Err(Failure::new(E2BIG, "trace above 100000 modules"));
@@ -526,11 +730,12 @@ impl FileOps for Bench {
             }
             [b"run", rest @ ..] => {
                 let a = parse_run(rest)?;
-                if a.workload == 1 && inner.trace.is_empty() {
+                if matches!(a.workload, 1 | 3) && inner.trace.is_empty() {
                     return Err(bad("no trace loaded (trace add ...)"));
                 }
-                let reqs = requests(&a, inner.trace.as_slice()).map_err(out_of_memory)?;
-                if reqs.len() > MAX_N {
+                let reqs = requests(&a, inner.trace.as_slice())?;
+                let allocs = reqs.iter().filter(|o| matches!(o, Op::Alloc(_))).count();
+                if allocs > MAX_N {
                     return Err(Failure::new(E2BIG, "workload above 100000 allocations"));
                 }
                 let (mut base, mut ours) = (Run::new("baseline"), Run::new("execmem_rs"));
@@ -542,15 +747,11 @@ impl FileOps for Bench {
                 };
                 measure(&baseline, reqs.as_slice(), a.write, &mut base).map_err(fail)?;
                 let mut t = Buf::new();
-                let wl = ["fixed", "trace", "bpf"]
-                    .get(a.workload as usize)
-                    .copied()
-                    .unwrap_or("?");
+                let wl = WORKLOADS.get(a.workload).copied().unwrap_or("?");
                 let hdr = writeln!(
                     t,
-                    "workload={wl} allocations={} write={}\n\
+                    "workload={wl} allocations={allocs} write={}\n\
                      {:<10} {:<17} {:>7} {:>10} {:>10} {:>9} {:>10} {:>7}",
-                    reqs.len(),
                     u8::from(a.write),
                     "allocator",
                     "op",
@@ -566,13 +767,14 @@ impl FileOps for Bench {
                     .and_then(|()| ours.show(&mut t))
                     .and_then(|()| base.footprint(&mut t))
                     .and_then(|()| ours.footprint(&mut t))
+                    .and_then(|()| phases(&base, &ours, &mut t))
                     .map_err(out_of_memory)?;
                 out.push(t.as_bytes()).map_err(out_of_memory)?;
                 inner.last = t;
                 Ok(())
             }
             _ => Err(bad(
-                "usage: run workload=fixed|trace|bpf ... | trace add T R A D | trace clear",
+                "usage: run workload=fixed|trace|bpf|real ... | trace add SIZES ALIGNS | trace clear",
             )),
         }
     }

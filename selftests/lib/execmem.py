@@ -112,17 +112,30 @@ class Session:
 
 TSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data",
                    "modules-6.12.117.tsv")
-# The module trace's memory types, in the order the kernel bench takes them.
+# The memory types of a module's core (kept until unload) sections.
 TRACE_TYPES = ("text", "rodata", "ro_after_init", "data")
+
+
+def _tsv_rows(n):
+    with open(TSV) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f if not line.startswith("#")]
+    return rows[0], rows[1:][:n]
 
 
 def modules_trace(n=None):
     """The real Debian 6.12 modules (data/modules-6.12.117.tsv): a list of
-    (name, {type: size}) for the first n (all by default)."""
-    with open(TSV) as f:
-        rows = [line.rstrip("\n").split("\t") for line in f if not line.startswith("#")]
-    col = {name: i for i, name in enumerate(rows[0])}
-    return [(r[0], {t: int(r[col[t]]) for t in TRACE_TYPES}) for r in rows[1:][:n]]
+    (name, {type: size}) of their core sections for the first n (all by
+    default)."""
+    header, rows = _tsv_rows(n)
+    col = {name: i for i, name in enumerate(header)}
+    return [(r[0], {t: int(r[col[t]]) for t in TRACE_TYPES}) for r in rows]
+
+
+def module_columns(n=None):
+    """The first n modules (all by default) as (name, the row's 12 numeric
+    columns): what the kernel bench's `trace add` takes, parsed there by the
+    same code as on the host (execmem/binpack/workload.rs)."""
+    return [(r[0], r[1:]) for r in _tsv_rows(n)[1]]
 
 
 def keyvalues(path):
