@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The free-space search: which free block a request gets
-//! ([`Engine::find_fit`], a bounded best-of-a-few over the lowest packs;
-//! the order is the placement policy, see [`super::policy`]), and carving
-//! the allocation out of that block ([`Engine::carve`]).
+//! The free-space search and its two verbs: which free block a request
+//! gets ([`Engine::find_fit`], a bounded best-of-a-few over the lowest
+//! packs; [`Engine::find_big`] for the blocks of a pack's size or more),
+//! carving the allocation out of that block ([`Engine::carve`]),
+//! and merging a freed block with its free neighbours ([`Engine::merge`]).
+//! Nothing here maps, unmaps or decides to grow: that is
+//! [`super::policy`], which calls the search, tries its alternatives and
+//! searches again.
 
 use super::super::storage::{Error, Storage};
 use super::super::tlsf;
@@ -16,15 +20,6 @@ use super::{corrupt, Engine, NIL, PACK_G};
 /// above their lower bound more often (see Documentation/engine.rst).
 const FALLBACK_PACKS: usize = 16;
 const FALLBACK_BLOCKS: usize = 16;
-
-/// A free block [`Engine::find_fit`] found.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Fit {
-    /// Smaller than a pack (or the request needs a pack's size anyway).
-    Small(u32),
-    /// A pack's size or more, for a request that fits in a pack.
-    Big(u32),
-}
 
 /// Round `x` up to a multiple of the power of two `a`.
 fn align_up(x: u32, a: u32) -> Option<u32> {
@@ -43,23 +38,22 @@ impl<S: Storage> Engine<S> {
         Ok(a.checked_add(g).is_some_and(|e| e <= end))
     }
 
-    /// Find a free block for `g` granules at alignment `ag`: O(1). For a
-    /// request that fits in a pack, a block of a pack's size or more (an
-    /// extent's free front or tail, the spare) comes back as [`Fit::Big`],
-    /// which the caller takes only after trying an overflow extent.
-    pub(super) fn find_fit(&self, g: u32, ag: u32) -> Result<Option<Fit>, Error> {
+    /// Find a free block smaller than a pack for `g` granules at alignment
+    /// `ag` (any block if the request needs a pack's size anyway): O(1).
+    /// The blocks of a pack's size or more are [`Engine::find_big`]'s.
+    pub(super) fn find_fit(&self, g: u32, ag: u32) -> Result<Option<u32>, Error> {
         // Over-ask by the alignment slack so any block found fits aligned.
         let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
         if need > PACK_G {
             // Only blocks of a pack's size or more may fit: look at a few.
             if let Some(b) = self.scan_list(FULL_LIST, g, ag)? {
-                return Ok(Some(Fit::Small(b)));
+                return Ok(Some(b));
             }
             // The bounded scan may stop before the spare; the spare's one
             // block starts pack-aligned and spans a pack, so it holds any
             // request of up to a pack at any alignment up to a pack.
             if g <= PACK_G && self.spare != NIL {
-                return Ok(Some(Fit::Small(self.pack(self.spare)?.first)));
+                return Ok(Some(self.pack(self.spare)?.first));
             }
             return Ok(None);
         }
@@ -69,7 +63,7 @@ impl<S: Storage> Engine<S> {
         let c = tlsf::search_list(need);
         if ce < c {
             if let Some(b) = self.scan_list(ce, g, ag)? {
-                return Ok(Some(Fit::Small(b)));
+                return Ok(Some(b));
             }
         }
         // The smallest class guaranteed to fit, in the first (fullest) pack
@@ -79,23 +73,32 @@ impl<S: Storage> Engine<S> {
         };
         if li < FULL_LIST {
             if let Some(b) = self.scan_list(li, g, ag)? {
-                return Ok(Some(Fit::Small(b)));
+                return Ok(Some(b));
             }
         }
-        let mut p = corrupt(self.plist_next(li, 0)?)?;
+        Ok(None)
+    }
+
+    /// For a request of `g` granules at alignment `ag` that fits in a pack:
+    /// a free block of a pack's size or more (an extent's free front or
+    /// tail, the spare last), which holds it at any alignment. O(1).
+    pub(super) fn find_big(&self, g: u32, ag: u32) -> Result<Option<u32>, Error> {
+        let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
+        if need > PACK_G {
+            // find_fit looked at these blocks already.
+            return Ok(None);
+        }
+        let Some(mut p) = self.plist_next(FULL_LIST, 0)? else {
+            return Ok(None);
+        };
         if p == self.spare {
             // The spare is the last choice: prefer the free tail of an
             // extent (the only other blocks in the last list).
-            if let Some(q) = self.plist_next(li, corrupt(p.checked_add(1))?)? {
+            if let Some(q) = self.plist_next(FULL_LIST, corrupt(p.checked_add(1))?)? {
                 p = q;
             }
         }
-        let b = *corrupt(self.pack(p)?.heads.get(li as usize))?;
-        Ok(Some(if li < FULL_LIST {
-            Fit::Small(b)
-        } else {
-            Fit::Big(b)
-        }))
+        Ok(Some(*corrupt(self.pack(p)?.heads.get(FULL_LIST as usize))?))
     }
 
     /// The best of a few blocks of list `li` (in the lowest packs that
@@ -187,5 +190,57 @@ impl<S: Storage> Engine<S> {
         pk.live = corrupt(pk.live.checked_add(1))?;
         pk.nfree = corrupt(pk.nfree.checked_add_signed(nfree_delta))?;
         Ok(u)
+    }
+
+    /// Free used block `u` of `size` granules in pack `p` (the pack's
+    /// counters included) and merge it with its free neighbours: the
+    /// inverse of [`Engine::carve`]. Returns the merged block, in its free
+    /// list.
+    #[inline(always)]
+    pub(super) fn merge(&mut self, u: u32, p: u32, size: u32) -> Result<u32, Error> {
+        let pk = self.pack_mut(p)?;
+        pk.used = corrupt(pk.used.checked_sub(size))?;
+        pk.live = corrupt(pk.live.checked_sub(1))?;
+        let mut nfree = corrupt(pk.nfree.checked_add(1))?;
+        {
+            let n = self.node_mut(u)?;
+            n.state = State::Free;
+            n.ty = 0;
+        }
+        // Coalesce with the previous block.
+        let mut b = u;
+        let prev = self.node(b)?.prev;
+        if prev != NIL && self.node(prev)?.state == State::Free {
+            self.list_remove(prev)?;
+            self.absorb_next(prev)?;
+            b = prev;
+            nfree = corrupt(nfree.checked_sub(1))?;
+        }
+        // Coalesce with the next block.
+        let next = self.node(b)?.next;
+        if next != NIL && self.node(next)?.state == State::Free {
+            self.list_remove(next)?;
+            self.absorb_next(b)?;
+            nfree = corrupt(nfree.checked_sub(1))?;
+        }
+        self.list_insert(b)?;
+        self.pack_mut(p)?.nfree = nfree;
+        Ok(b)
+    }
+
+    /// Merge the block after `b` into `b` and return its node to the pool.
+    fn absorb_next(&mut self, b: u32) -> Result<(), Error> {
+        let nx = self.node(b)?.next;
+        let (nsize, nnext) = {
+            let n = self.node(nx)?;
+            (n.size, n.next)
+        };
+        let n = self.node_mut(b)?;
+        n.size = corrupt(n.size.checked_add(nsize))?;
+        n.next = nnext;
+        if nnext != NIL {
+            self.node_mut(nnext)?.prev = b;
+        }
+        self.put_node(nx)
     }
 }

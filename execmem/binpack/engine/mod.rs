@@ -317,77 +317,14 @@ impl<S: Storage> Engine<S> {
                 unmapped: true,
             });
         }
-        let pk = self.pack_mut(p)?;
-        pk.used = corrupt(pk.used.checked_sub(size))?;
-        pk.live = corrupt(pk.live.checked_sub(1))?;
-        let mut nfree = corrupt(pk.nfree.checked_add(1))?;
-        {
-            let n = self.node_mut(u)?;
-            n.state = State::Free;
-            n.ty = 0;
-        }
-        // Coalesce with the previous block.
-        let mut b = u;
-        let prev = self.node(b)?.prev;
-        if prev != NIL && self.node(prev)?.state == State::Free {
-            self.list_remove(prev)?;
-            self.absorb_next(prev)?;
-            b = prev;
-            nfree = corrupt(nfree.checked_sub(1))?;
-        }
-        // Coalesce with the next block.
-        let next = self.node(b)?.next;
-        if next != NIL && self.node(next)?.state == State::Free {
-            self.list_remove(next)?;
-            self.absorb_next(b)?;
-            nfree = corrupt(nfree.checked_sub(1))?;
-        }
-        self.list_insert(b)?;
-        let pk = self.pack_mut(p)?;
-        pk.nfree = nfree;
-        let now_empty = pk.used == 0;
-        let keep = pk.kind == PackKind::Shared && self.spare == NIL && self.recently_grew();
-        let mut unmapped = false;
-        if now_empty {
-            if keep {
-                self.empty = corrupt(self.empty.checked_add(1))?;
-                self.spare = p;
-            } else {
-                // An extent, a spare exists already, or the class has
-                // not grown lately: release this one.
-                self.list_remove(b)?;
-                self.put_node(b)?;
-                self.unmap_pack(src, p)?;
-                unmapped = true;
-            }
-        }
-        if !unmapped && !self.recently_grew() {
-            // An idle spare decays, at most one unmap per free: if this free
-            // released a pack already, the next free releases the spare.
-            self.release_spare(src)?;
-        }
+        let b = self.merge(u, p, size)?;
+        let unmapped = self.after_free(src, p, b)?;
         Ok(Freed {
             ty,
             addr,
             size: bytes,
             unmapped,
         })
-    }
-
-    /// Merge the block after `b` into `b` and return its node to the pool.
-    fn absorb_next(&mut self, b: u32) -> Result<(), Error> {
-        let nx = self.node(b)?.next;
-        let (nsize, nnext) = {
-            let n = self.node(nx)?;
-            (n.size, n.next)
-        };
-        let n = self.node_mut(b)?;
-        n.size = corrupt(n.size.checked_add(nsize))?;
-        n.next = nnext;
-        if nnext != NIL {
-            self.node_mut(nnext)?.prev = b;
-        }
-        self.put_node(nx)
     }
 
     // ---- lookups ----------------------------------------------------------------

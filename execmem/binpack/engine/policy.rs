@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The engine's policy: in what order a request tries the free blocks
-//! ([`Engine::find_fit`]), an overflow extent and a new pack or extent
-//! ([`Engine::alloc_shared`]), and when an empty pack is kept as the class's
-//! spare or released.
+//! ([`Engine::find_fit`]), an overflow extent, the blocks of a pack's size
+//! or more ([`Engine::find_big`]) and a new pack or
+//! extent ([`Engine::alloc_shared`]), and when an empty pack is kept as the
+//! class's spare or released ([`Engine::after_free`]). The search itself
+//! knows nothing of growth: it finds a block or says there is none.
 //!
 //! # Policy
 //!
@@ -46,8 +48,7 @@
 use super::super::storage::{Error, PackSource, Storage, Vector};
 use super::super::types::arch;
 use super::arena::{Node, State};
-use super::fit::Fit;
-use super::pack::Span;
+use super::pack::{PackKind, Span};
 use super::{corrupt, g2b, Engine, NIL, PACK_G, PAGE_G};
 
 /// Hysteresis: a pack that becomes empty is kept as the spare only if the
@@ -129,20 +130,55 @@ impl<S: Storage> Engine<S> {
         // packs is merely fragmented, an overflow extent; then a block of
         // a pack's size or more (cutting into an extent's free front keeps
         // its large allocation from coming back there); then a new pack.
-        let fit = self.find_fit(g, ag)?;
-        if !matches!(fit, Some(Fit::Small(_))) && self.overflows(g)? {
-            return self.alloc_overflow(src, g, ag);
-        }
-        let b = match fit {
-            Some(Fit::Small(b) | Fit::Big(b)) => b,
-            None => {
-                // A pack, or an extent of ceil(g / pack) packs whose tail
-                // is shared like any free block.
-                let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
-                self.pack(p)?.first
-            }
+        let b = match self.find_fit(g, ag)? {
+            Some(b) => b,
+            None if self.overflows(g)? => return self.alloc_overflow(src, g, ag),
+            None => match self.find_big(g, ag)? {
+                Some(b) => b,
+                None => {
+                    // A pack, or an extent of ceil(g / pack) packs whose
+                    // tail is shared like any free block.
+                    let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
+                    self.pack(p)?.first
+                }
+            },
         };
         self.carve(b, g, ag)
+    }
+
+    /// After a free left merged block `b` in pack `p`: if the pack is now
+    /// empty, keep it as the spare or unmap it (hysteresis); an idle spare
+    /// decays. Returns whether this free unmapped a pack.
+    #[inline(always)]
+    pub(super) fn after_free<P: PackSource>(
+        &mut self,
+        src: &mut P,
+        p: u32,
+        b: u32,
+    ) -> Result<bool, Error> {
+        let pk = self.pack(p)?;
+        let now_empty = pk.used == 0;
+        let keep = pk.kind == PackKind::Shared && self.spare == NIL && self.recently_grew();
+        let mut unmapped = false;
+        if now_empty {
+            if keep {
+                self.empty = corrupt(self.empty.checked_add(1))?;
+                self.spare = p;
+            } else {
+                // An extent, a spare exists already, or the class has
+                // not grown lately: release this one.
+                self.list_remove(b)?;
+                self.put_node(b)?;
+                self.unmap_pack(src, p)?;
+                unmapped = true;
+            }
+        }
+        if !unmapped && !self.recently_grew() {
+            // An idle spare decays, at most one unmap per free: if this free
+            // released a pack already, the next free releases the spare.
+            self.release_spare(src)?;
+        }
+        Ok(unmapped)
     }
 
     /// Whether the class mapped a pack or took its spare within the last
