@@ -18,7 +18,7 @@
 //! while the allocation lives.
 
 use super::refill::Parked;
-use super::Allocator;
+use super::{Allocator, Refusal};
 use crate::execmem::backend::mem::{PageInfo, Window, LEVEL_2M, PAGE_SIZE};
 use crate::execmem::backend::sched::now_ns;
 use crate::execmem::binpack::{
@@ -27,6 +27,32 @@ use crate::execmem::binpack::{
     types::{Class, ExecmemType},
 };
 use kernel::{prelude::*, sync::Arc};
+
+/// What an access through a handle returns: on refusal, the errno and
+/// why (`?` turns it into the errno where only that is wanted).
+pub type Access<T> = core::result::Result<T, Refusal>;
+
+const OUTSIDE: Refusal = Refusal {
+    err: ERANGE,
+    reason: "offset/length outside the allocation",
+};
+const UNMAPPED: Refusal = Refusal {
+    err: EFAULT,
+    reason: "the allocation is not mapped",
+};
+const SEALED: Refusal = Refusal {
+    err: EPERM,
+    reason: "sealed: no write after seal",
+};
+
+/// A refusal of the window below a checked span: it cannot name more than
+/// the errno.
+fn mapping(err: Error) -> Refusal {
+    Refusal {
+        err,
+        reason: "outside the mapping",
+    }
+}
 
 /// How an allocation's pages are mapped (`probe`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -97,43 +123,43 @@ impl Allocation {
         self.pl.addr
     }
 
-    fn win(&self) -> Result<&Window<'static>> {
-        self.win.as_ref().ok_or(EFAULT)
+    fn win(&self) -> Access<&Window<'static>> {
+        self.win.as_ref().ok_or(UNMAPPED)
     }
 
     /// Checks that `[offset, offset + len)` lies in the requested size.
-    fn span(&self, offset: usize, len: usize) -> Result {
+    fn span(&self, offset: usize, len: usize) -> Access<()> {
         match offset.checked_add(len) {
             Some(end) if end <= self.size => Ok(()),
-            _ => Err(ERANGE),
+            _ => Err(OUTSIDE),
         }
     }
 
-    fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+    fn write(&mut self, offset: usize, data: &[u8]) -> Access<()> {
         self.span(offset, data.len())?;
-        let win = self.win.as_mut().ok_or(EFAULT)?;
-        win.write(offset, data)?;
+        let win = self.win.as_mut().ok_or(UNMAPPED)?;
+        win.write(offset, data).map_err(mapping)?;
         self.dirty.add(offset, data.len());
         self.owner.count_poke(self.ty.class(), data.len());
         Ok(())
     }
 
-    fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+    fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Access<()> {
         self.span(offset, len)?;
-        let win = self.win.as_mut().ok_or(EFAULT)?;
-        win.fill(offset, byte, len)?;
+        let win = self.win.as_mut().ok_or(UNMAPPED)?;
+        win.fill(offset, byte, len).map_err(mapping)?;
         self.dirty.add(offset, len);
         self.owner.count_poke(self.ty.class(), len);
         Ok(())
     }
 
-    fn read(&self, offset: usize, out: &mut [u8]) -> Result {
+    fn read(&self, offset: usize, out: &mut [u8]) -> Access<()> {
         self.span(offset, out.len())?;
-        self.win()?.read(offset, out)
+        self.win()?.read(offset, out).map_err(mapping)
     }
 
     /// How its pages are mapped, from the page tables.
-    pub fn probe(&self) -> Result<Mapping> {
+    pub fn probe(&self) -> Access<Mapping> {
         let win = self.win()?;
         let mut m = Mapping {
             pages: 0,
@@ -147,7 +173,10 @@ impl Allocation {
         let first = PAGE_SIZE - self.pl.addr % PAGE_SIZE;
         let mut off = 0;
         while off < self.size {
-            let p: PageInfo = win.probe(off)?;
+            let p: PageInfo = win.probe(off).map_err(|err| Refusal {
+                err,
+                reason: "page-table probe failed",
+            })?;
             m.pages += 1;
             m.huge_pages += usize::from(p.level == LEVEL_2M);
             m.present &= p.present;
@@ -250,12 +279,12 @@ pub struct Data(pub(super) Allocation);
 
 impl Code {
     /// Copies `data` to `offset` with `text_poke_copy()`.
-    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Access<()> {
         self.0.write(offset, data)
     }
 
     /// Sets `len` bytes at `offset` to `byte` with `text_poke_set()`.
-    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Access<()> {
         self.0.fill(offset, byte, len)
     }
 
@@ -263,16 +292,19 @@ impl Code {
     /// no lock: only this handle's borrow keeps the code alive and
     /// unchanged while it runs.
     ///
-    /// Refused with `EINVAL` unless `offset` starts with `ENDBR64`.
+    /// Refused (with the reason) unless `offset` starts with `ENDBR64`.
     ///
     /// # Safety
     ///
     /// The bytes at `offset` must be a complete function for the kernel's C
     /// ABI that returns and does nothing its caller may not do.
-    pub unsafe fn call(&self, offset: usize) -> Result<u64> {
+    pub unsafe fn call(&self, offset: usize) -> Access<u64> {
         self.0.span(offset, 1)?;
         // SAFETY: forwarded from the caller; the window is ROX (class RX).
-        unsafe { self.0.win()?.call(offset) }
+        unsafe { self.0.win()?.call(offset) }.map_err(|r| {
+            let (err, reason) = r.why();
+            Refusal { err, reason }
+        })
     }
 
     /// The common part.
@@ -293,12 +325,12 @@ impl Code {
 
 impl ReadOnly {
     /// Copies `data` to `offset` with `text_poke_copy()`.
-    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Access<()> {
         self.0.write(offset, data)
     }
 
     /// Sets `len` bytes at `offset` to `byte` with `text_poke_set()`.
-    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Access<()> {
         self.0.fill(offset, byte, len)
     }
 
@@ -310,12 +342,12 @@ impl ReadOnly {
 
 impl Data {
     /// Copies `data` to `offset`.
-    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Access<()> {
         self.0.write(offset, data)
     }
 
     /// Sets `len` bytes at `offset` to `byte`.
-    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Access<()> {
         self.0.fill(offset, byte, len)
     }
 }
@@ -351,27 +383,27 @@ impl Any {
     }
 
     /// Copies `out.len()` bytes from `offset`.
-    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> Access<()> {
         self.common().read(offset, out)
     }
 
     /// Writes `data` at `offset`; `EPERM` once sealed.
-    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Access<()> {
         match self {
             Any::Code(c) => c.write(offset, data),
             Any::ReadOnly(r) => r.write(offset, data),
             Any::Data(d) => d.write(offset, data),
-            Any::Sealed(_) => Err(EPERM),
+            Any::Sealed(_) => Err(SEALED),
         }
     }
 
     /// Fills `len` bytes at `offset` with `byte`; `EPERM` once sealed.
-    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Access<()> {
         match self {
             Any::Code(c) => c.fill(offset, byte, len),
             Any::ReadOnly(r) => r.fill(offset, byte, len),
             Any::Data(d) => d.fill(offset, byte, len),
-            Any::Sealed(_) => Err(EPERM),
+            Any::Sealed(_) => Err(SEALED),
         }
     }
 

@@ -647,25 +647,26 @@ impl<'a> Window<'a> {
 
     /// Calls the code at `offset` as `extern "C" fn() -> u64`.
     ///
-    /// Refused with `EPERM` unless the window is executable and with
-    /// `EINVAL` unless `offset` starts with [`LANDING_PAD`] (the only
-    /// instruction IBT lets an indirect call land on).
+    /// Refused unless the window is executable and `offset` starts with
+    /// [`LANDING_PAD`] (the only instruction IBT lets an indirect call land
+    /// on), saying which ([`CallRefused`]).
     ///
     /// # Safety
     ///
     /// The bytes at `offset` must be a complete function for the C ABI of
     /// this kernel that returns, preserves callee-saved registers and does
     /// nothing the caller is not allowed to do.
-    pub unsafe fn call(&self, offset: usize) -> Result<u64> {
+    pub unsafe fn call(&self, offset: usize) -> core::result::Result<u64, CallRefused> {
         if self.perms != Perms::ReadExec {
-            return Err(EPERM);
+            return Err(CallRefused::NotExecutable);
         }
         let mut pad = [0u8; LANDING_PAD.len()];
-        self.read(offset, &mut pad).map_err(|_| EINVAL)?;
+        self.read(offset, &mut pad)
+            .map_err(|_| CallRefused::NoLandingPad)?;
         if pad != LANDING_PAD {
-            return Err(EINVAL);
+            return Err(CallRefused::NoLandingPad);
         }
-        let entry = self.at(offset, 1)?;
+        let entry = self.at(offset, 1).map_err(|_| CallRefused::OutOfRange)?;
         // SAFETY: the window is mapped executable (checked above), the entry
         // starts with a landing pad, and the caller guarantees that `entry`
         // holds a function of this type.
@@ -688,4 +689,33 @@ pub fn direct_map_splits() -> (u64, u64) {
         get(bindings::vm_event_item_DIRECT_MAP_LEVEL2_SPLIT),
         get(bindings::vm_event_item_DIRECT_MAP_LEVEL3_SPLIT),
     )
+}
+
+/// Why [`Window::call`] refused to call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallRefused {
+    /// The window is not mapped executable.
+    NotExecutable,
+    /// The entry does not start with [`LANDING_PAD`] (or its bytes run
+    /// past the window).
+    NoLandingPad,
+    /// The entry is outside the window.
+    OutOfRange,
+}
+
+impl CallRefused {
+    /// The errno and the one-line reason.
+    pub fn why(self) -> (Error, &'static str) {
+        match self {
+            CallRefused::NotExecutable => (EPERM, "not executable"),
+            CallRefused::NoLandingPad => (EINVAL, "no ENDBR64 landing pad at the entry"),
+            CallRefused::OutOfRange => (ERANGE, "entry outside the allocation"),
+        }
+    }
+}
+
+impl From<CallRefused> for Error {
+    fn from(r: CallRefused) -> Error {
+        r.why().0
+    }
 }

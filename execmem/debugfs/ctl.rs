@@ -68,19 +68,6 @@ fn refused(r: Refusal) -> Failure {
     fail(r.err, r.reason)
 }
 
-fn access(e: Error) -> Failure {
-    let reason = if e == ERANGE {
-        "offset/length outside the allocation"
-    } else if e == EPERM {
-        "not permitted for this allocation"
-    } else if e == EINVAL {
-        "no ENDBR64 landing pad at the entry"
-    } else {
-        "internal error"
-    };
-    fail(e, reason)
-}
-
 /// One allocation of a session: its requested size and, under its own
 /// lock, the handle (`None` only while `alloc` fills it in).
 #[pin_data]
@@ -198,10 +185,7 @@ impl Session {
         let entry = self.entry(id)?;
         let mut a = entry.any.lock();
         let a = a.as_mut().ok_or(fail(ENOENT, "unknown ID"))?;
-        if a.is_sealed() {
-            return Err(fail(EPERM, "write after seal"));
-        }
-        a.write(off, bytes.as_slice()).map_err(access)?;
+        a.write(off, bytes.as_slice()).map_err(refused)?;
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
@@ -220,10 +204,7 @@ impl Session {
         let entry = self.entry(id)?;
         let mut a = entry.any.lock();
         let a = a.as_mut().ok_or(fail(ENOENT, "unknown ID"))?;
-        if a.is_sealed() {
-            return Err(fail(EPERM, "write after seal"));
-        }
-        a.fill(off, byte, len).map_err(access)?;
+        a.fill(off, byte, len).map_err(refused)?;
         out.push(b"ok\n").map_err(out_of_memory)
     }
 
@@ -240,7 +221,7 @@ impl Session {
         let entry = self.entry(id)?;
         let a = entry.any.lock();
         let a = a.as_ref().ok_or(fail(ENOENT, "unknown ID"))?;
-        a.read(off, buf.as_mut_slice()).map_err(access)?;
+        a.read(off, buf.as_mut_slice()).map_err(refused)?;
         for b in buf.as_slice() {
             Buf::result(write!(out, "{b:02x}")).map_err(out_of_memory)?;
         }
@@ -290,7 +271,7 @@ impl Session {
         // wrote, which is no more than loading a module. The ABI says the
         // code must be a complete function; `call` refuses an entry without
         // ENDBR64.
-        let rax = unsafe { code.call(off) }.map_err(access)?;
+        let rax = unsafe { code.call(off) }.map_err(refused)?;
         Buf::result(writeln!(out, "{rax}")).map_err(out_of_memory)
     }
 
@@ -302,7 +283,7 @@ impl Session {
         let entry = self.entry(id)?;
         let a = entry.any.lock();
         let a = a.as_ref().ok_or(fail(ENOENT, "unknown ID"))?;
-        let m = a.common().probe().map_err(access)?;
+        let m = a.common().probe().map_err(refused)?;
         let c = a.common();
         let perms = if a.is_sealed() {
             "r--"
@@ -335,7 +316,7 @@ impl Session {
             .ok_or(fail(ENOENT, "unknown ID"))?
             .common()
             .probe()
-            .map_err(access)?;
+            .map_err(refused)?;
         let mapping = match m.huge_pages {
             n if n == m.pages => "2M",
             0 => "4K",

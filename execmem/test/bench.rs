@@ -354,7 +354,7 @@ impl Subject for Arc<Allocator> {
     }
 
     fn write(&self, h: &mut Any, data: &[u8]) -> Result {
-        h.write(0, data)
+        Ok(h.write(0, data)?)
     }
 
     fn backing(&self, _: &[Option<Live<Any>>], class: Class) -> u64 {

@@ -130,7 +130,7 @@ fn packed_probe(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
             // refuses it before calling anything.
             let r = unsafe { c.call(16) };
             t.check(
-                r == Err(EINVAL),
+                r.map_err(|r| r.err) == Err(EINVAL),
                 format_args!("{name}_entry_without_endbr64_refused"),
                 format_args!("{r:?}"),
             )?;
@@ -145,7 +145,10 @@ fn packed_probe(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
             let mut back = [0u8; 10];
             a.read(0, &mut back)?;
             t.check(
-                a.write(0, &[0]) == Err(EPERM) && !m.writable && !m.executable && back == code,
+                a.write(0, &[0]).map_err(|r| r.err) == Err(EPERM)
+                    && !m.writable
+                    && !m.executable
+                    && back == code,
                 format_args!("{name}_sealed_read_only"),
                 format_args!(
                     "writable={} executable={}",

@@ -215,8 +215,8 @@ fn write_pattern(s: &mut Slot, r: &mut Report) {
             s.written = len;
             r.bytes = r.bytes.wrapping_add(len as u64);
         }
-        Err(e) if e == EPERM && s.a.is_sealed() => {}
-        Err(e) => r.error(e),
+        Err(e) if e.err == EPERM && s.a.is_sealed() => {}
+        Err(e) => r.error(e.err),
     }
 }
 
@@ -226,7 +226,7 @@ fn verify(s: &Slot, r: &mut Report) {
         return;
     };
     if let Err(e) = s.a.read(0, out) {
-        r.error(e);
+        r.error(e.err);
         return;
     }
     let code = matches!(s.a, Any::Code(_)) && s.written >= 10;
@@ -312,7 +312,7 @@ fn exec(s: &Slot, r: &mut Report) {
     match unsafe { c.call(0) } {
         Ok(v) if v == u64::from(s.tag) => {}
         Ok(_) => r.corruptions = r.corruptions.wrapping_add(1),
-        Err(e) => r.error(e),
+        Err(e) => r.error(e.err),
     }
     r.execs = r.execs.wrapping_add(1);
 }
@@ -375,7 +375,7 @@ fn worker(alloc: &Arc<Allocator>, p: Params, ops: u64, seed: u64, stop: &AtomicB
                     };
                     r.seals = r.seals.wrapping_add(1);
                     // A sealed handle must refuse writes, and keep its bytes.
-                    if sealed.a.write(0, &[0]) != Err(EPERM) {
+                    if sealed.a.write(0, &[0]).map_err(|r| r.err) != Err(EPERM) {
                         r.corruptions = r.corruptions.wrapping_add(1);
                     }
                     verify(&sealed, &mut r);
