@@ -28,7 +28,8 @@
 //! the `global_cap` module parameter bounds.
 
 use crate::execmem::allocator::Requester;
-use crate::execmem::backend::mem::{Area, Perms, Range, LEVEL_2M, PAGE_SIZE, PMD_SIZE};
+use crate::execmem::backend::arch::LEVEL_2M;
+use crate::execmem::backend::mem::{Area, Perms, Range, PAGE_SIZE, PMD_SIZE};
 use crate::execmem::binpack::{
     storage::Error as CoreError,
     storage::PackSource,

@@ -19,8 +19,10 @@
 
 use super::refill::Parked;
 use super::{Allocator, Refusal};
-use crate::execmem::backend::mem::{PageInfo, Window, LEVEL_2M, PAGE_SIZE};
+use crate::execmem::backend::arch::LEVEL_2M;
+use crate::execmem::backend::mem::{PageInfo, PAGE_SIZE};
 use crate::execmem::backend::sched::now_ns;
+use crate::execmem::backend::window::Window;
 use crate::execmem::binpack::{
     engine::Placement,
     refill::{on_free, Dirty, FreeAction},

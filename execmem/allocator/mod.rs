@@ -353,7 +353,7 @@ impl Allocator {
             // it after the engine released it).
             // SAFETY: so this window is the only one on those bytes, and
             // its area outlives it with unchanged permissions.
-            unsafe { crate::execmem::backend::mem::Window::new(a, off, pl.size) }
+            unsafe { crate::execmem::backend::window::Window::new(a, off, pl.size) }
         });
         let win = match win {
             Ok(w) => w,

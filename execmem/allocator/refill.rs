@@ -25,9 +25,10 @@
 //! caller's thread and returns only when every queue is empty.
 
 use super::Allocator;
-use crate::execmem::backend::mem::{Window, PAGE_SIZE};
+use crate::execmem::backend::mem::PAGE_SIZE;
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::storage::KernelStorage;
+use crate::execmem::backend::window::Window;
 use crate::execmem::backend::work::HasWork;
 use crate::execmem::binpack::{
     engine::Handle,

@@ -4,7 +4,7 @@
 //! view of each pack.
 
 use super::Allocator;
-use crate::execmem::backend::mem::LEVEL_2M;
+use crate::execmem::backend::arch::LEVEL_2M;
 use crate::execmem::binpack::{
     engine::{ClassStats, PackInfo},
     types::{Class, PerType},

@@ -3,7 +3,7 @@
 //! Refuses kernels with kCFI at build time.
 //!
 //! execmem_rs calls code it wrote through a plain function pointer
-//! ([`super::mem::Window::call`]). Under kCFI (`CONFIG_CFI_CLANG`) every
+//! ([`super::window::Window::call`]). Under kCFI (`CONFIG_CFI_CLANG`) every
 //! indirect call first checks a type hash placed in front of its target,
 //! which written code does not carry: the call would trap. Rather than a
 //! module that oopses on its first call, no module.

@@ -22,11 +22,11 @@
 //! (`set_direct_map_invalid_noflush()`), splitting the entry under every
 //! huge pack of every class on release.
 //!
-//! A [`Window`] is an exclusive view of part of an area, one per
-//! allocation: writes take `&mut self`, reads, page-table probes and calls
-//! take `&self`, so no safe code can race a plain write with anything.
+//! Writing into an area once it is protected, and reading it, go through a
+//! [`super::window::Window`].
 
-use core::{marker::PhantomData, ptr::NonNull};
+use super::arch;
+use core::ptr::NonNull;
 use kernel::{bindings, error::code::*, prelude::*};
 
 /// Size of a base page.
@@ -55,13 +55,6 @@ const _: () = {
         "core PACK_SHIFT is not PMD_SHIFT"
     );
 };
-
-/// Mapping level of a 2 MiB PMD entry (`PG_LEVEL_2M`).
-pub const LEVEL_2M: u32 = 2;
-
-/// The landing pad an indirect-call target must start with: `ENDBR64`
-/// (IBT). [`Window::call`] refuses any entry without it.
-pub const LANDING_PAD: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 
 /// Permissions of every page of an [`Area`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -184,7 +177,7 @@ pub enum ExecmemKind {
 /// - Every page of it (and the direct-map alias of every page) has the
 ///   permissions `perms`, unless `perms` is [`Perms::Unknown`].
 /// - The bytes are accessed only through `&mut self` methods or through
-///   [`Window`]s, which never overlap.
+///   [`super::window::Window`]s, which never overlap.
 pub struct Area {
     addr: NonNull<u8>,
     size: usize,
@@ -326,7 +319,7 @@ impl Area {
         self.perms
     }
 
-    fn at(&self, offset: usize, len: usize) -> Result<NonNull<u8>> {
+    pub(super) fn at(&self, offset: usize, len: usize) -> Result<NonNull<u8>> {
         let end = offset.checked_add(len).ok_or(ERANGE)?;
         if end > self.size {
             return Err(ERANGE);
@@ -408,42 +401,8 @@ impl Area {
 
     /// How the page containing `offset` is mapped.
     pub fn probe(&self, offset: usize) -> Result<PageInfo> {
-        probe(self.at(offset, 1)?)
+        arch::probe(self.at(offset, 1)?)
     }
-}
-
-/// Reads the page-table entry that maps `addr`, inside a live area.
-fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
-    let mut level: u32 = 0;
-    // SAFETY: `addr` is a kernel virtual address inside a live area of ours;
-    // lookup_address() only walks the kernel page tables.
-    let pte = unsafe { bindings::lookup_address(addr.as_ptr() as _, &mut level) };
-    if pte.is_null() {
-        return Ok(PageInfo {
-            level,
-            present: false,
-            writable: false,
-            executable: false,
-        });
-    }
-    // SAFETY: a non-null result points to the live entry mapping `addr` (a
-    // PTE, or a PMD/PUD leaf with the same flag layout); the area is ours,
-    // so the table cannot be freed while we read it.
-    let entry = unsafe { *pte };
-    // SAFETY: pure accessors on a copied entry value.
-    let (present, writable, executable) = unsafe {
-        (
-            bindings::pte_present(entry),
-            bindings::pte_write(entry),
-            bindings::pte_exec(entry),
-        )
-    };
-    Ok(PageInfo {
-        level,
-        present,
-        writable,
-        executable,
-    })
 }
 
 impl Drop for Area {
@@ -473,208 +432,6 @@ impl Drop for Area {
     }
 }
 
-/// An exclusive view of `len` bytes of an [`Area`]: what one allocation may
-/// touch. `'a` is how long the area is borrowed for ([`Area::window`]);
-/// the allocator's windows are `'static` and their area's lifetime is its
-/// own guarantee ([`Window::new`]).
-///
-/// # Invariants
-///
-/// `[addr, addr + len)` lies inside live areas (one, or adjacent ones for
-/// a [`Window::join`]) whose permissions are `perms` (never
-/// [`Perms::Unknown`]) and stay so while this window exists; no other window
-/// overlaps it; nothing else writes those bytes.
-pub struct Window<'a> {
-    addr: NonNull<u8>,
-    len: usize,
-    perms: Perms,
-    _area: PhantomData<&'a mut Area>,
-}
-
-// SAFETY: a window is an exclusive handle to memory that stays mapped while
-// it lives; it may be used and dropped from any thread.
-unsafe impl Send for Window<'_> {}
-// SAFETY: the `&self` methods only read the bytes, read the page tables or
-// call code there; writes need `&mut self`, so they never race a `&self` use.
-unsafe impl Sync for Window<'_> {}
-
-impl Area {
-    /// The whole area as a window, for as long as it is borrowed: how a
-    /// single-owner area (the kernel's own path, in the probe and the
-    /// benchmark) is written after [`Area::protect`].
-    pub fn window(&mut self) -> Result<Window<'_>> {
-        if self.perms == Perms::Unknown {
-            return Err(EFAULT);
-        }
-        // INVARIANT: the whole area, borrowed mutably for `'_`: it stays
-        // alive and unchanged, and nothing else can make a window of it.
-        Ok(Window {
-            addr: self.addr,
-            len: self.size,
-            perms: self.perms,
-            _area: PhantomData,
-        })
-    }
-}
-
-impl Window<'static> {
-    /// The window `[offset, offset + len)` of `area`, for an allocator that
-    /// hands out parts of an area to several owners.
-    ///
-    /// # Safety
-    ///
-    /// While the window lives, `area` must stay alive with its current
-    /// permissions, and no other window may overlap the range.
-    pub unsafe fn new(area: &Area, offset: usize, len: usize) -> Result<Window<'static>> {
-        if area.perms == Perms::Unknown {
-            return Err(EFAULT);
-        }
-        let addr = area.at(offset, len)?;
-        // INVARIANT: inside `area` (checked); liveness, stable permissions
-        // and exclusivity are the caller's guarantee.
-        Ok(Window {
-            addr,
-            len,
-            perms: area.perms,
-            _area: PhantomData,
-        })
-    }
-}
-
-impl<'a> Window<'a> {
-    /// Length in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the window has no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Address of the first byte (placement arithmetic only; never printed).
-    pub fn addr(&self) -> usize {
-        self.addr.as_ptr() as usize
-    }
-
-    /// One window over `self` and `next`, if `next` starts right where
-    /// `self` ends (and has the same permissions); both back otherwise.
-    /// Two exclusive, adjacent ranges make one exclusive range.
-    pub fn join(
-        self,
-        next: Window<'a>,
-    ) -> core::result::Result<Window<'a>, (Window<'a>, Window<'a>)> {
-        let adjacent = self.addr().checked_add(self.len) == Some(next.addr());
-        match self.len.checked_add(next.len) {
-            Some(len) if adjacent && self.perms == next.perms => Ok(Window {
-                // INVARIANT: the union of two exclusive windows that touch:
-                // each part lies in a live area with these permissions.
-                addr: self.addr,
-                len,
-                perms: self.perms,
-                _area: PhantomData,
-            }),
-            _ => Err((self, next)),
-        }
-    }
-
-    fn at(&self, offset: usize, len: usize) -> Result<*mut u8> {
-        let end = offset.checked_add(len).ok_or(ERANGE)?;
-        if end > self.len {
-            return Err(ERANGE);
-        }
-        // SAFETY: `offset <= len`: inside the window or one past its end.
-        Ok(unsafe { self.addr.as_ptr().add(offset) })
-    }
-
-    /// Copies `data` to `offset`: a plain copy into writable memory,
-    /// `text_poke_copy()` into read-only or executable memory.
-    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
-        let dst = self.at(offset, data.len())?;
-        if data.is_empty() {
-            return Ok(());
-        }
-        match self.perms {
-            // SAFETY: `dst..dst+len` is inside our writable window (checked
-            // above), which nobody else touches (type invariant), and
-            // `&mut self` excludes our own readers.
-            Perms::ReadWrite => unsafe {
-                core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len())
-            },
-            // SAFETY: the destination is inside our own RO/RX window, the
-            // source is a valid slice of `len` bytes; text_poke_copy()
-            // writes through a temporary alias and handles any length.
-            _ => unsafe {
-                bindings::text_poke_copy(dst.cast(), data.as_ptr().cast(), data.len());
-            },
-        }
-        Ok(())
-    }
-
-    /// Sets `len` bytes at `offset` to `byte`, like [`Window::write`].
-    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
-        let dst = self.at(offset, len)?;
-        if len == 0 {
-            return Ok(());
-        }
-        match self.perms {
-            // SAFETY: as in `write`.
-            Perms::ReadWrite => unsafe { core::ptr::write_bytes(dst, byte, len) },
-            // SAFETY: as in `write`; text_poke_set() fills through an alias.
-            _ => unsafe {
-                bindings::text_poke_set(dst.cast(), i32::from(byte), len);
-            },
-        }
-        Ok(())
-    }
-
-    /// Copies `out.len()` bytes from `offset` into `out`.
-    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
-        let src = self.at(offset, out.len())?;
-        // SAFETY: the source range is inside our window and readable in
-        // every permission state; writes to it need `&mut self`, so none is
-        // in flight; `out` is a distinct, valid Rust buffer.
-        unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len()) };
-        Ok(())
-    }
-
-    /// How the page containing `offset` is mapped.
-    pub fn probe(&self, offset: usize) -> Result<PageInfo> {
-        let p = self.at(offset, 1)?;
-        // `at` checked `offset < len`, so `p` is inside the window.
-        probe(NonNull::new(p).ok_or(EFAULT)?)
-    }
-
-    /// Calls the code at `offset` as `extern "C" fn() -> u64`.
-    ///
-    /// Refused unless the window is executable and `offset` starts with
-    /// [`LANDING_PAD`] (the only instruction IBT lets an indirect call land
-    /// on), saying which ([`CallRefused`]).
-    ///
-    /// # Safety
-    ///
-    /// The bytes at `offset` must be a complete function for the C ABI of
-    /// this kernel that returns, preserves callee-saved registers and does
-    /// nothing the caller is not allowed to do.
-    pub unsafe fn call(&self, offset: usize) -> core::result::Result<u64, CallRefused> {
-        if self.perms != Perms::ReadExec {
-            return Err(CallRefused::NotExecutable);
-        }
-        let mut pad = [0u8; LANDING_PAD.len()];
-        self.read(offset, &mut pad)
-            .map_err(|_| CallRefused::NoLandingPad)?;
-        if pad != LANDING_PAD {
-            return Err(CallRefused::NoLandingPad);
-        }
-        let entry = self.at(offset, 1).map_err(|_| CallRefused::OutOfRange)?;
-        // SAFETY: the window is mapped executable (checked above), the entry
-        // starts with a landing pad, and the caller guarantees that `entry`
-        // holds a function of this type.
-        let f: extern "C" fn() -> u64 = unsafe { core::mem::transmute(entry) };
-        Ok(f())
-    }
-}
-
 /// `direct_map_level2_splits` and `direct_map_level3_splits` from the VM
 /// event counters: how often a 2 MiB (1 GiB) direct-map entry was split,
 /// e.g. by a permission change of 4 KiB pages. For the test harness's
@@ -689,33 +446,4 @@ pub fn direct_map_splits() -> (u64, u64) {
         get(bindings::vm_event_item_DIRECT_MAP_LEVEL2_SPLIT),
         get(bindings::vm_event_item_DIRECT_MAP_LEVEL3_SPLIT),
     )
-}
-
-/// Why [`Window::call`] refused to call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CallRefused {
-    /// The window is not mapped executable.
-    NotExecutable,
-    /// The entry does not start with [`LANDING_PAD`] (or its bytes run
-    /// past the window).
-    NoLandingPad,
-    /// The entry is outside the window.
-    OutOfRange,
-}
-
-impl CallRefused {
-    /// The errno and the one-line reason.
-    pub fn why(self) -> (Error, &'static str) {
-        match self {
-            CallRefused::NotExecutable => (EPERM, "not executable"),
-            CallRefused::NoLandingPad => (EINVAL, "no ENDBR64 landing pad at the entry"),
-            CallRefused::OutOfRange => (ERANGE, "entry outside the allocation"),
-        }
-    }
-}
-
-impl From<CallRefused> for Error {
-    fn from(r: CallRefused) -> Error {
-        r.why().0
-    }
 }

@@ -7,12 +7,14 @@
 //! them).
 //!
 //! The rest of the module is safe Rust on top of small wrappers:
-//! [`mem`] (vmalloc/execmem areas, permissions, `text_poke`, page-table
-//! checks), [`debugfs`] (a directory and files backed by Rust types),
+//! [`mem`] (vmalloc/execmem areas and their permissions), [`window`]
+//! (writes, reads and calls inside an area), [`arch`] (the architecture's
+//! landing pad, page-table probe and text-patching primitives), [`debugfs`] (a directory and files backed by Rust types),
 //! [`storage`] (the engine's metadata vectors), [`sched`] (the clock and
 //! `cond_resched()`), and, with the test harness only, `kthread` (kernel
 //! threads for the stress runner).
 
+pub mod arch;
 pub mod cfi;
 pub mod debugfs;
 #[cfg(execmem_rs_test)]
@@ -23,4 +25,5 @@ pub mod provider;
 pub mod sched;
 pub mod security;
 pub mod storage;
+pub mod window;
 pub mod work;

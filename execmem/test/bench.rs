@@ -47,8 +47,8 @@
 //! `level3_splits` deltas after the allocations, after the frees and after
 //! the release.
 
-use super::x86::ret_imm32;
 use crate::execmem::allocator::{Allocator, Any, Requester};
+use crate::execmem::backend::arch::ret_imm32;
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::mem::{
     direct_map_splits, Area, ExecmemKind, Perms, PAGE_SIZE, PMD_SIZE,

@@ -13,12 +13,10 @@
 //! - [`selftest`]: the end-to-end probe, KTAP out.
 //! - [`stress`]: the multi-threaded stress runner.
 //! - [`bench`]: execmem_rs against the kernel's own execmem path.
-//! - [`x86`]: the machine code the harness writes and calls.
 
 pub mod bench;
 pub mod selftest;
 pub mod stress;
-pub mod x86;
 
 use crate::execmem::allocator::Allocator;
 use crate::execmem::backend::debugfs::{Dir, File};

@@ -14,8 +14,8 @@
 //! execmem's own range. Everything is freed and refilled before the read
 //! returns.
 
-use super::x86::ret_imm32;
 use crate::execmem::allocator::{Allocator, Any, Requester};
+use crate::execmem::backend::arch::ret_imm32;
 use crate::execmem::backend::mem::{Area, ExecmemKind, PageInfo, Perms};
 use crate::execmem::binpack::types::{Class, ExecmemType};
 use crate::execmem::debugfs::buf::Buf;
@@ -71,7 +71,7 @@ impl Ktap<'_> {
 fn text_probe(t: &mut Ktap<'_>) -> Result {
     let mut area = Area::execmem(ExecmemKind::ModuleText, 4096)?;
     // Fill with INT3 while private, then seal: never writable + executable.
-    area.fill(0xcc)?;
+    area.fill(crate::execmem::binpack::types::arch::TRAP_BYTE)?;
     area.protect(Perms::ReadExec)?;
     let mut w = area.window()?;
     w.write(0, &ret_imm32(MAGIC))?;

@@ -15,8 +15,8 @@
 //! Limits: 1..=64 threads, 1..=10^9 ops, `max_size` 1..=64 MiB; anything
 //! else is `EINVAL`.
 
-use super::x86::ret_imm32;
 use crate::execmem::allocator::{Allocator, Any, Requester};
+use crate::execmem::backend::arch::ret_imm32;
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::kthread::{signal_pending, Thread};
 use crate::execmem::backend::sched::{cond_resched, now_ns};

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Windows: an exclusive view of part of an [`Area`], one per allocation.
+//! Writes take `&mut self`; reads, page-table probes and calls take
+//! `&self`, so no safe code can race a plain write with anything. Writes
+//! into read-only or executable memory go through the architecture's
+//! text-patching primitives ([`arch::poke_copy`], [`arch::poke_set`]),
+//! never through a writable mapping of the area.
+
+use super::arch::{self, LANDING_PAD};
+use super::mem::{Area, PageInfo, Perms};
+use core::{marker::PhantomData, ptr::NonNull};
+use kernel::{error::code::*, prelude::*};
+
+/// An exclusive view of `len` bytes of an [`Area`]: what one allocation may
+/// touch. `'a` is how long the area is borrowed for ([`Area::window`]);
+/// the allocator's windows are `'static` and their area's lifetime is its
+/// own guarantee ([`Window::new`]).
+///
+/// # Invariants
+///
+/// `[addr, addr + len)` lies inside live areas (one, or adjacent ones for
+/// a [`Window::join`]) whose permissions are `perms` (never
+/// [`Perms::Unknown`]) and stay so while this window exists; no other window
+/// overlaps it; nothing else writes those bytes.
+pub struct Window<'a> {
+    addr: NonNull<u8>,
+    len: usize,
+    perms: Perms,
+    _area: PhantomData<&'a mut Area>,
+}
+
+// SAFETY: a window is an exclusive handle to memory that stays mapped while
+// it lives; it may be used and dropped from any thread.
+unsafe impl Send for Window<'_> {}
+// SAFETY: the `&self` methods only read the bytes, read the page tables or
+// call code there; writes need `&mut self`, so they never race a `&self` use.
+unsafe impl Sync for Window<'_> {}
+
+impl Area {
+    /// The whole area as a window, for as long as it is borrowed: how a
+    /// single-owner area (the kernel's own path, in the probe and the
+    /// benchmark) is written after [`Area::protect`].
+    pub fn window(&mut self) -> Result<Window<'_>> {
+        if self.perms() == Perms::Unknown {
+            return Err(EFAULT);
+        }
+        // INVARIANT: the whole area, borrowed mutably for `'_`: it stays
+        // alive and unchanged, and nothing else can make a window of it.
+        Ok(Window {
+            addr: self.at(0, self.size())?,
+            len: self.size(),
+            perms: self.perms(),
+            _area: PhantomData,
+        })
+    }
+}
+
+impl Window<'static> {
+    /// The window `[offset, offset + len)` of `area`, for an allocator that
+    /// hands out parts of an area to several owners.
+    ///
+    /// # Safety
+    ///
+    /// While the window lives, `area` must stay alive with its current
+    /// permissions, and no other window may overlap the range.
+    pub unsafe fn new(area: &Area, offset: usize, len: usize) -> Result<Window<'static>> {
+        if area.perms() == Perms::Unknown {
+            return Err(EFAULT);
+        }
+        let addr = area.at(offset, len)?;
+        // INVARIANT: inside `area` (checked); liveness, stable permissions
+        // and exclusivity are the caller's guarantee.
+        Ok(Window {
+            addr,
+            len,
+            perms: area.perms(),
+            _area: PhantomData,
+        })
+    }
+}
+
+impl<'a> Window<'a> {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the window has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Address of the first byte (placement arithmetic only; never printed).
+    pub fn addr(&self) -> usize {
+        self.addr.as_ptr() as usize
+    }
+
+    /// One window over `self` and `next`, if `next` starts right where
+    /// `self` ends (and has the same permissions); both back otherwise.
+    /// Two exclusive, adjacent ranges make one exclusive range.
+    pub fn join(
+        self,
+        next: Window<'a>,
+    ) -> core::result::Result<Window<'a>, (Window<'a>, Window<'a>)> {
+        let adjacent = self.addr().checked_add(self.len) == Some(next.addr());
+        match self.len.checked_add(next.len) {
+            Some(len) if adjacent && self.perms == next.perms => Ok(Window {
+                // INVARIANT: the union of two exclusive windows that touch:
+                // each part lies in a live area with these permissions.
+                addr: self.addr,
+                len,
+                perms: self.perms,
+                _area: PhantomData,
+            }),
+            _ => Err((self, next)),
+        }
+    }
+
+    fn at(&self, offset: usize, len: usize) -> Result<*mut u8> {
+        let end = offset.checked_add(len).ok_or(ERANGE)?;
+        if end > self.len {
+            return Err(ERANGE);
+        }
+        // SAFETY: `offset <= len`: inside the window or one past its end.
+        Ok(unsafe { self.addr.as_ptr().add(offset) })
+    }
+
+    /// Copies `data` to `offset`: a plain copy into writable memory,
+    /// `text_poke_copy()` into read-only or executable memory.
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+        let dst = self.at(offset, data.len())?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        match self.perms {
+            // SAFETY: `dst..dst+len` is inside our writable window (checked
+            // above), which nobody else touches (type invariant), and
+            // `&mut self` excludes our own readers.
+            Perms::ReadWrite => unsafe {
+                core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len())
+            },
+            // SAFETY: the destination is inside our own RO/RX window, which
+            // nobody else writes (type invariant); the source is a valid
+            // slice, distinct from it.
+            _ => unsafe { arch::poke_copy(dst, data) },
+        }
+        Ok(())
+    }
+
+    /// Sets `len` bytes at `offset` to `byte`, like [`Window::write`].
+    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+        let dst = self.at(offset, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        match self.perms {
+            // SAFETY: as in `write`.
+            Perms::ReadWrite => unsafe { core::ptr::write_bytes(dst, byte, len) },
+            // SAFETY: as in `write`.
+            _ => unsafe { arch::poke_set(dst, byte, len) },
+        }
+        Ok(())
+    }
+
+    /// Copies `out.len()` bytes from `offset` into `out`.
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
+        let src = self.at(offset, out.len())?;
+        // SAFETY: the source range is inside our window and readable in
+        // every permission state; writes to it need `&mut self`, so none is
+        // in flight; `out` is a distinct, valid Rust buffer.
+        unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    /// How the page containing `offset` is mapped.
+    pub fn probe(&self, offset: usize) -> Result<PageInfo> {
+        let p = self.at(offset, 1)?;
+        // `at` checked `offset < len`, so `p` is inside the window.
+        arch::probe(NonNull::new(p).ok_or(EFAULT)?)
+    }
+
+    /// Calls the code at `offset` as `extern "C" fn() -> u64`.
+    ///
+    /// Refused unless the window is executable and `offset` starts with
+    /// [`LANDING_PAD`] (the only instruction IBT lets an indirect call land
+    /// on), saying which ([`CallRefused`]).
+    ///
+    /// # Safety
+    ///
+    /// The bytes at `offset` must be a complete function for the C ABI of
+    /// this kernel that returns, preserves callee-saved registers and does
+    /// nothing the caller is not allowed to do.
+    pub unsafe fn call(&self, offset: usize) -> core::result::Result<u64, CallRefused> {
+        if self.perms != Perms::ReadExec {
+            return Err(CallRefused::NotExecutable);
+        }
+        let mut pad = [0u8; LANDING_PAD.len()];
+        self.read(offset, &mut pad)
+            .map_err(|_| CallRefused::NoLandingPad)?;
+        if pad != LANDING_PAD {
+            return Err(CallRefused::NoLandingPad);
+        }
+        let entry = self.at(offset, 1).map_err(|_| CallRefused::OutOfRange)?;
+        // SAFETY: the window is mapped executable (checked above), the entry
+        // starts with a landing pad, and the caller guarantees that `entry`
+        // holds a function of this type.
+        let f: extern "C" fn() -> u64 = unsafe { core::mem::transmute(entry) };
+        Ok(f())
+    }
+}
+
+/// Why [`Window::call`] refused to call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallRefused {
+    /// The window is not mapped executable.
+    NotExecutable,
+    /// The entry does not start with [`LANDING_PAD`] (or its bytes run
+    /// past the window).
+    NoLandingPad,
+    /// The entry is outside the window.
+    OutOfRange,
+}
+
+impl CallRefused {
+    /// The errno and the one-line reason.
+    pub fn why(self) -> (Error, &'static str) {
+        match self {
+            CallRefused::NotExecutable => (EPERM, "not executable"),
+            CallRefused::NoLandingPad => (EINVAL, arch::NO_LANDING_PAD),
+            CallRefused::OutOfRange => (ERANGE, "entry outside the allocation"),
+        }
+    }
+}
+
+impl From<CallRefused> for Error {
+    fn from(r: CallRefused) -> Error {
+        r.why().0
+    }
+}
