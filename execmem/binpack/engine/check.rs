@@ -24,38 +24,38 @@ impl<S: Storage> Engine<S> {
         let mut by_type = PerType::<usize>::default();
         let mut blocks = 0usize;
         for i in 0..self.packs.len() {
-            let pk = corrupt(self.packs.get(i))?;
-            if pk.npacks == 0 {
+            let pack = corrupt(self.packs.get(i))?;
+            if pack.npacks == 0 {
                 continue;
             }
             let p = corrupt(u32::try_from(i).ok())?;
-            let align = if pk.pages != 0 {
+            let align = if pack.pages != 0 {
                 arch::PAGE_SIZE
             } else {
                 arch::PACK_SIZE
             };
-            if pk.base & align.wrapping_sub(1) != 0 {
+            if pack.base & align.wrapping_sub(1) != 0 {
                 return bad;
             }
-            let kind_ok = match pk.kind {
+            let kind_ok = match pack.kind {
                 PackKind::Unused => false,
-                PackKind::Shared => pk.npacks == 1 && pk.pages == 0,
-                PackKind::Extent => pk.npacks > 1 && pk.pages == 0,
-                PackKind::Overflow => pk.npacks == 1 && pk.pages != 0,
+                PackKind::Shared => pack.npacks == 1 && pack.pages == 0,
+                PackKind::Extent => pack.npacks > 1 && pack.pages == 0,
+                PackKind::Overflow => pack.npacks == 1 && pack.pages != 0,
             };
             if !kind_ok {
                 return bad;
             }
-            if pk.kind == PackKind::Overflow {
-                if pk.pages > PACK_G / PAGE_G || pk.used == 0 {
+            if pack.kind == PackKind::Overflow {
+                if pack.pages > PACK_G / PAGE_G || pack.used == 0 {
                     return bad;
                 }
                 over = corrupt(over.checked_add(1))?;
-                over_pages = corrupt(over_pages.checked_add(pk.pages))?;
-                over_used = corrupt(over_used.checked_add(pk.used))?;
-            } else if pk.kind == PackKind::Shared {
+                over_pages = corrupt(over_pages.checked_add(pack.pages))?;
+                over_used = corrupt(over_used.checked_add(pack.used))?;
+            } else if pack.kind == PackKind::Shared {
                 shared = corrupt(shared.checked_add(1))?;
-                if pk.used == 0 {
+                if pack.used == 0 {
                     empty = corrupt(empty.checked_add(1))?;
                     if self.spare != p {
                         return bad;
@@ -63,17 +63,17 @@ impl<S: Storage> Engine<S> {
                 }
             } else {
                 // An extent is released as soon as it is empty.
-                if pk.used == 0 {
+                if pack.used == 0 {
                     return bad;
                 }
                 ext = corrupt(ext.checked_add(1))?;
-                units = corrupt(units.checked_add(pk.npacks as usize))?;
+                units = corrupt(units.checked_add(pack.npacks as usize))?;
             }
-            let total = corrupt(pk.span_g())?;
+            let total = corrupt(pack.span_g())?;
             let (mut off, mut pu, mut pl, mut pf) = (0u32, 0u32, 0u32, 0u32);
             let mut prev = NIL;
             let mut prev_free = false;
-            let mut b = pk.first;
+            let mut b = pack.first;
             while b != NIL {
                 let n = self.node(b)?;
                 blocks = corrupt(blocks.checked_add(1))?;
@@ -83,13 +83,13 @@ impl<S: Storage> Engine<S> {
                 match n.state {
                     State::Spare => return bad,
                     State::Free => {
-                        if prev_free || pk.kind == PackKind::Overflow {
+                        if prev_free || pack.kind == PackKind::Overflow {
                             return bad;
                         }
                         pf = corrupt(pf.checked_add(1))?;
                         // It must be reachable from its list head.
-                        let li = list_idx(n.size);
-                        let mut f = *corrupt(pk.heads.get(li as usize))?;
+                        let list = list_idx(n.size);
+                        let mut f = *corrupt(pack.heads.get(list as usize))?;
                         let mut found = false;
                         while f != NIL {
                             if f == b {
@@ -118,18 +118,18 @@ impl<S: Storage> Engine<S> {
             }
             // A pack or extent is tiled exactly; an overflow extent holds one
             // block from offset 0 and leaves its tail unused.
-            let tiled = if pk.kind == PackKind::Overflow {
+            let tiled = if pack.kind == PackKind::Overflow {
                 off <= total && pl == 1 && pf == 0
             } else {
                 off == total
             };
-            if !tiled || pu != pk.used || pl != pk.live || pf != pk.nfree {
+            if !tiled || pu != pack.used || pl != pack.live || pf != pack.nfree {
                 return bad;
             }
             // Bitmap and list contents.
             let mut listed = 0u32;
-            for (li, &h) in pk.heads.iter().enumerate() {
-                let bit = pk.bits & 1u64.wrapping_shl(li as u32) != 0;
+            for (list, &h) in pack.heads.iter().enumerate() {
+                let bit = pack.bits & 1u64.wrapping_shl(list as u32) != 0;
                 if bit != (h != NIL) {
                     return bad;
                 }
@@ -140,7 +140,7 @@ impl<S: Storage> Engine<S> {
                     if n.state != State::Free
                         || n.pack != p
                         || n.fprev != fp
-                        || list_idx(n.size) as usize != li
+                        || list_idx(n.size) as usize != list
                     {
                         return bad;
                     }
@@ -149,21 +149,21 @@ impl<S: Storage> Engine<S> {
                     f = n.fnext;
                 }
             }
-            if listed != pk.nfree {
+            if listed != pack.nfree {
                 return bad;
             }
-            if pk.kind == PackKind::Overflow && pk.bits != 0 {
+            if pack.kind == PackKind::Overflow && pack.bits != 0 {
                 return bad;
             }
-            used = corrupt(used.checked_add(pk.used as usize))?;
-            live = corrupt(live.checked_add(pk.live as usize))?;
+            used = corrupt(used.checked_add(pack.used as usize))?;
+            live = corrupt(live.checked_add(pack.live as usize))?;
         }
         // Pack bitmaps: bit p of list i iff pack p's list i is non-empty.
         for i in 0..NLISTS {
             let mut want = [0u64; PMAP_WORDS];
             for p in 0..self.packs.len() {
-                let pk = corrupt(self.packs.get(p))?;
-                if pk.npacks != 0 && *corrupt(pk.heads.get(i))? != NIL {
+                let pack = corrupt(self.packs.get(p))?;
+                if pack.npacks != 0 && *corrupt(pack.heads.get(i))? != NIL {
                     let w = corrupt(want.get_mut(p.wrapping_shr(6)))?;
                     *w |= 1u64.wrapping_shl((p & 63) as u32);
                 }
@@ -174,9 +174,9 @@ impl<S: Storage> Engine<S> {
                     want_sum |= 1u64.wrapping_shl(w as u32);
                 }
             }
-            if self.pmap.get(i).copied().unwrap_or([0; PMAP_WORDS]) != want
-                || *corrupt(self.psum.get(i))? != want_sum
-                || (want_sum != 0) != (self.lbits & 1u64.wrapping_shl(i as u32) != 0)
+            if self.packs_with.get(i).copied().unwrap_or([0; PMAP_WORDS]) != want
+                || *corrupt(self.packs_with_words.get(i))? != want_sum
+                || (want_sum != 0) != (self.nonempty_lists & 1u64.wrapping_shl(i as u32) != 0)
             {
                 return bad;
             }
@@ -198,11 +198,11 @@ impl<S: Storage> Engine<S> {
         let mut n_idx = 0usize;
         for i in 0..self.by_addr.len() {
             let p = *corrupt(self.by_addr.get(i))?;
-            let pk = self.pack(p)?;
-            if pk.npacks == 0 || last.is_some_and(|l| l >= pk.base) {
+            let pack = self.pack(p)?;
+            if pack.npacks == 0 || last.is_some_and(|l| l >= pack.base) {
                 return bad;
             }
-            last = Some(pk.base);
+            last = Some(pack.base);
             n_idx = corrupt(n_idx.checked_add(1))?;
         }
         if !nodes_ok

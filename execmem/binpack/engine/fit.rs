@@ -28,62 +28,62 @@ fn align_up(x: u32, a: u32) -> Option<u32> {
 }
 
 impl<S: Storage> Engine<S> {
-    /// Does free block `b` hold `g` granules at alignment `ag`?
-    fn fits(&self, b: u32, g: u32, ag: u32) -> Result<bool, Error> {
+    /// Does free block `b` hold `size_g` granules at alignment `align_g`?
+    fn fits(&self, b: u32, size_g: u32, align_g: u32) -> Result<bool, Error> {
         let n = self.node(b)?;
-        let Some(a) = align_up(n.off, ag) else {
+        let Some(a) = align_up(n.off, align_g) else {
             return Ok(false);
         };
         let end = corrupt(n.off.checked_add(n.size))?;
-        Ok(a.checked_add(g).is_some_and(|e| e <= end))
+        Ok(a.checked_add(size_g).is_some_and(|e| e <= end))
     }
 
-    /// Find a free block smaller than a pack for `g` granules at alignment
-    /// `ag` (any block if the request needs a pack's size anyway): O(1).
+    /// Find a free block smaller than a pack for `size_g` granules at alignment
+    /// `align_g` (any block if the request needs a pack's size anyway): O(1).
     /// The blocks of a pack's size or more are [`Engine::find_big`]'s.
-    pub(super) fn find_fit(&self, g: u32, ag: u32) -> Result<Option<u32>, Error> {
+    pub(super) fn find_fit(&self, size_g: u32, align_g: u32) -> Result<Option<u32>, Error> {
         // Over-ask by the alignment slack so any block found fits aligned.
-        let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
+        let need = corrupt(size_g.checked_add(align_g.wrapping_sub(1)))?;
         if need > PACK_G {
             // Only blocks of a pack's size or more may fit: look at a few.
-            if let Some(b) = self.scan_list(FULL_LIST, g, ag)? {
+            if let Some(b) = self.scan_list(FULL_LIST, size_g, align_g)? {
                 return Ok(Some(b));
             }
             // The bounded scan may stop before the spare; the spare's one
             // block starts pack-aligned and spans a pack, so it holds any
             // request of up to a pack at any alignment up to a pack.
-            if g <= PACK_G && self.spare != NIL {
+            if size_g <= PACK_G && self.spare != NIL {
                 return Ok(Some(self.pack(self.spare)?.first));
             }
             return Ok(None);
         }
         // A few blocks of the request's own class first: they may fit
         // tightly (the class spans up to 25 %).
-        let ce = tlsf::list_of(need);
-        let c = tlsf::search_list(need);
-        if ce < c {
-            if let Some(b) = self.scan_list(ce, g, ag)? {
+        let exact_list = tlsf::list_of(need);
+        let fit_list = tlsf::search_list(need);
+        if exact_list < fit_list {
+            if let Some(b) = self.scan_list(exact_list, size_g, align_g)? {
                 return Ok(Some(b));
             }
         }
         // The smallest class guaranteed to fit, in the first (fullest) pack
         // that has it.
-        let Some(li) = tlsf::lowest_from(self.lbits, c) else {
+        let Some(list) = tlsf::lowest_from(self.nonempty_lists, fit_list) else {
             return Ok(None);
         };
-        if li < FULL_LIST {
-            if let Some(b) = self.scan_list(li, g, ag)? {
+        if list < FULL_LIST {
+            if let Some(b) = self.scan_list(list, size_g, align_g)? {
                 return Ok(Some(b));
             }
         }
         Ok(None)
     }
 
-    /// For a request of `g` granules at alignment `ag` that fits in a pack:
+    /// For a request of `size_g` granules at alignment `align_g` that fits in a pack:
     /// a free block of a pack's size or more (an extent's free front or
     /// tail, the spare last), which holds it at any alignment. O(1).
-    pub(super) fn find_big(&self, g: u32, ag: u32) -> Result<Option<u32>, Error> {
-        let need = corrupt(g.checked_add(ag.wrapping_sub(1)))?;
+    pub(super) fn find_big(&self, size_g: u32, align_g: u32) -> Result<Option<u32>, Error> {
+        let need = corrupt(size_g.checked_add(align_g.wrapping_sub(1)))?;
         if need > PACK_G {
             // find_fit looked at these blocks already.
             return Ok(None);
@@ -101,21 +101,21 @@ impl<S: Storage> Engine<S> {
         Ok(Some(*corrupt(self.pack(p)?.heads.get(FULL_LIST as usize))?))
     }
 
-    /// The best of a few blocks of list `li` (in the lowest packs that
-    /// have one) that holds `g` granules at alignment `ag`: the one that
+    /// The best of a few blocks of list `list` (in the lowest packs that
+    /// have one) that holds `size_g` granules at alignment `align_g`: the one that
     /// leaves the least behind, an exact fit at once. Bounded work.
-    fn scan_list(&self, li: u32, g: u32, ag: u32) -> Result<Option<u32>, Error> {
+    fn scan_list(&self, list: u32, size_g: u32, align_g: u32) -> Result<Option<u32>, Error> {
         let mut best: Option<(u32, u32)> = None;
-        let mut next = self.plist_next(li, 0)?;
+        let mut next = self.plist_next(list, 0)?;
         let mut np = 0;
         while let (Some(p), true) = (next, np < FALLBACK_PACKS) {
-            let pk = self.pack(p)?;
-            let mut b = *corrupt(pk.heads.get(li as usize))?;
+            let pack = self.pack(p)?;
+            let mut b = *corrupt(pack.heads.get(list as usize))?;
             let mut nb = 0;
             while b != NIL && nb < FALLBACK_BLOCKS {
-                if self.fits(b, g, ag)? {
+                if self.fits(b, size_g, align_g)? {
                     let n = self.node(b)?;
-                    let left = n.size.saturating_sub(g);
+                    let left = n.size.saturating_sub(size_g);
                     if left == 0 {
                         return Ok(Some(b));
                     }
@@ -126,16 +126,16 @@ impl<S: Storage> Engine<S> {
                 b = self.node(b)?.fnext;
                 nb = nb.wrapping_add(1);
             }
-            next = self.plist_next(li, corrupt(p.checked_add(1))?)?;
+            next = self.plist_next(list, corrupt(p.checked_add(1))?)?;
             np = np.wrapping_add(1);
         }
         Ok(best.map(|(b, _)| b))
     }
 
-    /// Allocate `g` granules at alignment `ag` from free block `b` (which
+    /// Allocate `size_g` granules at alignment `align_g` from free block `b` (which
     /// fits), splitting the front and back remainders off as free blocks.
     /// Needs two spare nodes.
-    pub(super) fn carve(&mut self, b: u32, g: u32, ag: u32) -> Result<u32, Error> {
+    pub(super) fn carve(&mut self, b: u32, size_g: u32, align_g: u32) -> Result<u32, Error> {
         let (p, off, size, next) = {
             let n = self.node(b)?;
             if n.state != State::Free {
@@ -143,9 +143,9 @@ impl<S: Storage> Engine<S> {
             }
             (n.pack, n.off, n.size, n.next)
         };
-        let a = corrupt(align_up(off, ag))?;
+        let a = corrupt(align_up(off, align_g))?;
         let front = corrupt(a.checked_sub(off))?;
-        let back = corrupt(size.checked_sub(front).and_then(|s| s.checked_sub(g)))?;
+        let back = corrupt(size.checked_sub(front).and_then(|s| s.checked_sub(size_g)))?;
         self.list_remove(b)?;
         if p == self.spare {
             self.empty = corrupt(self.empty.checked_sub(1))?;
@@ -161,7 +161,7 @@ impl<S: Storage> Engine<S> {
                 self.node_mut(next)?.prev = u;
             }
             let gen = self.node(u)?.gen;
-            *self.node_mut(u)? = Node::block(a, g, b, next, p, gen, State::Free);
+            *self.node_mut(u)? = Node::block(a, size_g, b, next, p, gen, State::Free);
             self.list_insert(b)?;
             u
         } else {
@@ -170,7 +170,7 @@ impl<S: Storage> Engine<S> {
         let mut nfree_delta: i32 = if front > 0 { 0 } else { -1 };
         if back > 0 {
             let r = self.take_node()?;
-            let end = corrupt(a.checked_add(g))?;
+            let end = corrupt(a.checked_add(size_g))?;
             let unext = self.node(u)?.next;
             if unext != NIL {
                 self.node_mut(unext)?.prev = r;
@@ -182,13 +182,13 @@ impl<S: Storage> Engine<S> {
             nfree_delta = nfree_delta.wrapping_add(1);
         }
         let n = self.node_mut(u)?;
-        n.size = g;
+        n.size = size_g;
         n.state = State::Used;
         n.gen = n.gen.wrapping_add(1);
-        let pk = self.pack_mut(p)?;
-        pk.used = corrupt(pk.used.checked_add(g))?;
-        pk.live = corrupt(pk.live.checked_add(1))?;
-        pk.nfree = corrupt(pk.nfree.checked_add_signed(nfree_delta))?;
+        let pack = self.pack_mut(p)?;
+        pack.used = corrupt(pack.used.checked_add(size_g))?;
+        pack.live = corrupt(pack.live.checked_add(1))?;
+        pack.nfree = corrupt(pack.nfree.checked_add_signed(nfree_delta))?;
         Ok(u)
     }
 
@@ -198,10 +198,10 @@ impl<S: Storage> Engine<S> {
     /// list.
     #[inline(always)]
     pub(super) fn merge(&mut self, u: u32, p: u32, size: u32) -> Result<u32, Error> {
-        let pk = self.pack_mut(p)?;
-        pk.used = corrupt(pk.used.checked_sub(size))?;
-        pk.live = corrupt(pk.live.checked_sub(1))?;
-        let mut nfree = corrupt(pk.nfree.checked_add(1))?;
+        let pack = self.pack_mut(p)?;
+        pack.used = corrupt(pack.used.checked_sub(size))?;
+        pack.live = corrupt(pack.live.checked_sub(1))?;
+        let mut nfree = corrupt(pack.nfree.checked_add(1))?;
         {
             let n = self.node_mut(u)?;
             n.state = State::Free;

@@ -3,7 +3,7 @@
 //! The indexes over free space and packs: each pack's segregated free
 //! lists (`Pack::heads`, with a `u64` of the non-empty ones), the
 //! class-wide bitmaps of the packs whose list of a size is non-empty
-//! (`pmap`, summarised by `psum` and `lbits`), and the pack slots sorted
+//! (`packs_with`, summarised by `packs_with_words` and `nonempty_lists`), and the pack slots sorted
 //! by base address (`by_addr`), for lookups by address.
 
 use super::super::storage::{Error, Storage, Vector};
@@ -14,14 +14,14 @@ use super::{corrupt, Engine, NIL, PACK_G};
 /// single block, and the free blocks of at least 2 MiB in extents.
 pub(super) const FULL_LIST: u32 = tlsf::list_of(PACK_G);
 
-/// The free list of a block of `g` granules (blocks larger than a pack, in
+/// The free list of a block of `size_g` granules (blocks larger than a pack, in
 /// extents, share the last list).
-pub(super) const fn list_idx(g: u32) -> u32 {
-    let li = tlsf::list_of(g);
-    if li > FULL_LIST {
+pub(super) const fn list_idx(size_g: u32) -> u32 {
+    let list = tlsf::list_of(size_g);
+    if list > FULL_LIST {
         FULL_LIST
     } else {
-        li
+        list
     }
 }
 
@@ -34,16 +34,16 @@ impl<S: Storage> Engine<S> {
             let n = self.node(b)?;
             (n.pack, n.size)
         };
-        let li = list_idx(size);
-        let pk = self.pack_mut(p)?;
-        let slot = corrupt(pk.heads.get_mut(li as usize))?;
+        let list = list_idx(size);
+        let pack = self.pack_mut(p)?;
+        let slot = corrupt(pack.heads.get_mut(list as usize))?;
         let old = *slot;
         *slot = b;
-        pk.bits |= 1u64.wrapping_shl(li);
+        pack.bits |= 1u64.wrapping_shl(list);
         if old != NIL {
             self.node_mut(old)?.fprev = b;
         } else {
-            self.plist_link(p, li)?;
+            self.plist_link(p, list)?;
         }
         let n = self.node_mut(b)?;
         n.fprev = NIL;
@@ -57,22 +57,22 @@ impl<S: Storage> Engine<S> {
             let n = self.node(b)?;
             (n.pack, n.size, n.fprev, n.fnext)
         };
-        let li = list_idx(size);
+        let list = list_idx(size);
         if fnx != NIL {
             self.node_mut(fnx)?.fprev = fp;
         }
         if fp != NIL {
             self.node_mut(fp)?.fnext = fnx;
         } else {
-            let pk = self.pack_mut(p)?;
-            let slot = corrupt(pk.heads.get_mut(li as usize))?;
+            let pack = self.pack_mut(p)?;
+            let slot = corrupt(pack.heads.get_mut(list as usize))?;
             if *slot != b {
                 return Err(Error::Corrupted);
             }
             *slot = fnx;
             if fnx == NIL {
-                pk.bits &= !1u64.wrapping_shl(li);
-                self.plist_unlink(p, li)?;
+                pack.bits &= !1u64.wrapping_shl(list);
+                self.plist_unlink(p, list)?;
             }
         }
         let n = self.node_mut(b)?;
@@ -83,36 +83,36 @@ impl<S: Storage> Engine<S> {
 
     // ---- per-class pack lists --------------------------------------------
 
-    /// Pack `p`'s list `li` became empty.
-    fn plist_unlink(&mut self, p: u32, li: u32) -> Result<(), Error> {
-        let row = corrupt(self.pmap.get_mut(li as usize))?;
+    /// Pack `p`'s list `list` became empty.
+    fn plist_unlink(&mut self, p: u32, list: u32) -> Result<(), Error> {
+        let row = corrupt(self.packs_with.get_mut(list as usize))?;
         let w = p.wrapping_shr(6);
         let word = corrupt(row.get_mut(w as usize))?;
         *word &= !1u64.wrapping_shl(p & 63);
         if *word == 0 {
-            let sum = corrupt(self.psum.get_mut(li as usize))?;
+            let sum = corrupt(self.packs_with_words.get_mut(list as usize))?;
             *sum &= !1u64.wrapping_shl(w);
             if *sum == 0 {
-                self.lbits &= !1u64.wrapping_shl(li);
+                self.nonempty_lists &= !1u64.wrapping_shl(list);
             }
         }
         Ok(())
     }
 
-    /// Pack `p`'s list `li` became non-empty.
-    fn plist_link(&mut self, p: u32, li: u32) -> Result<(), Error> {
-        let row = corrupt(self.pmap.get_mut(li as usize))?;
+    /// Pack `p`'s list `list` became non-empty.
+    fn plist_link(&mut self, p: u32, list: u32) -> Result<(), Error> {
+        let row = corrupt(self.packs_with.get_mut(list as usize))?;
         let w = p.wrapping_shr(6);
         *corrupt(row.get_mut(w as usize))? |= 1u64.wrapping_shl(p & 63);
-        *corrupt(self.psum.get_mut(li as usize))? |= 1u64.wrapping_shl(w);
-        self.lbits |= 1u64.wrapping_shl(li);
+        *corrupt(self.packs_with_words.get_mut(list as usize))? |= 1u64.wrapping_shl(w);
+        self.nonempty_lists |= 1u64.wrapping_shl(list);
         Ok(())
     }
 
-    /// The lowest pack slot `>= from` whose list `li` is non-empty.
-    pub(super) fn plist_next(&self, li: u32, from: u32) -> Result<Option<u32>, Error> {
+    /// The lowest pack slot `>= from` whose list `list` is non-empty.
+    pub(super) fn plist_next(&self, list: u32, from: u32) -> Result<Option<u32>, Error> {
         // No rows yet: no pack was ever mapped.
-        let Some(row) = self.pmap.get(li as usize) else {
+        let Some(row) = self.packs_with.get(list as usize) else {
             return Ok(None);
         };
         let w = from.wrapping_shr(6);
@@ -121,7 +121,7 @@ impl<S: Storage> Engine<S> {
                 return Ok(Some(w.wrapping_shl(6) | b));
             }
         }
-        let sum = *corrupt(self.psum.get(li as usize))?;
+        let sum = *corrupt(self.packs_with_words.get(list as usize))?;
         let Some(nw) = tlsf::lowest_from(sum, corrupt(w.checked_add(1))?) else {
             return Ok(None);
         };

@@ -148,8 +148,8 @@ fn corrupt<T>(o: Option<T>) -> Result<T, Error> {
     o.ok_or(Error::Corrupted)
 }
 
-fn g2b(g: u32) -> Result<usize, Error> {
-    corrupt((g as usize).checked_mul(arch::GRANULE))
+fn g2b(size_g: u32) -> Result<usize, Error> {
+    corrupt((size_g as usize).checked_mul(arch::GRANULE))
 }
 
 /// The allocator of one permission class.
@@ -158,11 +158,12 @@ fn g2b(g: u32) -> Result<usize, Error> {
 ///
 /// See [`Node`] and [`Pack`]. In addition: `node_free` links exactly
 /// `node_spare` `Spare` nodes; `by_addr` lists the live pack slots sorted by
-/// base; bit `p` of `pmap[i]` is set iff pack `p`'s list `i` is non-empty,
-/// bit `w` of `psum[i]` iff word `w` of `pmap[i]` is non-zero, bit `i` of
-/// `lbits` iff `psum[i]` is; `empty` is the number
-/// of shared packs with `used == 0` (at most 1 between operations); the
-/// counters equal the sums over packs.
+/// base; bit `p` of `packs_with[i]` is set iff pack `p`'s list `i` is
+/// non-empty, bit `w` of `packs_with_words[i]` iff word `w` of
+/// `packs_with[i]` is non-zero, bit `i` of `nonempty_lists` iff
+/// `packs_with_words[i]` is; `empty` is the number of shared packs with
+/// `used == 0` (at most 1 between operations); the counters equal the sums
+/// over packs.
 pub struct Engine<S: Storage> {
     class: Class,
     id: u32,
@@ -175,9 +176,9 @@ pub struct Engine<S: Storage> {
     /// One row per list, `NLISTS` rows once the first pack is mapped
     /// (empty before): on the heap, so the engine itself stays small
     /// enough to build on a kernel stack.
-    pmap: S::Vec<[u64; PMAP_WORDS]>,
-    psum: [u64; NLISTS],
-    lbits: u64,
+    packs_with: S::Vec<[u64; PMAP_WORDS]>,
+    packs_with_words: [u64; NLISTS],
+    nonempty_lists: u64,
     empty: u32,
     spare: u32,
     tick: u64,
@@ -207,9 +208,9 @@ impl<S: Storage> Engine<S> {
             node_free: NIL,
             node_spare: 0,
             slot_free: NIL,
-            pmap: S::new_vec(),
-            psum: [0; NLISTS],
-            lbits: 0,
+            packs_with: S::new_vec(),
+            packs_with_words: [0; NLISTS],
+            nonempty_lists: 0,
             empty: 0,
             spare: NIL,
             tick: 0,
@@ -258,16 +259,16 @@ impl<S: Storage> Engine<S> {
             return Err(Error::TooBig);
         }
         let align = align.max(info.granularity).max(arch::GRANULE);
-        let g = u32::try_from(size.div_ceil(arch::GRANULE)).map_err(|_| Error::TooBig)?;
-        let ag = align
+        let size_g = u32::try_from(size.div_ceil(arch::GRANULE)).map_err(|_| Error::TooBig)?;
+        let align_g = align
             .checked_shr(arch::GRANULE_SHIFT)
             .and_then(|a| u32::try_from(a).ok())
             .ok_or(Error::Invalid)?;
-        let u = self.alloc_shared(src, g, ag)?;
+        let u = self.alloc_shared(src, size_g, align_g)?;
         self.node_mut(u)?.ty = ty.index() as u8;
         let t = &mut self.used_by_type[ty];
-        *t = corrupt(t.checked_add(g as usize))?;
-        self.used = corrupt(self.used.checked_add(g as usize))?;
+        *t = corrupt(t.checked_add(size_g as usize))?;
+        self.used = corrupt(self.used.checked_add(size_g as usize))?;
         self.live = corrupt(self.live.checked_add(1))?;
         self.tick = self.tick.wrapping_add(1);
         let mut pl = self.placement_of(u)?;
@@ -331,9 +332,9 @@ impl<S: Storage> Engine<S> {
 
     fn placement_of(&self, u: u32) -> Result<Placement, Error> {
         let n = self.node(u)?;
-        let pk = self.pack(n.pack)?;
+        let pack = self.pack(n.pack)?;
         let offset = g2b(n.off)?;
-        let addr = corrupt(pk.base.checked_add(offset))?;
+        let addr = corrupt(pack.base.checked_add(offset))?;
         let natural = 1usize
             .checked_shl(addr.trailing_zeros())
             .unwrap_or(arch::MAX_ALIGN)
@@ -366,14 +367,14 @@ impl<S: Storage> Engine<S> {
             return Err(Error::NotAllocated);
         };
         let p = *corrupt(self.by_addr.get(i))?;
-        let pk = self.pack(p)?;
-        let rel = corrupt(addr.checked_sub(pk.base))?;
-        let span = g2b(corrupt(pk.span_g())?)?;
+        let pack = self.pack(p)?;
+        let rel = corrupt(addr.checked_sub(pack.base))?;
+        let span = g2b(corrupt(pack.span_g())?)?;
         if rel >= span {
             return Err(Error::NotAllocated);
         }
         let rg = u32::try_from(rel >> arch::GRANULE_SHIFT).map_err(|_| Error::Corrupted)?;
-        let mut b = pk.first;
+        let mut b = pack.first;
         while b != NIL {
             let n = self.node(b)?;
             let end = corrupt(n.off.checked_add(n.size))?;
@@ -410,9 +411,9 @@ impl<S: Storage> Engine<S> {
         self.nodes
             .get(u as usize)
             .and_then(|n| self.packs.get(n.pack as usize))
-            .is_some_and(|pk| match pk.kind {
+            .is_some_and(|pack| match pack.kind {
                 PackKind::Overflow => true,
-                PackKind::Extent => pk.live == 1,
+                PackKind::Extent => pack.live == 1,
                 PackKind::Shared | PackKind::Unused => false,
             })
     }

@@ -58,7 +58,7 @@ impl PackKind {
 /// overflow extent: one block from 0 and an unused tail);
 /// `used`/`live`/`nfree` count the used granules, allocations and free
 /// blocks; bit `i` of `bits` is set iff `heads[i] != NIL`, and then the
-/// pack is in the engine's pack list `i` (bit set in `pmap[i]`). An extent
+/// pack is in the engine's pack list `i` (bit set in `packs_with[i]`). An extent
 /// is never empty; an overflow extent has exactly one `Used` block and no
 /// free block. Free blocks of `PACK_G` granules or more (only in extents,
 /// or an empty pack) share the last list.
@@ -116,12 +116,12 @@ pub(super) enum Span {
 }
 
 impl Span {
-    pub(super) fn of(pk: &Pack) -> Self {
-        if pk.pages != 0 {
+    pub(super) fn of(pack: &Pack) -> Self {
+        if pack.pages != 0 {
             // The alignment only matters when mapping.
-            Span::Pages(pk.pages, arch::PAGE_SIZE)
+            Span::Pages(pack.pages, arch::PAGE_SIZE)
         } else {
-            Span::Packs(pk.npacks)
+            Span::Packs(pack.npacks)
         }
     }
 
@@ -183,8 +183,8 @@ impl<S: Storage> Engine<S> {
         self.reserve_slot()?;
         // The per-list pack bitmaps, at the first mapping. A partial push
         // is not observable: missing rows read as zero.
-        while self.pmap.len() < NLISTS {
-            self.pmap.try_push([0; PMAP_WORDS])?;
+        while self.packs_with.len() < NLISTS {
+            self.packs_with.try_push([0; PMAP_WORDS])?;
         }
         self.by_addr.try_push(NIL)?;
         // The slot this mapping will take (reserved above).
@@ -220,15 +220,15 @@ impl<S: Storage> Engine<S> {
         }
         let next = self.pack(p)?.next_slot;
         self.slot_free = next;
-        let pk = self.pack_mut(p)?;
-        *pk = Pack::unused(NIL);
-        pk.base = base;
-        pk.kind = PackKind::of(span);
+        let pack = self.pack_mut(p)?;
+        *pack = Pack::unused(NIL);
+        pack.base = base;
+        pack.kind = PackKind::of(span);
         match span {
-            Span::Packs(n) => pk.npacks = n,
+            Span::Packs(n) => pack.npacks = n,
             Span::Pages(n, _) => {
-                pk.npacks = 1;
-                pk.pages = n;
+                pack.npacks = 1;
+                pack.pages = n;
             }
         }
         self.by_addr_insert(p)?;
@@ -258,8 +258,8 @@ impl<S: Storage> Engine<S> {
         }
         self.by_addr_remove(p)?;
         let (base, span, kind) = {
-            let pk = self.pack(p)?;
-            (pk.base, Span::of(pk), pk.kind)
+            let pack = self.pack(p)?;
+            (pack.base, Span::of(pack), pack.kind)
         };
         match (kind, span) {
             (PackKind::Overflow, Span::Pages(n, _)) => {
@@ -302,9 +302,9 @@ impl<S: Storage> Engine<S> {
         let b = self.take_node()?;
         let gen = self.node(b)?.gen;
         *self.node_mut(b)? = Node::block(0, total, NIL, NIL, p, gen, State::Free);
-        let pk = self.pack_mut(p)?;
-        pk.first = b;
-        pk.nfree = 1;
+        let pack = self.pack_mut(p)?;
+        pack.first = b;
+        pack.nfree = 1;
         self.list_insert(b)?;
         if npacks == 1 {
             // The spare until carved (the caller carves right away).

@@ -62,18 +62,18 @@ pub const HYST_OPS: u64 = 1024;
 pub const OVERFLOW_PAGES: u32 = 256;
 
 impl<S: Storage> Engine<S> {
-    /// Whether `g` granules that no block smaller than a pack holds should
+    /// Whether `size_g` granules that no block smaller than a pack holds should
     /// go to an overflow extent rather than a new pack: there is no spare,
     /// the class's packs have room
     /// for them in total (so a new pack would be needed only because their
     /// free space is fragmented), a pack would hold them, and the overflow
     /// budget allows.
-    fn overflows(&self, g: u32) -> Result<bool, Error> {
+    fn overflows(&self, size_g: u32) -> Result<bool, Error> {
         // The spare is mapped already: take it.
-        if g > PACK_G || self.spare != NIL {
+        if size_g > PACK_G || self.spare != NIL {
             return Ok(false);
         }
-        let pages = g.div_ceil(PAGE_G);
+        let pages = size_g.div_ceil(PAGE_G);
         let budget = self.overflow_pages.checked_add(pages);
         if budget.map_or(true, |b| b > OVERFLOW_PAGES) {
             return Ok(false);
@@ -82,68 +82,68 @@ impl<S: Storage> Engine<S> {
         let capacity = corrupt(units.checked_mul(PACK_G as usize))?;
         let packed = corrupt(self.used.checked_sub(self.overflow_used as usize))?;
         Ok(packed
-            .checked_add(g as usize)
+            .checked_add(size_g as usize)
             .is_some_and(|n| n <= capacity))
     }
 
-    /// An overflow extent: `g` granules at alignment `ag` in page-granular
+    /// An overflow extent: `size_g` granules at alignment `align_g` in page-granular
     /// backing of their own: one allocation, unmapped when it is freed.
     fn alloc_overflow<P: PackSource>(
         &mut self,
         src: &mut P,
-        g: u32,
-        ag: u32,
+        size_g: u32,
+        align_g: u32,
     ) -> Result<u32, Error> {
-        let align = g2b(ag)?.max(arch::PAGE_SIZE);
-        let u = self.one_block_extent(src, Span::Pages(g.div_ceil(PAGE_G), align), g)?;
-        self.overflow_used = corrupt(self.overflow_used.checked_add(g))?;
+        let align = g2b(align_g)?.max(arch::PAGE_SIZE);
+        let u = self.one_block_extent(src, Span::Pages(size_g.div_ceil(PAGE_G), align), size_g)?;
+        self.overflow_used = corrupt(self.overflow_used.checked_add(size_g))?;
         Ok(u)
     }
 
-    /// Map `span` as an extent holding one used block of `g` granules at
+    /// Map `span` as an extent holding one used block of `size_g` granules at
     /// offset 0 and no free block.
     fn one_block_extent<P: PackSource>(
         &mut self,
         src: &mut P,
         span: Span,
-        g: u32,
+        size_g: u32,
     ) -> Result<u32, Error> {
         let p = self.map_pack(src, span, 1)?;
         let u = self.take_node()?;
         let gen = self.node(u)?.gen.wrapping_add(1);
-        *self.node_mut(u)? = Node::block(0, g, NIL, NIL, p, gen, State::Used);
-        let pk = self.pack_mut(p)?;
-        pk.first = u;
-        pk.used = g;
-        pk.live = 1;
+        *self.node_mut(u)? = Node::block(0, size_g, NIL, NIL, p, gen, State::Used);
+        let pack = self.pack_mut(p)?;
+        pack.first = u;
+        pack.used = size_g;
+        pack.live = 1;
         Ok(u)
     }
 
     pub(super) fn alloc_shared<P: PackSource>(
         &mut self,
         src: &mut P,
-        g: u32,
-        ag: u32,
+        size_g: u32,
+        align_g: u32,
     ) -> Result<u32, Error> {
         self.reserve_nodes(2)?;
         // Blocks smaller than a pack first; then, if the free space of the
         // packs is merely fragmented, an overflow extent; then a block of
         // a pack's size or more (cutting into an extent's free front keeps
         // its large allocation from coming back there); then a new pack.
-        let b = match self.find_fit(g, ag)? {
+        let b = match self.find_fit(size_g, align_g)? {
             Some(b) => b,
-            None if self.overflows(g)? => return self.alloc_overflow(src, g, ag),
-            None => match self.find_big(g, ag)? {
+            None if self.overflows(size_g)? => return self.alloc_overflow(src, size_g, align_g),
+            None => match self.find_big(size_g, align_g)? {
                 Some(b) => b,
                 None => {
-                    // A pack, or an extent of ceil(g / pack) packs whose
+                    // A pack, or an extent of ceil(size_g / pack) packs whose
                     // tail is shared like any free block.
-                    let p = self.new_pack(src, g.div_ceil(PACK_G).max(1))?;
+                    let p = self.new_pack(src, size_g.div_ceil(PACK_G).max(1))?;
                     self.pack(p)?.first
                 }
             },
         };
-        self.carve(b, g, ag)
+        self.carve(b, size_g, align_g)
     }
 
     /// After a free left merged block `b` in pack `p`: if the pack is now
@@ -156,9 +156,9 @@ impl<S: Storage> Engine<S> {
         p: u32,
         b: u32,
     ) -> Result<bool, Error> {
-        let pk = self.pack(p)?;
-        let now_empty = pk.used == 0;
-        let keep = pk.kind == PackKind::Shared && self.spare == NIL && self.recently_grew();
+        let pack = self.pack(p)?;
+        let now_empty = pack.used == 0;
+        let keep = pack.kind == PackKind::Shared && self.spare == NIL && self.recently_grew();
         let mut unmapped = false;
         if now_empty {
             if keep {
@@ -207,9 +207,9 @@ impl<S: Storage> Engine<S> {
     /// how many allocations were still live (leaked by their owners).
     pub fn release_all<P: PackSource>(&mut self, src: &mut P) -> usize {
         let mut unmaps = self.unmaps;
-        for (i, pk) in (0..self.packs.len()).filter_map(|i| Some((i, self.packs.get(i)?))) {
-            if pk.npacks != 0 {
-                Span::of(pk).unmap(src, self.class, i as u32, pk.base);
+        for (i, pack) in (0..self.packs.len()).filter_map(|i| Some((i, self.packs.get(i)?))) {
+            if pack.npacks != 0 {
+                Span::of(pack).unmap(src, self.class, i as u32, pack.base);
                 unmaps = unmaps.wrapping_add(1);
             }
         }

@@ -94,12 +94,12 @@ impl<S: Storage> Engine<S> {
 
     /// Debugfs view of pack slot `i`.
     pub fn pack_info(&self, i: usize) -> Option<PackInfo> {
-        let pk = self.packs.get(i)?;
-        if pk.npacks == 0 {
+        let pack = self.packs.get(i)?;
+        if pack.npacks == 0 {
             return None;
         }
         let mut largest = 0u32;
-        let mut b = pk.first;
+        let mut b = pack.first;
         while b != NIL {
             let n = self.nodes.get(b as usize)?;
             if n.state == State::Free {
@@ -108,13 +108,13 @@ impl<S: Storage> Engine<S> {
             b = n.next;
         }
         Some(PackInfo {
-            base: pk.base,
-            npacks: pk.npacks as usize,
-            pages: pk.pages as usize,
-            dedicated: pk.kind.dedicated(),
-            used: (pk.used as usize).saturating_mul(arch::GRANULE),
-            live: pk.live as usize,
-            free_extents: pk.nfree as usize,
+            base: pack.base,
+            npacks: pack.npacks as usize,
+            pages: pack.pages as usize,
+            dedicated: pack.kind.dedicated(),
+            used: (pack.used as usize).saturating_mul(arch::GRANULE),
+            live: pack.live as usize,
+            free_extents: pack.nfree as usize,
             largest_free: (largest as usize).saturating_mul(arch::GRANULE),
         })
     }
@@ -122,14 +122,14 @@ impl<S: Storage> Engine<S> {
     /// A 64-cell picture of pack slot `i`: each cell is 1/64 of the pack
     /// (32 KiB of a 2 MiB pack): `.` empty, `:` partly used, `#` full.
     pub fn pack_map(&self, i: usize) -> Option<[u8; 64]> {
-        let pk = self.packs.get(i)?;
-        if pk.npacks == 0 {
+        let pack = self.packs.get(i)?;
+        if pack.npacks == 0 {
             return None;
         }
-        let total = pk.span_g()?;
+        let total = pack.span_g()?;
         let cell = total.checked_div(64)?;
         let mut used = [0u32; 64];
-        let mut b = pk.first;
+        let mut b = pack.first;
         while b != NIL {
             let n = self.nodes.get(b as usize)?;
             if n.state == State::Used {
