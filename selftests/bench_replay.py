@@ -11,7 +11,9 @@
 # that bad input is refused with a reason and that the largest run
 # allowed succeeds; prints the phase lines for
 # scripts/replay-compare.sh, which checks that the host replay maps the
-# same bytes at every phase. KTAP out.
+# same bytes at every phase (run it on a freshly loaded module: pack slots
+# freed by earlier users are reused last-freed first, which changes
+# placement). KTAP out.
 
 import errno
 import os

@@ -191,6 +191,9 @@ pub(super) fn free_one<S: Subject>(
 pub(super) fn measure<S: Subject>(s: &S, ops: &[Op], write: bool, run: &mut Run) -> Result {
     let allocs = ops.iter().filter(|o| matches!(o, Op::Alloc(_))).count();
     let mut live: KVVec<Option<Live<S::Handle>>> = KVVec::with_capacity(allocs, GFP_KERNEL)?;
+    // What earlier users left kept (parked ranges, spare packs) is given
+    // back first, so that it is neither counted nor reused by this run.
+    s.release();
     let start = direct_map_splits();
     let mut base = PerClass::<u64>::default();
     for c in Class::ALL {
