@@ -4,7 +4,8 @@
 //! the kernel's test harness so that both quote the same workloads: the
 //! PRNG, the BPF program-size distribution, one module of the module trace
 //! ([`Module`], a row of `data/modules-6.12.117.tsv`) and the order in
-//! which the module-trace replay loads and unloads them ([`ModuleChurn`]).
+//! which the module-trace replay loads and unloads them ([`ModuleChurn`]),
+//! expanded into allocations and frees ([`expand`]).
 //! Integer-only: the kernel has no floating point.
 
 use super::types::{arch::PAGE_SIZE, ExecmemType, MAX_ALLOC};
@@ -241,6 +242,64 @@ impl Iterator for ModuleChurn<'_> {
             }
         }
     }
+}
+
+/// One event of the module-trace replay, per allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Allocate (type, size, alignment): the replay's next allocation,
+    /// numbered from 0 in this order.
+    Alloc(ExecmemType, usize, usize),
+    /// Free allocation number `n`.
+    Free(usize),
+    /// A phase ended ([`Step::Phase`]).
+    Phase(u32),
+}
+
+/// Expands `steps` over `mods` into [`Event`]s for `emit`: a load allocates
+/// the module's core sections, then its init sections, then frees the init
+/// ones; an unload frees the core ones. `core` is scratch space, one entry
+/// per module (the number of its first core allocation, and how many). The
+/// first error of `emit` ends the expansion.
+pub fn expand<E>(
+    mods: &[Module],
+    steps: ModuleChurn<'_>,
+    core: &mut [(usize, usize)],
+    mut emit: impl FnMut(Event) -> Result<(), E>,
+) -> Result<(), E> {
+    // The number the next allocation gets.
+    let mut next = 0usize;
+    for step in steps {
+        match step {
+            Step::Load(m) => {
+                let (Some(module), Some(slot)) = (mods.get(m), core.get_mut(m)) else {
+                    continue;
+                };
+                let first = next;
+                for (ty, size, align) in module.sections(false) {
+                    emit(Event::Alloc(ty, size, align))?;
+                    next = next.saturating_add(1);
+                }
+                *slot = (first, next.saturating_sub(first));
+                let init = next;
+                for (ty, size, align) in module.sections(true) {
+                    emit(Event::Alloc(ty, size, align))?;
+                    next = next.saturating_add(1);
+                }
+                for n in init..next {
+                    emit(Event::Free(n))?;
+                }
+            }
+            Step::Unload(m) => {
+                let (first, count) = core.get(m).copied().unwrap_or((0, 0));
+                for n in first..first.saturating_add(count) {
+                    emit(Event::Free(n))?;
+                }
+            }
+            Step::Phase(p) => emit(Event::Phase(p))?,
+        }
+    }
+    Ok(())
 }
 
 /// Fisher-Yates shuffle of `v` with `rng`.

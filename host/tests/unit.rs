@@ -636,3 +636,57 @@ fn module_row() {
     bad[0] = 65 << 20;
     assert_eq!(Module::from_columns(&bad), Err("section size above 64 MiB"));
 }
+
+/// The expansion of the replay numbers allocations in order, frees each
+/// init section right after its module's load and each core section once
+/// at its unload, and ends every phase with exactly the core sections of
+/// every module live.
+#[test]
+fn module_churn_expand() {
+    use execmem_core::{expand, Event, Module, ModuleChurn};
+    let mods: Vec<Module> = (0..50u64)
+        .map(|i| {
+            Module::from_columns(&[100 + i, i % 3, 50, 0, 20 + i, 7, 16, 16, 8, 8, 64, 8]).unwrap()
+        })
+        .collect();
+    let core_per_module: Vec<usize> = mods.iter().map(|m| m.sections(false).count()).collect();
+    let mut order = vec![0u32; mods.len()];
+    let mut core = vec![(0, 0); mods.len()];
+    let churn = ModuleChurn::new(&mut order, 7, 3).unwrap();
+    let (mut live, mut allocs, mut phases) = (Vec::<bool>::new(), 0usize, 0u32);
+    expand(&mods, churn, &mut core, |ev| -> Result<(), ()> {
+        match ev {
+            Event::Alloc(..) => {
+                live.push(true);
+                allocs += 1;
+            }
+            Event::Free(n) => {
+                assert!(live[n], "allocation {n} freed twice or never made");
+                live[n] = false;
+            }
+            Event::Phase(p) => {
+                assert_eq!(p, phases);
+                phases += 1;
+                let want: usize = core_per_module.iter().sum();
+                assert_eq!(live.iter().filter(|&&l| l).count(), want, "phase {p}");
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(phases, 4);
+    assert!(allocs > mods.len() * 3, "{allocs} allocations");
+    // An error from the consumer ends the expansion with it.
+    let mut order = vec![0u32; mods.len()];
+    let churn = ModuleChurn::new(&mut order, 7, 3).unwrap();
+    let mut seen = 0;
+    let r = expand(&mods, churn, &mut core, |_| {
+        seen += 1;
+        if seen == 10 {
+            Err("stop")
+        } else {
+            Ok(())
+        }
+    });
+    assert_eq!((r, seen), (Err("stop"), 10));
+}

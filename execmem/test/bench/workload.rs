@@ -7,7 +7,9 @@
 use super::{MAX_N, MAX_ROUNDS};
 use crate::execmem::backend::debugfs::Failure;
 use crate::execmem::binpack::types::{ExecmemType, MAX_ALLOC};
-use crate::execmem::binpack::workload::{bpf_size, Module, ModuleChurn, Rng, Step, BPF_SEED};
+use crate::execmem::binpack::workload::{
+    bpf_size, expand, Event, Module, ModuleChurn, Rng, BPF_SEED,
+};
 use crate::execmem::debugfs::parse::{out_of_memory, parse_num};
 use kernel::prelude::*;
 
@@ -25,7 +27,7 @@ pub(super) enum Op {
     Alloc(Req),
     /// Free what the `n`th [`Op::Alloc`] of the workload allocated.
     Free(usize),
-    /// A phase of the module-trace replay ended ([`Step::Phase`]).
+    /// A phase of the module-trace replay ended ([`Event::Phase`]).
     Phase(u32),
 }
 
@@ -130,8 +132,7 @@ pub(super) fn requests(a: &Args, trace: &[Module]) -> core::result::Result<KVVec
         Some("real") => {
             let mods = trace.get(..a.n).unwrap_or(trace);
             let mut order = KVVec::with_capacity(mods.len(), GFP_KERNEL).map_err(out_of_memory)?;
-            // Each module's core allocations: the index of the first, and
-            // how many.
+            // Scratch space of the expansion: one entry per module.
             let mut core = KVVec::with_capacity(mods.len(), GFP_KERNEL).map_err(out_of_memory)?;
             for _ in mods {
                 order.push(0u32, GFP_KERNEL).map_err(out_of_memory)?;
@@ -140,37 +141,18 @@ pub(super) fn requests(a: &Args, trace: &[Module]) -> core::result::Result<KVVec
             }
             let churn = ModuleChurn::new(order.as_mut_slice(), a.seed, a.rounds)
                 .ok_or(Failure::new(E2BIG, "too many modules"))?;
-            let mut allocs = 0usize;
-            for step in churn {
-                match step {
-                    Step::Load(m) => {
-                        let (Some(module), Some(slot)) = (mods.get(m), core.get_mut(m)) else {
-                            continue;
-                        };
-                        let first = allocs;
-                        for sec in module.sections(false) {
-                            push(&mut v, req(sec))?;
-                            allocs = allocs.saturating_add(1);
-                        }
-                        *slot = (first, allocs.saturating_sub(first));
-                        let init = allocs;
-                        for sec in module.sections(true) {
-                            push(&mut v, req(sec))?;
-                            allocs = allocs.saturating_add(1);
-                        }
-                        for i in init..allocs {
-                            push(&mut v, Op::Free(i))?;
-                        }
-                    }
-                    Step::Unload(m) => {
-                        let (first, n) = core.get(m).copied().unwrap_or((0, 0));
-                        for i in first..first.saturating_add(n) {
-                            push(&mut v, Op::Free(i))?;
-                        }
-                    }
-                    Step::Phase(p) => push(&mut v, Op::Phase(p))?,
-                }
-            }
+            expand(mods, churn, core.as_mut_slice(), |ev| {
+                let op = match ev {
+                    Event::Alloc(ty, size, align) => Op::Alloc(Req {
+                        ty,
+                        size,
+                        align: Some(align),
+                    }),
+                    Event::Free(n) => Op::Free(n),
+                    Event::Phase(p) => Op::Phase(p),
+                };
+                push(&mut v, op)
+            })?;
         }
         _ => {
             let mut rng = Rng::new(BPF_SEED);

@@ -4,7 +4,9 @@
 //! [`ModuleChurn`], measured at every phase), fleet-like BPF lifetimes,
 //! and alloc+free pairs at a fixed fill.
 
-use execmem_core::{arch, bpf_size, Class, ExecmemType, Module, ModuleChurn, Rng, Step, BPF_SEED};
+use execmem_core::{
+    arch, bpf_size, expand, Class, Event, ExecmemType, Module, ModuleChurn, Rng, BPF_SEED,
+};
 
 use crate::{MIB, PACK};
 
@@ -149,37 +151,26 @@ pub fn real_trace(mods: &[Module]) -> Trace {
             .unwrap_or(d)
     };
     let mut b = Builder::new();
-    let mut loaded: Vec<Vec<u32>> = vec![Vec::new(); mods.len()];
     let mut order = vec![0u32; mods.len()];
+    let mut core = vec![(0, 0); mods.len()];
     let churn = ModuleChurn::new(
         &mut order,
         env("BENCH_SEED", 0),
         env("BENCH_ROUNDS", 5) as u32,
     )
     .expect("modules");
-    for step in churn {
-        match step {
-            Step::Load(m) => {
-                loaded[m] = mods[m]
-                    .sections(false)
-                    .map(|(t, s, a)| b.alloc(t, s, a))
-                    .collect();
-                let init: Vec<u32> = mods[m]
-                    .sections(true)
-                    .map(|(t, s, a)| b.alloc(t, s, a))
-                    .collect();
-                for id in init {
-                    b.free(id);
-                }
+    // Builder ids are numbered like the expansion's allocations: in order.
+    expand(mods, churn, &mut core, |ev| -> Result<(), ()> {
+        match ev {
+            Event::Alloc(t, s, a) => {
+                b.alloc(t, s, a);
             }
-            Step::Unload(m) => {
-                for id in std::mem::take(&mut loaded[m]) {
-                    b.free(id);
-                }
-            }
-            Step::Phase(r) => b.phase(r),
+            Event::Free(n) => b.free(n as u32),
+            Event::Phase(r) => b.phase(r),
         }
-    }
+        Ok(())
+    })
+    .expect("replay");
     b.finish(0, 1)
 }
 
