@@ -10,6 +10,10 @@ VNG=$TOOLS/venv/bin/vng
 KMAKE_ARGS=(LLVM=-19 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc
 	    CLIPPY_DRIVER=/usr/bin/clippy-driver RUSTFMT=/usr/bin/rustfmt
 	    "BINDGEN=$BINDGEN")
+# The arm64 flavour is the same build for ARCH=arm64 (cross-built by clang).
+kmake_args() {
+	[ "${1:-}" != arm64 ] || KMAKE_ARGS+=(ARCH=arm64)
+}
 # vng, and rustup's cargo (host tests, bindgen's build) even where a login
 # profile did not put it on PATH (CI).
 PATH=$TOOLS/venv/bin:$PATH

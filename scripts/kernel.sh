@@ -3,12 +3,13 @@
 #
 # Build (or reuse) the execmem_rs test kernel and print its directory.
 #
-#   scripts/kernel.sh [base|debug|kasan]  build/reuse, print "KDIR=<dir>" last
+#   scripts/kernel.sh [base|debug|kasan|arm64]  build/reuse, print "KDIR=<dir>" last
 #   scripts/kernel.sh --kdir [flavour] only print the directory it would use
 #
 # The kernel is Debian's linux-source-6.12 plus kernel/patches, configured
 # from allnoconfig + kernel/execmem_rs.config (+ kernel/debug.config for the
-# debug flavour, kernel/kasan.config for the kasan one; a later fragment's
+# debug flavour, kernel/kasan.config for the kasan one, kernel/arm64.config
+# and kernel/patches/series.arm64 for the arm64 kernel; a later fragment's
 # line for an option overrides an earlier one). It is cached outside the repository under a key made of
 # everything that changes its output; a changed key builds a new tree.
 set -euo pipefail
@@ -18,12 +19,13 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 print_only=
 [ "${1:-}" = --kdir ] && { print_only=1; shift; }
 flavour=${1:-base}
-case "$flavour" in base|debug|kasan) ;; *) echo "kernel: unknown flavour '$flavour' (base|debug|kasan)" >&2; exit 2;; esac
+case "$flavour" in base|debug|kasan|arm64) ;; *) echo "kernel: unknown flavour '$flavour' (base|debug|kasan|arm64)" >&2; exit 2;; esac
+kmake_args "$flavour"
 
 frags=("$here/kernel/execmem_rs.config")
 [ "$flavour" = base ] || frags+=("$here/kernel/$flavour.config")
 patches=()
-while read -r p; do [ -n "$p" ] && patches+=("$here/kernel/patches/$p"); done <"$here/kernel/patches/series"
+while read -r p; do [ -n "$p" ] && patches+=("$here/kernel/patches/$p"); done < <(cat "$here/kernel/patches/series"; [ "$flavour" != arm64 ] || cat "$here/kernel/patches/series.arm64")
 
 # Bump when the build recipe below changes its output.
 RECIPE=1
@@ -69,9 +71,26 @@ done
 if [ -n "$prev" ]; then
 	echo "kernel: building $flavour kernel incrementally in the tree of $(basename "$prev") (same source, toolchain and config; patches swapped), key $key"
 	rm -f "$prev/built"
-	patch -s -R -p1 -d "$prev/linux" <"$prev/patches.applied" ||
-		{ echo "kernel: cannot revert the old patches in $prev; delete it and rerun" >&2; exit 1; }
-	rm -f "$prev/patches.applied"
+	# Put back the pristine copy of every file either series touches
+	# (reverting patch by patch fails where a later patch edits an earlier
+	# one's lines); files the source does not have are removed. Only those
+	# files get new timestamps, so kbuild rebuilds only what they feed.
+	touched=$(cat "$prev/patches.applied" "${patches[@]}" |
+		sed -n -e 's#^--- a/##p' -e 's#^+++ b/##p' | sed 's/\t.*//' | sort -u)
+	pristine=$dir.pristine
+	rm -rf "$pristine" && mkdir -p "$pristine"
+	# shellcheck disable=SC2086 # one member per word
+	tar -C "$pristine" -xf /usr/src/linux-source-6.12.tar.xz \
+		$(printf 'linux-source-6.12/%s ' $touched) 2>/dev/null || true
+	for f in $touched; do
+		if [ -f "$pristine/linux-source-6.12/$f" ]; then
+			cp "$pristine/linux-source-6.12/$f" "$prev/linux/$f"
+		else
+			rm -f "$prev/linux/$f"
+		fi
+		rm -f "$prev/linux/$f.rej" "$prev/linux/$f.orig"
+	done
+	rm -rf "$pristine" "$prev/patches.applied"
 	[ "$prev" = "$dir" ] || { rm -rf "$dir"; mv "$prev" "$dir"; }
 else
 	if ls "$CACHE/kernel" 2>/dev/null | grep "^$flavour-" >/dev/null; then

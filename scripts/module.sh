@@ -3,7 +3,7 @@
 #
 # Build execmem_rs.ko against a test-kernel flavour (or KDIR=).
 #
-#   scripts/module.sh [base|debug|kasan] [extra kbuild args, e.g. CLIPPY=1]
+#   scripts/module.sh [base|debug|kasan|arm64] [extra kbuild args, e.g. CLIPPY=1]
 #
 # EXECMEM_RS_TEST=y|n: with or without the test harness (execmem/test/);
 # default y for the project's kernels, n with KDIR=.
@@ -16,6 +16,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/env.sh"
 flavour=${1:-base}
 shift || true
+kmake_args "$flavour"
 kdir=${KDIR:-$("$here/scripts/kernel.sh" --kdir "$flavour")}
 [ -f "$kdir/Module.symvers" ] || { echo "module: no built kernel in $kdir (run scripts/kernel.sh $flavour)" >&2; exit 1; }
 src=$here
