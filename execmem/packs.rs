@@ -15,10 +15,10 @@
 //! An overflow extent (see the engine) is the same with 4 KiB pages and
 //! the allocation's own size and alignment.
 //!
-//! A new pack is filled with its class's fill byte (INT3 for code) while it
-//! is still private and writable, then gets its final permissions once:
-//! `set_memory_rox()` for RX, `set_memory_ro()` for RO, nothing for RW.
-//! No page is ever writable and executable at once.
+//! A new pack holds its class's fill (the trap for code) and has its final
+//! permissions (RX, RO or RW) before it is recorded: [`Area::sealed`], which
+//! does it the architecture's way. No page is ever writable and executable
+//! at once.
 //!
 //! A pack the engine releases is not unmapped on the spot: it moves to a
 //! retired list that the refill worker (or `trim`, or unload) drops with no
@@ -221,7 +221,15 @@ impl Packs {
             self.capped = true;
             return Err(CoreError::NoMemory);
         }
-        let area = match Area::vmalloc(size, align, huge, &self.range, self.gfp()) {
+        let perms = match self.class {
+            Class::Rx => Perms::ReadExec,
+            Class::Ro => Perms::ReadOnly,
+            Class::Rw => Perms::ReadWrite,
+        };
+        let fill = self.class.fill();
+        // On failure the area is freed (restored first, or kept if even
+        // that fails) by its drop.
+        let area = match Area::sealed(size, align, huge, &self.range, self.gfp(), perms, fill) {
             Ok(a) if a.size() == charge => a,
             other => {
                 self.budget.uncharge(charge);
@@ -231,23 +239,10 @@ impl Packs {
                 return Err(CoreError::NoMemory);
             }
         };
-        let mut m = Mapped {
+        let m = Mapped {
             area,
             budget: self.budget.clone(),
         };
-        m.area
-            .fill(self.class.fill())
-            .map_err(|_| CoreError::Corrupted)?;
-        let perms = match self.class {
-            Class::Rx => Perms::ReadExec,
-            Class::Ro => Perms::ReadOnly,
-            Class::Rw => Perms::ReadWrite,
-        };
-        if perms != Perms::ReadWrite {
-            // On failure the area is restored (or kept, if even that fails)
-            // and uncharged by its drop.
-            m.area.protect(perms).map_err(|_| CoreError::NoMemory)?;
-        }
         let got_huge = huge && m.area.probe(0).is_ok_and(|p| p.level == LEVEL_2M);
         let base = m.area.addr();
         match self.areas.as_mut_slice().get_mut(slot) {

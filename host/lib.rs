@@ -22,7 +22,7 @@ pub use binpack::engine::{
 };
 pub use binpack::refill::{on_free, Dirty, FreeAction, Ring};
 pub use binpack::storage::{Error, PackSource, Storage, Vector};
-pub use binpack::types::{arch, Class, ExecmemType, TypeInfo, MAX_ALLOC};
+pub use binpack::types::{arch, Class, ExecmemType, Fill, TypeInfo, MAX_ALLOC};
 pub use binpack::workload::{bpf_size, expand, Event, Module, ModuleChurn, Rng, Step, BPF_SEED};
 
 use std::vec::Vec;

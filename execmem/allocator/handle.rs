@@ -26,7 +26,7 @@ use crate::execmem::backend::window::Window;
 use crate::execmem::binpack::{
     engine::Placement,
     refill::{on_free, Dirty, FreeAction},
-    types::{Class, ExecmemType},
+    types::{Class, ExecmemType, Fill},
 };
 use kernel::{prelude::*, sync::Arc};
 
@@ -149,7 +149,7 @@ impl Allocation {
     fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Access<()> {
         self.span(offset, len)?;
         let win = self.win.as_mut().ok_or(UNMAPPED)?;
-        win.fill(offset, byte, len).map_err(mapping)?;
+        win.fill(offset, Fill::byte(byte), len).map_err(mapping)?;
         self.dirty.add(offset, len);
         self.owner.count_poke(self.ty.class(), len);
         Ok(())
@@ -294,7 +294,8 @@ impl Code {
     /// no lock: only this handle's borrow keeps the code alive and
     /// unchanged while it runs.
     ///
-    /// Refused (with the reason) unless `offset` starts with `ENDBR64`.
+    /// Refused (with the reason) unless `offset` starts with the
+    /// architecture's landing pad (`ENDBR64`, `BTI c`).
     ///
     /// # Safety
     ///

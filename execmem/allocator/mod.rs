@@ -4,7 +4,7 @@
 //!
 //! [`Allocator::alloc`] takes a type, a size and an optional alignment and
 //! returns an owning handle ([`handle`]); the handle frees its range on
-//! drop. Freed memory is refilled with the class's fill byte (INT3 for code,
+//! drop. Freed memory is refilled with the class's fill (the trap for code,
 //! zero otherwise) before the engine may hand it out again, so new
 //! allocations start clean and freed code is never handed to a new owner:
 //! writable memory with a memset on the spot, RO/RX memory by the refill

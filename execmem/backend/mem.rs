@@ -26,6 +26,7 @@
 //! [`super::window::Window`].
 
 use super::arch;
+use crate::execmem::binpack::types::Fill;
 use core::ptr::NonNull;
 use kernel::{bindings, error::code::*, prelude::*};
 
@@ -48,10 +49,6 @@ const _: () = {
     );
     assert!(
         1usize << arch::PACK_SHIFT == PMD_SIZE,
-        "core PACK_SHIFT is not PMD_SHIFT"
-    );
-    assert!(
-        arch::PACK_SHIFT == bindings::PMD_SHIFT,
         "core PACK_SHIFT is not PMD_SHIFT"
     );
 };
@@ -150,6 +147,10 @@ pub struct PageInfo {
 enum Origin {
     /// `__vmalloc_node_range()`; restored and freed with `vfree()`.
     Vmalloc,
+    /// `__vmalloc_node_range()` with its final protection and
+    /// `VM_FLUSH_RESET_PERMS` ([`Area::sealed`]); freed with `vfree()`,
+    /// which restores the linear-map alias.
+    Sealed,
     /// The kernel's own `execmem_alloc()` (`VM_FLUSH_RESET_PERMS`); freed
     /// with `execmem_free()`. The test harness's baseline only.
     #[cfg(execmem_rs_test)]
@@ -210,12 +211,91 @@ impl Area {
         range: &Range,
         gfp: bindings::gfp_t,
     ) -> Result<Area> {
+        // SAFETY: a pure helper returning a constant protection.
+        let prot = unsafe { bindings::PAGE_KERNEL() };
+        Self::vmalloc_as(size, align, huge, range, gfp, prot, Perms::ReadWrite)
+    }
+
+    /// A pack's area: as [`Area::vmalloc`], holding `fill` all through and
+    /// mapped with `perms`, both done before anyone else can see it.
+    ///
+    /// How is the architecture's ([`arch::SEALED_AT_BIRTH`]): either filled
+    /// with plain stores while read-write, then protected (x86-64), or
+    /// mapped with its final protection from the start, filled through the
+    /// text-patching alias and its linear-map alias taken away (arm64, where
+    /// `set_memory_*()` refuse areas mapped with PMDs). Either way no
+    /// mapping of the pages is writable and executable at any time.
+    pub fn sealed(
+        size: usize,
+        align: usize,
+        huge: bool,
+        range: &Range,
+        gfp: bindings::gfp_t,
+        perms: Perms,
+        fill: Fill,
+    ) -> Result<Area> {
+        if perms == Perms::Unknown {
+            return Err(EINVAL);
+        }
+        if !arch::SEALED_AT_BIRTH || perms == Perms::ReadWrite {
+            let mut area = Self::vmalloc(size, align, huge, range, gfp)?;
+            area.fill(fill)?;
+            if perms != Perms::ReadWrite {
+                area.protect(perms)?;
+            }
+            return Ok(area);
+        }
+        let zero = fill.as_byte() == Some(0);
+        let gfp = if zero {
+            gfp | bindings::__GFP_ZERO
+        } else {
+            gfp
+        };
+        let mut area = Self::vmalloc_as(
+            size,
+            align,
+            huge,
+            range,
+            gfp,
+            arch::sealed_prot(perms),
+            perms,
+        )?;
+        if !zero {
+            let size = area.size;
+            area.window()?.fill(0, fill, size)?;
+        }
+        // SAFETY: our own live area, allocated with VM_FLUSH_RESET_PERMS
+        // (`vmalloc_as` for sealed perms); nobody reaches its pages through
+        // the linear map.
+        unsafe { arch::seal_alias(area.addr(), area.size) }?;
+        Ok(area)
+    }
+
+    /// Allocates the area mapped with `prot`, which gives it `perms`:
+    /// `PAGE_KERNEL` and [`Perms::ReadWrite`], or a sealed area's
+    /// ([`arch::sealed_prot`]).
+    fn vmalloc_as(
+        size: usize,
+        align: usize,
+        huge: bool,
+        range: &Range,
+        gfp: bindings::gfp_t,
+        prot: bindings::pgprot_t,
+        perms: Perms,
+    ) -> Result<Area> {
         if size == 0 || !align.is_power_of_two() {
             return Err(EINVAL);
         }
         let size = size.checked_next_multiple_of(range.granule).ok_or(E2BIG)?;
         let align = align.max(range.granule);
         let mut flags = 0usize;
+        let origin = if perms == Perms::ReadWrite {
+            Origin::Vmalloc
+        } else {
+            // vfree() gives the pages their linear-map alias back.
+            flags |= bindings::VM_FLUSH_RESET_PERMS as usize;
+            Origin::Sealed
+        };
         if huge {
             flags |= bindings::VM_ALLOW_HUGE_VMAP as usize;
         }
@@ -232,19 +312,22 @@ impl Area {
                 range.start as _,
                 range.end as _,
                 gfp,
-                bindings::PAGE_KERNEL(),
+                prot,
                 flags as _,
                 bindings::NUMA_NO_NODE,
                 Self::vmalloc as *const core::ffi::c_void,
             )
         };
         let addr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
-        // INVARIANT: a fresh RW allocation of `size` bytes that we own.
+        // INVARIANT: a fresh allocation of `size` bytes that we own, mapped
+        // with `prot`, which is `perms` (the caller's contract). A sealed
+        // area's linear-map alias is still writable until `sealed` seals
+        // it; nothing can see the area before.
         let area = Area {
             addr,
             size,
-            perms: Perms::ReadWrite,
-            origin: Origin::Vmalloc,
+            perms,
+            origin,
         };
         if range.kasan_shadow {
             area.alloc_kasan_shadow(gfp)?;
@@ -329,16 +412,15 @@ impl Area {
         Ok(unsafe { NonNull::new_unchecked(self.addr.as_ptr().add(offset)) })
     }
 
-    /// Sets every byte to `byte` while the area is still private and
-    /// writable (before [`Area::protect`]): a plain memset.
-    pub fn fill(&mut self, byte: u8) -> Result {
+    /// Fills the whole area with `fill` while it is still private and
+    /// writable (before [`Area::protect`]): plain stores.
+    pub fn fill(&mut self, fill: Fill) -> Result {
         if self.perms != Perms::ReadWrite {
             return Err(EPERM);
         }
         // SAFETY: the whole area is ours and writable, and `&mut self`
         // means no window or other access exists.
-        unsafe { core::ptr::write_bytes(self.addr.as_ptr(), byte, self.size) };
-        Ok(())
+        unsafe { super::window::fill_plain(self.addr.as_ptr(), fill, self.size) }
     }
 
     /// Sets the final permissions of the whole area. Allowed once, from
@@ -358,7 +440,7 @@ impl Area {
             match perms {
                 Perms::ReadWrite | Perms::Unknown => 0,
                 Perms::ReadOnly => bindings::set_memory_ro(addr as _, n),
-                Perms::ReadExec => bindings::set_memory_rox(addr as _, n),
+                Perms::ReadExec => arch::set_memory_rox(addr, n),
             }
         };
         if let Err(e) = kernel::error::to_result(ret) {
@@ -424,26 +506,15 @@ impl Drop for Area {
                 // plain vfree() in process context is all it needs.
                 unsafe { bindings::vfree(ptr) };
             }
+            // SAFETY: we own the allocation and nobody uses it any more;
+            // vfree() in process context unmaps it and, for
+            // VM_FLUSH_RESET_PERMS, gives the pages their linear-map alias
+            // back before freeing them.
+            Origin::Sealed => unsafe { bindings::vfree(ptr) },
             // SAFETY: we own the allocation; execmem_free() in process
             // context restores the permissions (VM_FLUSH_RESET_PERMS).
             #[cfg(execmem_rs_test)]
             Origin::Execmem => unsafe { bindings::execmem_free(ptr) },
         }
     }
-}
-
-/// `direct_map_level2_splits` and `direct_map_level3_splits` from the VM
-/// event counters: how often a 2 MiB (1 GiB) direct-map entry was split,
-/// e.g. by a permission change of 4 KiB pages. For the test harness's
-/// benchmark.
-#[cfg(execmem_rs_test)]
-pub fn direct_map_splits() -> (u64, u64) {
-    let mut ev = [0usize; bindings::vm_event_item_NR_VM_EVENT_ITEMS as usize];
-    // SAFETY: all_vm_events() writes exactly NR_VM_EVENT_ITEMS counters.
-    unsafe { bindings::all_vm_events(ev.as_mut_ptr()) };
-    let get = |i: u32| ev.get(i as usize).map_or(0, |&v| v as u64);
-    (
-        get(bindings::vm_event_item_DIRECT_MAP_LEVEL2_SPLIT),
-        get(bindings::vm_event_item_DIRECT_MAP_LEVEL3_SPLIT),
-    )
 }

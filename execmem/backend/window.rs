@@ -9,6 +9,7 @@
 
 use super::arch::{self, LANDING_PAD};
 use super::mem::{Area, PageInfo, Perms};
+use crate::execmem::binpack::types::Fill;
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{error::code::*, prelude::*};
 
@@ -143,22 +144,23 @@ impl<'a> Window<'a> {
             // SAFETY: the destination is inside our own RO/RX window, which
             // nobody else writes (type invariant); the source is a valid
             // slice, distinct from it.
-            _ => unsafe { arch::poke_copy(dst, data) },
+            _ => unsafe { arch::poke_copy(dst, data) }?,
         }
         Ok(())
     }
 
-    /// Sets `len` bytes at `offset` to `byte`, like [`Window::write`].
-    pub fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Result {
+    /// Fills `len` bytes at `offset` with `fill`, like [`Window::write`].
+    /// A word pattern needs `offset` and `len` on whole words (`EINVAL`).
+    pub fn fill(&mut self, offset: usize, fill: Fill, len: usize) -> Result {
         let dst = self.at(offset, len)?;
         if len == 0 {
             return Ok(());
         }
         match self.perms {
             // SAFETY: as in `write`.
-            Perms::ReadWrite => unsafe { core::ptr::write_bytes(dst, byte, len) },
+            Perms::ReadWrite => unsafe { fill_plain(dst, fill, len) }?,
             // SAFETY: as in `write`.
-            _ => unsafe { arch::poke_set(dst, byte, len) },
+            _ => unsafe { arch::poke_set(dst, fill, len) }?,
         }
         Ok(())
     }
@@ -208,6 +210,32 @@ impl<'a> Window<'a> {
         let f: extern "C" fn() -> u64 = unsafe { core::mem::transmute(entry) };
         Ok(f())
     }
+}
+
+/// Fills writable memory with `fill`: a memset for a repeated byte, whole
+/// words otherwise (`EINVAL` unless `dst` and `len` are on whole words).
+///
+/// # Safety
+///
+/// `dst..dst + len` must be writable memory that nothing else accesses
+/// meanwhile.
+pub(super) unsafe fn fill_plain(dst: *mut u8, fill: Fill, len: usize) -> Result {
+    if let Some(b) = fill.as_byte() {
+        // SAFETY: the caller's contract.
+        unsafe { core::ptr::write_bytes(dst, b, len) };
+        return Ok(());
+    }
+    let w = core::mem::size_of::<u32>();
+    if dst as usize % w != 0 || len % w != 0 {
+        return Err(EINVAL);
+    }
+    let word = fill.as_word();
+    for i in 0..len / w {
+        // SAFETY: word `i` lies inside `dst..dst + len` (the caller's
+        // writable range) and is aligned (checked above).
+        unsafe { dst.cast::<u32>().add(i).write(word) };
+    }
+    Ok(())
 }
 
 /// Why [`Window::call`] refused to call.

@@ -3,29 +3,40 @@
 //! The type table: the one place that says what each execmem type is.
 //!
 //! Callers name a [`ExecmemType`] and a size (and optionally an alignment).
-//! Everything else (permission class, granularity, fill byte, whether the
+//! Everything else (permission class, granularity, fill, whether the
 //! type may share a pack) is looked up here. Architecture values live only in
 //! [`arch`]; they never appear in the caller-facing API.
 
-/// Architecture constants (x86_64).
+/// Architecture constants.
 ///
-/// This is the only place in the core that knows about the architecture.
-/// Another architecture would plug in here (e.g. behind `#[cfg(target_arch)]`):
-/// its PMD size, its trap instruction byte, its page size.
+/// This is the only place in the core that knows about the architecture:
+/// its PMD size, its trap instruction, its page size. The backend checks
+/// them against the kernel's at build time; the host crate gets the x86-64
+/// values.
 pub mod arch {
+    use super::Fill;
+
     /// log2 of [`PACK_SIZE`].
     pub const PACK_SHIFT: u32 = 21;
-    /// Size of one pack: one PMD (2 MiB) on x86_64, so a pack is one
-    /// page-table entry when the backend maps it with a huge page.
+    /// Size of one pack: one PMD (2 MiB with 4 KiB pages, on x86-64 and
+    /// arm64), so a pack is one page-table entry when the backend maps it
+    /// with a huge page.
     pub const PACK_SIZE: usize = 1 << PACK_SHIFT;
     /// log2 of [`GRANULE`].
     pub const GRANULE_SHIFT: u32 = 6;
-    /// Allocation granule: 64 bytes, one cache line (and bpf_prog_pack's chunk).
+    /// Allocation granule: 64 bytes, one cache line (and bpf_prog_pack's
+    /// chunk). A multiple of every trap's width, so a range that starts on a
+    /// granule starts on a whole trap instruction.
     pub const GRANULE: usize = 1 << GRANULE_SHIFT;
     /// Granules in one pack (32768).
     pub const PACK_GRANULES: usize = PACK_SIZE >> GRANULE_SHIFT;
-    /// Byte that traps when executed: INT3.
-    pub const TRAP_BYTE: u8 = 0xcc;
+    /// What traps when executed: INT3, one byte.
+    #[cfg(not(target_arch = "aarch64"))]
+    pub const TRAP: Fill = Fill::byte(0xcc);
+    /// What traps when executed: `BRK #0x100`, one 4-byte word (what the
+    /// arm64 BPF JIT fills with).
+    #[cfg(target_arch = "aarch64")]
+    pub const TRAP: Fill = Fill::word(0xd420_2000);
     /// Largest supported alignment: one pack (packs are pack-aligned).
     pub const MAX_ALIGN: usize = PACK_SIZE;
     /// Base page size (only used for reporting and the peer models).
@@ -33,6 +44,78 @@ pub mod arch {
     /// Most packs (slots: shared packs and dedicated extents) per class:
     /// 512 slots, 1 GiB of shared packs, the size of the x86_64 module area.
     pub const MAX_PACKS: usize = 512;
+
+    const _: () = assert!(GRANULE % TRAP.width() == 0);
+}
+
+/// What fresh and freed memory holds: a pattern of one byte or one 4-byte
+/// little-endian word, repeated from the start of every range (ranges start
+/// on a granule, a multiple of the width).
+///
+/// # Invariants
+///
+/// `width` is 1 or 4; with 1, `value` fits in a byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fill {
+    value: u32,
+    width: u8,
+}
+
+impl Fill {
+    /// One byte, repeated.
+    pub const fn byte(b: u8) -> Fill {
+        // INVARIANT: width 1, a byte's value.
+        Fill {
+            value: b as u32,
+            width: 1,
+        }
+    }
+
+    /// One 4-byte word, repeated.
+    pub const fn word(w: u32) -> Fill {
+        // INVARIANT: width 4.
+        Fill { value: w, width: 4 }
+    }
+
+    /// Width of the pattern in bytes: 1 or 4.
+    pub const fn width(self) -> usize {
+        self.width as usize
+    }
+
+    /// The byte it repeats, if it is a repeated byte (a word of four equal
+    /// bytes is one too).
+    pub fn as_byte(self) -> Option<u8> {
+        let b = self.value.to_le_bytes();
+        match self.width {
+            1 => Some(b[0]),
+            _ if b.iter().all(|&x| x == b[0]) => Some(b[0]),
+            _ => None,
+        }
+    }
+
+    /// The pattern as a 4-byte word (a byte repeated four times).
+    pub fn as_word(self) -> u32 {
+        match self.width {
+            1 => self.value.wrapping_mul(0x0101_0101),
+            _ => self.value,
+        }
+    }
+
+    /// The byte at `offset` of a range filled with it.
+    pub fn byte_at(self, offset: usize) -> u8 {
+        let b = self.as_word().to_le_bytes();
+        b.get(offset & 3).copied().unwrap_or(0)
+    }
+}
+
+impl core::fmt::Display for Fill {
+    /// `0xcc` for a byte, `0xd4202000` for a word.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.width {
+            1 => write!(f, "{:#04x}", self.value),
+            _ => write!(f, "{:#010x}", self.value),
+        }
+    }
 }
 
 /// Largest single allocation the engine accepts (64 MiB, the size of the
@@ -66,8 +149,8 @@ pub struct ClassInfo {
     pub name: &'static str,
     /// Permission string as printed by debugfs ("r-x", "r--", "rw-").
     pub perms: &'static str,
-    /// Byte written into fresh and freed memory of the class.
-    pub fill: u8,
+    /// What fresh and freed memory of the class holds.
+    pub fill: Fill,
 }
 
 /// The class table, the one place that says what each class is.
@@ -75,17 +158,17 @@ static CLASSES: PerClass<ClassInfo> = PerClass::new([
     ClassInfo {
         name: "rx",
         perms: "r-x",
-        fill: arch::TRAP_BYTE,
+        fill: arch::TRAP,
     },
     ClassInfo {
         name: "ro",
         perms: "r--",
-        fill: 0,
+        fill: Fill::byte(0),
     },
     ClassInfo {
         name: "rw",
         perms: "rw-",
-        fill: 0,
+        fill: Fill::byte(0),
     },
 ]);
 
@@ -113,8 +196,8 @@ impl Class {
         self as usize
     }
 
-    /// Byte written into fresh and freed memory of this class.
-    pub fn fill(self) -> u8 {
+    /// What fresh and freed memory of this class holds.
+    pub fn fill(self) -> Fill {
         self.info().fill
     }
 }
@@ -130,8 +213,8 @@ pub struct TypeInfo {
     pub align: usize,
     /// Allocation granularity in bytes (sizes are rounded up to it).
     pub granularity: usize,
-    /// Byte for fresh and freed memory: INT3 for RX, zero otherwise.
-    pub fill: u8,
+    /// What fresh and freed memory holds: the trap for RX, zero otherwise.
+    pub fill: Fill,
 }
 
 /// An execmem type, as named by callers.
@@ -166,7 +249,7 @@ pub const NTYPES: usize = 7;
 /// the point of the engine is sub-page packing, and every section of a
 /// module records its own alignment, so callers that need more (a module
 /// section with 4 KiB alignment, a 2 MiB aligned text) pass it explicitly.
-/// The fill byte is the class's (the class table's, in a const context).
+/// The fill is the class's (the class table's, in a const context).
 const fn row(name: &'static str, class: Class) -> TypeInfo {
     TypeInfo {
         name,
@@ -174,8 +257,8 @@ const fn row(name: &'static str, class: Class) -> TypeInfo {
         align: arch::GRANULE,
         granularity: arch::GRANULE,
         fill: match class {
-            Class::Rx => arch::TRAP_BYTE,
-            Class::Ro | Class::Rw => 0,
+            Class::Rx => arch::TRAP,
+            Class::Ro | Class::Rw => Fill::byte(0),
         },
     }
 }

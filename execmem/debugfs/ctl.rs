@@ -270,7 +270,7 @@ impl Session {
         // enforcement, no integrity lockdown), and asks to run bytes it
         // wrote, which is no more than loading a module. The ABI says the
         // code must be a complete function; `call` refuses an entry without
-        // ENDBR64.
+        // the architecture's landing pad.
         let rax = unsafe { code.call(off) }.map_err(refused)?;
         Buf::result(writeln!(out, "{rax}")).map_err(out_of_memory)
     }

@@ -21,7 +21,7 @@ impl ShowFile for TypesFile {
             let i = ty.info();
             Buf::result(writeln!(
                 out,
-                "{} {} {} {} {} {:#04x}",
+                "{} {} {} {} {} {}",
                 i.name,
                 i.class.name(),
                 i.class.perms(),

@@ -9,13 +9,13 @@
 //! (writable, NX). Then the same through execmem_rs's allocator for every
 //! type: code is poked and called, read-only data is poked, read back and
 //! sealed, and every mapping is checked in the page tables (2 MiB, W^X,
-//! read-only after seal); an entry without `ENDBR64` is refused. Last, the
+//! read-only after seal); an entry without the landing pad is refused. Last, the
 //! engines' invariants (`check()`) and the placement of every pack inside
 //! execmem's own range. Everything is freed and refilled before the read
 //! returns.
 
 use crate::execmem::allocator::{Allocator, Any, Requester};
-use crate::execmem::backend::arch::ret_imm32;
+use crate::execmem::backend::arch::{ret_imm32, RET_IMM32_LEN};
 use crate::execmem::backend::mem::{Area, ExecmemKind, PageInfo, Perms};
 use crate::execmem::binpack::types::{Class, ExecmemType};
 use crate::execmem::debugfs::buf::Buf;
@@ -70,12 +70,13 @@ impl Ktap<'_> {
 
 fn text_probe(t: &mut Ktap<'_>) -> Result {
     let mut area = Area::execmem(ExecmemKind::ModuleText, 4096)?;
-    // Fill with INT3 while private, then seal: never writable + executable.
-    area.fill(crate::execmem::binpack::types::arch::TRAP_BYTE)?;
+    // Fill with the trap while private, then seal: never writable +
+    // executable.
+    area.fill(crate::execmem::binpack::types::arch::TRAP)?;
     area.protect(Perms::ReadExec)?;
     let mut w = area.window()?;
     w.write(0, &ret_imm32(MAGIC))?;
-    // SAFETY: offset 0 now holds `ENDBR64; mov eax, MAGIC; ret`, a complete
+    // SAFETY: offset 0 now holds `ret_imm32(MAGIC)`, a complete
     // function for the C ABI that touches no memory and returns.
     let got = unsafe { w.call(0)? };
     t.check(
@@ -110,28 +111,28 @@ fn packed_probe(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
         let imm = MAGIC ^ i as u32;
         let code = ret_imm32(imm);
         a.write(0, &code)?;
-        let mut back = [0u8; 10];
+        let mut back = [0u8; RET_IMM32_LEN];
         a.read(0, &mut back)?;
         t.check(
             back == code,
             format_args!("{name}_write_read"),
-            format_args!("10 bytes"),
+            format_args!("{RET_IMM32_LEN} bytes"),
         )?;
         if let Any::Code(c) = &a {
-            // SAFETY: offset 0 holds `ENDBR64; mov eax, imm; ret`, a complete
-            // function that touches no memory and returns.
+            // SAFETY: offset 0 holds `ret_imm32(imm)`, a complete function
+            // that touches no memory and returns.
             let got = unsafe { c.call(0)? };
             t.check(
                 got == u64::from(imm),
                 format_args!("{name}_exec"),
                 format_args!("returned {got:#x}, expected {imm:#x}"),
             )?;
-            // SAFETY: offset 16 holds the fill, INT3, not ENDBR64: `call`
-            // refuses it before calling anything.
-            let r = unsafe { c.call(16) };
+            // SAFETY: offset 64 holds the fill, the trap, not a landing
+            // pad: `call` refuses it before calling anything.
+            let r = unsafe { c.call(64) };
             t.check(
                 r.map_err(|r| r.err) == Err(EINVAL),
-                format_args!("{name}_entry_without_endbr64_refused"),
+                format_args!("{name}_entry_without_landing_pad_refused"),
                 format_args!("{r:?}"),
             )?;
         }
@@ -142,7 +143,7 @@ fn packed_probe(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
             // The handle refuses, the page tables say read-only and not
             // executable, and the bytes are what was written.
             let m = a.common().probe()?;
-            let mut back = [0u8; 10];
+            let mut back = [0u8; RET_IMM32_LEN];
             a.read(0, &mut back)?;
             t.check(
                 a.write(0, &[0]).map_err(|r| r.err) == Err(EPERM)

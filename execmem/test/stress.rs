@@ -16,7 +16,7 @@
 //! else is `EINVAL`.
 
 use crate::execmem::allocator::{Allocator, Any, Requester};
-use crate::execmem::backend::arch::ret_imm32;
+use crate::execmem::backend::arch::{ret_imm32, RET_IMM32_LEN};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::kthread::{signal_pending, Thread};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
@@ -205,7 +205,7 @@ fn write_pattern(s: &mut Slot, r: &mut Report) {
     for (i, b) in buf.iter_mut().enumerate().take(len) {
         *b = pattern(s.tag, i);
     }
-    if let (Any::Code(_), Some(head)) = (&s.a, buf.get_mut(..10)) {
+    if let (Any::Code(_), Some(head)) = (&s.a, buf.get_mut(..RET_IMM32_LEN)) {
         if len >= 10 {
             head.copy_from_slice(&ret_imm32(s.tag));
         }
@@ -272,7 +272,7 @@ fn new_slot(
         }
     };
     r.allocs = r.allocs.wrapping_add(1);
-    // A new range must hold the fill byte all through (freed ranges are
+    // A new range must hold the fill all through (freed ranges are
     // refilled, fresh packs are filled): read all of it, a chunk at a time.
     let fill = ty.info().fill;
     let mut chunk = [0u8; 256];
@@ -280,7 +280,9 @@ fn new_slot(
     while off < size {
         let n = (size - off).min(chunk.len());
         let Some(c) = chunk.get_mut(..n) else { break };
-        if a.read(off, c).is_err() || c.iter().any(|&b| b != fill) {
+        // Chunks start at multiples of 256, so the pattern's phase is the
+        // chunk's own.
+        if a.read(off, c).is_err() || c.iter().enumerate().any(|(i, &b)| b != fill.byte_at(i)) {
             r.corruptions = r.corruptions.wrapping_add(1);
             break;
         }
@@ -298,16 +300,16 @@ fn new_slot(
 /// Calls the function at the start of a code slot and checks its result.
 fn exec(s: &Slot, r: &mut Report) {
     let Any::Code(c) = &s.a else { return };
-    if s.written < 10 {
+    if s.written < RET_IMM32_LEN {
         return;
     }
-    let mut head = [0u8; 10];
+    let mut head = [0u8; RET_IMM32_LEN];
     if s.a.read(0, &mut head).is_err() || head != ret_imm32(s.tag) {
         // Never call bytes that are not what we wrote.
         r.corruptions = r.corruptions.wrapping_add(1);
         return;
     }
-    // SAFETY: the first 10 bytes are `ENDBR64; mov eax, tag; ret` (checked
+    // SAFETY: the first bytes are `ret_imm32(tag)` (checked
     // just above), a complete function that touches no memory and returns.
     match unsafe { c.call(0) } {
         Ok(v) if v == u64::from(s.tag) => {}

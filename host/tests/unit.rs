@@ -2,7 +2,9 @@
 
 //! Unit tests of the type table and the engine.
 
-use execmem_core::{arch, Class, Engine, Error, ExecmemType, FakeSource, StdStorage, MAX_ALLOC};
+use execmem_core::{
+    arch, Class, Engine, Error, ExecmemType, FakeSource, Fill, StdStorage, MAX_ALLOC,
+};
 
 type E = Engine<StdStorage>;
 
@@ -33,7 +35,8 @@ fn type_table() {
             ExecmemType::Data => Class::Rw,
         };
         assert_eq!(i.class, want);
-        assert_eq!(i.fill, if want == Class::Rx { 0xcc } else { 0 });
+        let fill = if want == Class::Rx { 0xcc } else { 0 };
+        assert_eq!(i.fill, Fill::byte(fill));
     }
     assert_eq!(ExecmemType::from_name(b"nope"), None);
     assert_eq!(ExecmemType::from_name(b"Text"), None);
@@ -548,8 +551,29 @@ fn per_key_arrays_index_by_the_enum() {
     let c = PerClass::new(["a", "b", "c"]);
     assert_eq!(c[Class::Ro], "b");
     assert_eq!(Class::Rw.name(), "rw");
-    assert_eq!(Class::Rx.fill(), arch::TRAP_BYTE);
+    assert_eq!(Class::Rx.fill(), arch::TRAP);
     assert_eq!(Class::Ro.perms(), "r--");
+}
+
+/// A fill is a byte or a 4-byte little-endian word, repeated; `types`
+/// prints it in its own width.
+#[test]
+fn fill_patterns() {
+    let int3 = Fill::byte(0xcc);
+    assert_eq!(int3.width(), 1);
+    assert_eq!(int3.as_byte(), Some(0xcc));
+    assert_eq!(int3.as_word(), 0xcccc_cccc);
+    assert_eq!(int3.to_string(), "0xcc");
+    assert_eq!(Fill::byte(0).to_string(), "0x00");
+    let brk = Fill::word(0xd420_2000);
+    assert_eq!(brk.width(), 4);
+    assert_eq!(brk.as_byte(), None);
+    assert_eq!(brk.as_word(), 0xd420_2000);
+    assert_eq!(brk.to_string(), "0xd4202000");
+    let bytes: Vec<u8> = (0..8).map(|i| brk.byte_at(i)).collect();
+    assert_eq!(bytes, [0x00, 0x20, 0x20, 0xd4, 0x00, 0x20, 0x20, 0xd4]);
+    assert_eq!(Fill::word(0x4141_4141).as_byte(), Some(0x41));
+    assert_eq!(arch::GRANULE % arch::TRAP.width(), 0);
 }
 
 /// The module-trace replay loads every module once, then each round

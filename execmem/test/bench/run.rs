@@ -5,8 +5,8 @@
 
 use super::subject::{Live, Subject};
 use super::workload::{Op, Req};
-use crate::execmem::backend::arch::ret_imm32;
-use crate::execmem::backend::mem::direct_map_splits;
+use crate::execmem::backend::arch::direct_map_splits;
+use crate::execmem::backend::arch::{ret_imm32, RET_IMM32_LEN};
 use crate::execmem::backend::sched::now_ns;
 use crate::execmem::binpack::types::{Class, PerClass};
 use crate::execmem::debugfs::buf::Buf;
@@ -147,7 +147,7 @@ impl Run {
 
 pub(super) fn payload(r: Req) -> ([u8; 64], usize) {
     let mut buf = [0x90u8; 64];
-    if let Some(head) = buf.get_mut(..10) {
+    if let Some(head) = buf.get_mut(..RET_IMM32_LEN) {
         head.copy_from_slice(&ret_imm32(42));
     }
     (buf, r.size.min(64))
