@@ -5,6 +5,11 @@
 # source, the Rust/LLVM toolchain that builds it, virtme-ng and QEMU.
 # Idempotent and quiet when everything is present; names what is missing
 # when something cannot be installed.
+#
+#   scripts/deps.sh         everything the x86 test kernels need
+#   scripts/deps.sh arm64   only what the arm64 VM adds (selftests/run_vm.sh
+#                           --flavour arm64 runs it): qemu-system-arm and the
+#                           guest's userspace from Debian's arm64 packages
 set -euo pipefail
 
 KSRC_PIN=${KSRC_PIN:-6.12.117-1~deb12u1}
@@ -51,6 +56,184 @@ apt_install() {
 	fi
 	rm -f "$log"
 }
+
+# --- arm64 VM: `scripts/deps.sh arm64` only ----------------------------------
+# What selftests/run_vm.sh --flavour arm64 needs on top of the x86 set, kept
+# apart so x86-only runs never pay for it: QEMU's arm64 system emulator and
+# a tiny arm64 userspace for the guest's initramfs. That userspace is taken
+# from Debian's arm64 .debs, unpacked with dpkg-deb (no arm64 binary ever
+# runs on the host): busybox-static for init and the tools, bash (plus the
+# libraries it links) because the kselftests are bash scripts. It is packed
+# once into $ARM64_DIR/rootfs-KEY.cpio, KEY made of the packages' versions
+# and ARM64_RECIPE; $ARM64_DIR/rootfs.cpio links to the current one. The
+# runner appends a per-run cpio (init, tests, module) to it.
+ARM64_DEBS=(busybox-static bash libc6 libtinfo6)
+# Bump when the rootfs recipe below changes its output.
+ARM64_RECIPE=2
+ARM64_DIR=$CACHE/arm64
+
+# elf_closure PKGS ROOT FILE...: copy into ROOT, at the same paths, the
+# program interpreter and shared libraries FILEs need, found in the
+# unpacked packages PKGS (read with the host's readelf, which reads any
+# architecture's ELF).
+elf_closure() {
+	local pkgs=$1 root=$2 f lib d found
+	shift 2
+	local -a todo=("$@")
+	local -A seen=()
+	while [ ${#todo[@]} -gt 0 ]; do
+		f=${todo[0]} todo=("${todo[@]:1}")
+		for lib in $(readelf -l "$pkgs$f" 2>/dev/null |
+				sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p') \
+			   $(readelf -d "$pkgs$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+			[ -z "${seen[$lib]:-}" ] || continue
+			seen[$lib]=1
+			found=
+			case "$lib" in
+			/*) [ -e "$pkgs$lib" ] && found=$lib ;;
+			*) for d in /lib/aarch64-linux-gnu /usr/lib/aarch64-linux-gnu /lib /usr/lib; do
+				[ -e "$pkgs$d/$lib" ] && { found=$d/$lib; break; }
+			   done ;;
+			esac
+			[ -n "$found" ] || die "arm64 rootfs: $lib (needed by $f) is in none of: ${ARM64_DEBS[*]}"
+			mkdir -p "$root$(dirname "$found")"
+			cp -L "$pkgs$found" "$root$found"
+			todo+=("$found")
+		done
+	done
+}
+
+# arm64_versions: "package=version" of ARM64_DEBS' arm64 candidates, one a
+# line. apt-cache takes ~2 s here (docker's apt config keeps no binary
+# cache), so its answer is kept in $ARM64_DIR/versions, valid as long as the
+# arm64 package lists it was read from are unchanged.
+arm64_versions() {
+	local stamp out
+	stamp=$({ echo "${ARM64_DEBS[*]}"
+		  stat -c '%n %s %Y' /var/lib/apt/lists/*_binary-arm64_Packages* 2>/dev/null; } |
+		sha256sum | cut -c1-16)
+	if [ -f "$ARM64_DIR/versions" ] && [ "$(head -n 1 "$ARM64_DIR/versions")" = "$stamp" ]; then
+		tail -n +2 "$ARM64_DIR/versions"
+		return 0
+	fi
+	out=$(apt-cache policy "${ARM64_DEBS[@]/%/:arm64}" 2>/dev/null |
+		awk '/^[^ ]/ { p = $1; sub(/:arm64:$/, "", p) }
+		     $1 == "Candidate:" && $2 != "(none)" { print p "=" $2 }' | LC_ALL=C sort)
+	[ -n "$out" ] || return 0
+	if [ "$(wc -l <<<"$out")" = ${#ARM64_DEBS[@]} ]; then
+		mkdir -p "$ARM64_DIR"
+		printf '%s\n' "$stamp" "$out" >"$ARM64_DIR/versions"
+	fi
+	echo "$out"
+}
+
+deps_arm64() {
+	local missing p v w f key cpio stage attempt root
+	# The arm64 lists first, so that one apt-get update serves both the
+	# QEMU install and the .debs' versions.
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		need_root "dpkg --add-architecture arm64"
+		log "adding the arm64 architecture to dpkg (for the arm64 VM's userspace .debs)"
+		dpkg --add-architecture arm64
+		apt_update_once
+	fi
+	missing=$(apt_missing qemu-system-arm binutils cpio)
+	# shellcheck disable=SC2086 # one package name a word
+	if [ -n "$missing" ]; then
+		log "installing Debian packages:" $missing
+		apt_install $missing
+	fi
+	command -v qemu-system-aarch64 >/dev/null || die "qemu-system-arm did not install qemu-system-aarch64"
+
+	# Versions from the local package lists (no network); the lists are
+	# refreshed only when they lack a package or its version is no longer
+	# downloadable.
+	for attempt in 1 2; do
+		local -a want=()
+		mapfile -t want < <(arm64_versions)
+		if [ ${#want[@]} != ${#ARM64_DEBS[@]} ] && [ -z "$apt_updated" ]; then
+			apt_update_once
+			mapfile -t want < <(arm64_versions)
+		fi
+		[ ${#want[@]} = ${#ARM64_DEBS[@]} ] ||
+			die "the package lists lack an arm64 version of one of: ${ARM64_DEBS[*]}"
+		key=$(printf '%s\n' "recipe=$ARM64_RECIPE" "${want[@]}" | sha256sum | cut -c1-16)
+		cpio=$ARM64_DIR/rootfs-$key.cpio
+		if [ -f "$cpio" ]; then
+			ln -sfn "rootfs-$key.cpio" "$ARM64_DIR/rootfs.cpio"
+			return 0
+		fi
+		mkdir -p "$ARM64_DIR/debs"
+		local -a debs=() get=()
+		for w in "${want[@]}"; do
+			p=${w%%=*} v=${w#*=}
+			# apt-get download's file name, epoch colon escaped
+			f=$ARM64_DIR/debs/${p}_${v//:/%3a}_arm64.deb
+			debs+=("$f")
+			[ -f "$f" ] || get+=("$p:arm64=$v")
+		done
+		[ ${#get[@]} -gt 0 ] || break
+		log "downloading arm64 packages: ${get[*]}"
+		# -o APT::Sandbox::User=root: the _apt user cannot write the cache
+		if (cd "$ARM64_DIR/debs" && apt-get download -q -o APT::Sandbox::User=root "${get[@]}") \
+			>"$ARM64_DIR/download.log" 2>&1; then
+			rm -f "$ARM64_DIR/download.log"
+			break
+		fi
+		if [ "$attempt" = 2 ] || [ -n "$apt_updated" ]; then
+			cat "$ARM64_DIR/download.log" >&2
+			die "apt-get download failed: ${get[*]}"
+		fi
+		log "download failed; refreshing the package lists"
+		apt_update_once
+	done
+
+	need_root "mknod (the initramfs's /dev/console)"
+	log "packing the arm64 guest userspace (${want[*]})"
+	stage=$(mktemp -d "${TMPDIR:-/tmp}/execmem_rs-arm64.XXXXXX")
+	for f in "${debs[@]}"; do dpkg-deb -x "$f" "$stage/pkgs"; done
+	root=$stage/root
+	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,root,etc}
+	chmod 1777 "$root/tmp"
+	cp "$stage/pkgs/bin/busybox" "$stage/pkgs/bin/bash" "$root/bin/"
+	# The rest of busybox's applets are linked at boot by the guest's
+	# init (busybox --install): listing them here would mean running it.
+	ln -s busybox "$root/bin/sh"
+	elf_closure "$stage/pkgs" "$root" /bin/bash /bin/busybox
+	# Debian's busybox has no mountpoint applet, which the kselftests use
+	# (util-linux's would bring its libraries): the -q form they need.
+	cat >"$root/bin/mountpoint" <<-'EOF'
+	#!/bin/sh
+	# mountpoint [-q] DIR (written by scripts/deps.sh arm64)
+	q=
+	[ "$1" = -q ] && { q=1; shift; }
+	if awk -v d="$1" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+		[ -n "$q" ] || echo "$1 is a mountpoint"
+		exit 0
+	fi
+	[ -n "$q" ] || echo "$1 is not a mountpoint"
+	exit 1
+	EOF
+	chmod 755 "$root/bin/mountpoint"
+	# The kernel opens /dev/console for init before devtmpfs is mounted.
+	mknod -m 600 "$root/dev/console" c 5 1
+	mknod -m 666 "$root/dev/null" c 1 3
+	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$cpio.tmp"
+	mv "$cpio.tmp" "$cpio"
+	rm -rf "$stage"
+	ln -sfn "rootfs-$key.cpio" "$ARM64_DIR/rootfs.cpio"
+	# Older keys' archives and packages are not used again.
+	for f in "$ARM64_DIR"/rootfs-*.cpio "$ARM64_DIR"/debs/*.deb; do
+		case " $cpio ${debs[*]} " in *" $f "*) ;; *) rm -f "$f" ;; esac
+	done
+	log "arm64 guest userspace: $cpio ($(du -k "$cpio" | cut -f1) KiB)"
+}
+
+case "${1:-}" in
+"") ;;
+arm64) deps_arm64; exit 0 ;;
+*) die "unknown argument '$1' (usage: scripts/deps.sh [arm64])" ;;
+esac
 
 # --- Debian packages -------------------------------------------------------
 missing=$(apt_missing "${APT_PKGS[@]}")

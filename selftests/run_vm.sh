@@ -9,7 +9,8 @@
 #   selftests/run_vm.sh [options] --demo     run the demo and print it
 #   selftests/run_vm.sh [options] -- CMD     run CMD with the module loaded
 #
-# options: --flavour base|debug   kernel flavour (default base)
+# options: --flavour base|debug|kasan|arm64
+#                                 kernel flavour (default base); arm64: see below
 #          --timeout SECONDS      bound on the whole VM run (default 900)
 #          --no-unload            leave the module loaded at the end
 #          --cpus N --memory SIZE guest shape (default 2, 1G)
@@ -28,6 +29,17 @@
 # against in $EXECMEM_RS_KO. Output: the tests' KTAP,
 # then a line "vm: N passed, N failed, N skipped". Exit status: 0 only when
 # everything passed.
+#
+# --flavour arm64 boots the arm64 test kernel under qemu-system-aarch64
+# (TCG) from an initramfs instead (selftests/run_vm_arm64.sh; the packages
+# it needs are installed by `scripts/deps.sh arm64`, run from here). The
+# guest script, the verdict and the splat scan are the same. Differences:
+# the guest has busybox and bash but no python3 (shell tests only, no
+# --demo); the repository's selftests/ and the module are copied into the
+# guest at their host paths; a missing out/arm64/execmem_rs.ko is not an
+# error there (the module is loaded only when built: tests that need it
+# then skip, which fails the run); --injected-alloc-failures is not
+# supported (its report filter knows x86 stacks only).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/env.sh"
@@ -53,13 +65,32 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
+arch=x86
+[ "$flavour" != arm64 ] || arch=arm64
 kdir=${KDIR:-$("$here/scripts/kernel.sh" --kdir "$flavour")}
 kimg=$kdir/arch/x86/boot/bzImage
+[ "$arch" = x86 ] || kimg=$kdir/arch/arm64/boot/Image
 ko=$here/execmem_rs.ko
 [ "$flavour" = base ] || ko=$here/out/$flavour/execmem_rs.ko
 [ -z "$ko_arg" ] || ko=$(realpath "$ko_arg")
-[ -f "$kimg" ] || { echo "run_vm: no kernel at $kimg (run 'make kernel')" >&2; exit 2; }
-[ -f "$ko" ] || { echo "run_vm: no $ko (run 'make')" >&2; exit 2; }
+[ -f "$kimg" ] || { echo "run_vm: no kernel at $kimg (run 'scripts/kernel.sh $flavour')" >&2; exit 2; }
+with_ko=1
+if [ ! -f "$ko" ]; then
+	if [ "$arch" = x86 ] || [ -n "$ko_arg" ]; then
+		echo "run_vm: no $ko (run 'make')" >&2; exit 2
+	fi
+	with_ko=
+fi
+if [ "$arch" = arm64 ]; then
+	for t in "${tests[@]}"; do
+		case ${t%% *} in *.py)
+			echo "run_vm: the arm64 guest has no python3: ${t%% *} cannot run there" >&2; exit 2 ;;
+		esac
+	done
+	[ "$mode" != demo ] || { echo "run_vm: --demo needs python3, which the arm64 guest lacks" >&2; exit 2; }
+	[ -z "$injected" ] || { echo "run_vm: --injected-alloc-failures is x86-only" >&2; exit 2; }
+	"$here/scripts/deps.sh" arm64 || exit 2
+fi
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/execmem_rs-vm.XXXXXX")
 trap 'rm -rf "$out"' EXIT
@@ -69,7 +100,9 @@ trap 'rm -rf "$out"' EXIT
 accel_args=(--disable-kvm)
 accel=tcg
 probe=$CACHE/kvm-probe.$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
-if [ "${EXECMEM_RS_ACCEL:-}" = tcg ]; then
+if [ "$arch" = arm64 ]; then
+	accel="tcg (arm64 guest, -cpu max,pauth-impdef=on)"
+elif [ "${EXECMEM_RS_ACCEL:-}" = tcg ]; then
 	accel="tcg (EXECMEM_RS_ACCEL=tcg)"
 elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	if [ ! -f "$probe" ]; then
@@ -100,7 +133,11 @@ echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 	echo 'dmesg -n 1 2>/dev/null'
 	echo 'km=/sys/kernel/debug/kmemleak'
 	echo '[ -w $km ] && echo clear >$km'
-	echo "insmod $ko || { echo 'vm: insmod failed'; dmesg >\$out/dmesg; exit 90; }"
+	if [ -n "$with_ko" ]; then
+		echo "insmod $ko || { echo 'vm: insmod failed'; dmesg >\$out/dmesg; exit 90; }"
+	else
+		echo "echo 'vm: no $ko: running without the module'"
+	fi
 	echo 'rc=0'
 	case $mode in
 	tests) for t in "${tests[@]}"; do
@@ -111,7 +148,7 @@ echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 	demo) printf '%q || rc=1\n' "$here/selftests/demo.sh" ;;
 	cmd) printf '%q ' "${cmd[@]}"; echo '|| rc=1' ;;
 	esac
-	if [ -n "$unload" ]; then
+	if [ -n "$unload" ] && [ -n "$with_ko" ]; then
 		echo "rmmod execmem_rs || { echo 'vm: rmmod failed'; rc=91; }"
 	fi
 	# kmemleak (debug kernel): what the module (and what it served) left
@@ -133,11 +170,35 @@ echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 	echo 'exit $rc'
 } >"$out/guest.sh"
 
+# boot_x86: virtme-ng, the host's root over 9p, the guest script's
+# results in the shared $out.
+boot_x86() {
+	timeout --kill-after=10 "$timeout" "$VNG" --run "$kimg" "${accel_args[@]}" --force-9p \
+		--cpus "$cpus" --memory "$memory" --rwdir "$out" "${append[@]}" \
+		-e "bash $out/guest.sh" </dev/null 2>"$out/vng.err" | tee "$out/console"
+	return "${PIPESTATUS[0]}"
+}
+
+# boot_arm64: QEMU from an initramfs; run_vm_arm64.sh leaves the same
+# console, dmesg and kmemleak files in $out, split from the serial console.
+boot_arm64() {
+	# The guest gets the selftests (a test's helpers sit next to it), the
+	# tests named from elsewhere, and the module, each at its host path.
+	local t files=(--file "$here/selftests")
+	for t in "${tests[@]}"; do files+=(--file "${t%% *}"); done
+	[ -z "$with_ko" ] || files+=(--file "$ko")
+	"$here/selftests/run_vm_arm64.sh" --out "$out" --kernel "$kimg" --timeout "$timeout" \
+		--cpus "$cpus" --memory "$memory" --cwd "$PWD" "${append[@]}" "${files[@]}"
+}
+
 start=$(date +%s)
-timeout --kill-after=10 "$timeout" "$VNG" --run "$kimg" "${accel_args[@]}" --force-9p \
-	--cpus "$cpus" --memory "$memory" --rwdir "$out" "${append[@]}" \
-	-e "bash $out/guest.sh" </dev/null 2>"$out/vng.err" | tee "$out/console"
-vrc=${PIPESTATUS[0]}
+if [ "$arch" = arm64 ]; then
+	boot_arm64; vrc=$?
+	engine=qemu errlog=$out/qemu.err
+else
+	boot_x86; vrc=$?
+	engine=vng errlog=$out/vng.err
+fi
 elapsed=$(( $(date +%s) - start ))
 
 log=$out/console
@@ -158,12 +219,13 @@ fail=0
 if [ "$vrc" = 124 ] || [ "$vrc" = 137 ]; then
 	echo "vm: TIMEOUT after ${timeout}s"; fail=1
 elif ! grep -q '^vm: guest done' "$log"; then
-	echo "vm: guest did not finish (vng exit $vrc)"; tail -n 20 "$out/vng.err"; fail=1
+	echo "vm: guest did not finish ($engine exit $vrc)"; tail -n 20 "$errlog"; fail=1
 elif [ "$vrc" != 0 ]; then
 	fail=1
 fi
 
-splats='BUG:|WARNING:|Oops|KASAN:|UBSAN:|panicked|general protection|unreferenced object|possible circular locking|Call Trace:'
+# "Call trace:" and "Internal error:" are arm64's spellings (dump_backtrace, die).
+splats='BUG:|WARNING:|Oops|KASAN:|UBSAN:|panicked|general protection|unreferenced object|possible circular locking|Call Trace:|Call trace:|Internal error:|Kernel panic'
 if [ -f "$out/dmesg" ]; then
 	cp "$out/dmesg" "${EXECMEM_RS_DMESG:-/dev/null}" 2>/dev/null
 	scan=$out/dmesg
