@@ -5,6 +5,7 @@
 
 use super::Allocator;
 use crate::execmem::backend::arch::LEVEL_2M;
+use crate::execmem::backend::mem::PageInfo;
 use crate::execmem::binpack::{
     engine::{ClassStats, PackInfo},
     types::{Class, PerType},
@@ -59,6 +60,10 @@ pub struct PackReport {
     pub map: [u8; 64],
     /// Whether the pack is mapped with 2 MiB pages.
     pub huge: bool,
+    /// How its first page is mapped.
+    pub page: Option<PageInfo>,
+    /// How the direct-map alias of its first page is mapped.
+    pub alias: Option<PageInfo>,
 }
 
 impl Allocator {
@@ -89,16 +94,16 @@ impl Allocator {
             let (Some(info), Some(map)) = (st.engine.pack_info(i), st.engine.pack_map(i)) else {
                 continue;
             };
-            let huge = st
-                .packs
-                .area(i)
-                .and_then(|a| a.probe(0).ok())
-                .is_some_and(|p| p.level == LEVEL_2M);
+            let area = st.packs.area(i);
+            let page = area.and_then(|a| a.probe(0).ok());
+            let alias = area.and_then(|a| a.probe_alias(0).ok());
             f(&PackReport {
                 index: i,
                 info,
                 map,
-                huge,
+                huge: page.is_some_and(|p| p.level == LEVEL_2M),
+                page,
+                alias,
             })?;
         }
         Ok(())

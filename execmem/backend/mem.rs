@@ -142,6 +142,20 @@ pub struct PageInfo {
     pub executable: bool,
 }
 
+impl PageInfo {
+    /// `r-x`, `rw-`, `r--`, `rwx` (never expected), or `none` when the page
+    /// is not mapped there.
+    pub fn perms(&self) -> &'static str {
+        match (self.present, self.writable, self.executable) {
+            (false, _, _) => "none",
+            (true, false, false) => "r--",
+            (true, false, true) => "r-x",
+            (true, true, false) => "rw-",
+            (true, true, true) => "rwx",
+        }
+    }
+}
+
 /// Which allocator an [`Area`] came from, and so how it is freed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Origin {
@@ -484,6 +498,13 @@ impl Area {
     /// How the page containing `offset` is mapped.
     pub fn probe(&self, offset: usize) -> Result<PageInfo> {
         arch::probe(self.at(offset, 1)?)
+    }
+
+    /// How the direct-map (linear-map) alias of the page containing
+    /// `offset` is mapped: it must never be writable while the area is
+    /// read-only or executable.
+    pub fn probe_alias(&self, offset: usize) -> Result<PageInfo> {
+        arch::probe(arch::alias_of(self.at(offset, 1)?).ok_or(EFAULT)?)
     }
 }
 

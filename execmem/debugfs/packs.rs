@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! debugfs `packs`: one block per pack, with a 64-cell occupancy map.
+//! debugfs `packs`: one block per pack, with a 64-cell occupancy map, and
+//! how the page tables map its first page and that page's direct-map alias
+//! (`pte=`, `alias=`: `r-x`, `r--`, `rw-`, `none`).
 
 use super::buf::Buf;
 use super::show::ShowFile;
@@ -22,7 +24,7 @@ impl ShowFile for PacksFile {
                 Buf::result(writeln!(
                     out,
                     "pack {}.{} class={} mapping={} size={} used={} live={} free_extents={} \
-                     largest_free={}{}",
+                     largest_free={}{} pte={} alias={}",
                     class.name(),
                     p.index,
                     class.name(),
@@ -42,7 +44,9 @@ impl ShowFile for PacksFile {
                         " dedicated"
                     } else {
                         ""
-                    }
+                    },
+                    p.page.map_or("unknown", |p| p.perms()),
+                    p.alias.map_or("unknown", |p| p.perms()),
                 ))?;
                 out.push(b"  [")?;
                 out.push(&p.map)?;

@@ -179,6 +179,41 @@ fn packed_probe(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
     Ok(())
 }
 
+/// Every pack of every class, while one allocation of each type holds one:
+/// its mapping has the class's permissions and the direct-map alias of its
+/// pages is not writable (x86-64: read-only; arm64: not mapped) unless the
+/// class is data.
+fn pack_permissions(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
+    let mut held = KVec::new();
+    for ty in ExecmemType::ALL {
+        held.push(alloc.alloc(ty, 512, None, Requester::User)?, GFP_KERNEL)?;
+    }
+    for class in Class::ALL {
+        let (mut n, mut bad) = (0u32, 0u32);
+        let (mut pte, mut alias) = ("unknown", "unknown");
+        alloc.for_each_pack(class, |p| {
+            n += 1;
+            pte = p.page.map_or("unknown", |i| i.perms());
+            alias = p.alias.map_or("unknown", |i| i.perms());
+            let alias_ok = match class {
+                Class::Rw => alias == "rw-",
+                Class::Rx | Class::Ro => p.alias.is_some_and(|i| !i.writable),
+            };
+            if pte != class.perms() || !alias_ok {
+                bad += 1;
+            }
+            Ok(())
+        })?;
+        t.check(
+            n > 0 && bad == 0,
+            format_args!("{}_pack_permissions", class.name()),
+            format_args!("{n} pack(s), {bad} not as expected; last: pte={pte} alias={alias}"),
+        )?;
+    }
+    drop(held);
+    Ok(())
+}
+
 /// Runs the probe, writing KTAP to `out`. Returns the number of failures.
 pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     Buf::result(writeln!(out, "KTAP version 1"))?;
@@ -190,6 +225,7 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     text_probe(&mut t)?;
     data_probe(&mut t)?;
     packed_probe(&mut t, alloc)?;
+    pack_permissions(&mut t, alloc)?;
     // What the probe wrote and freed is refilled before we return.
     alloc.flush();
     let pending: usize = Class::ALL

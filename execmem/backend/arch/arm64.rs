@@ -165,6 +165,9 @@ pub unsafe fn poke_set(dst: *mut u8, fill: Fill, len: usize) -> Result {
     Ok(())
 }
 
+/// Bit 0 of an arm64 descriptor: the MMU uses the entry (`PTE_VALID`).
+const PTE_VALID: u64 = 1;
+
 /// Reads the page-table entry that maps `addr`, inside a live area.
 pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     let mut level: u32 = 0;
@@ -184,14 +187,15 @@ pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     // PTE, or a PMD/PUD block with the same bit layout); the area is the
     // caller's, so the table cannot be freed while we read it.
     let entry = unsafe { *pte };
+    // Valid is what the MMU sees: pte_present() is also true for an entry
+    // the kernel made invalid on purpose (`PTE_PRESENT_INVALID`, which is
+    // nG: set in every kernel entry when KPTI is possible), as
+    // set_direct_map_invalid_noflush() leaves the linear alias.
+    let present = entry.pte & PTE_VALID != 0;
     // SAFETY: pure accessors on a copied entry value.
-    let (present, writable, executable) = unsafe {
-        (
-            bindings::pte_present(entry),
-            bindings::pte_write(entry),
-            bindings::pte_exec(entry),
-        )
-    };
+    let (writable, executable) = unsafe { (bindings::pte_write(entry), bindings::pte_exec(entry)) };
+    // An invalid entry's other bits allow nothing.
+    let (writable, executable) = (present && writable, present && executable);
     Ok(PageInfo {
         level,
         present,
