@@ -13,7 +13,7 @@
 //! allocator carries it out.
 
 use super::storage::{Error, Storage, Vector};
-use super::types::Class;
+use super::types::{arch, Class};
 
 /// The bytes of an allocation written since it was allocated, as one
 /// range `[lo, hi)` covering them all (empty: nothing written).
@@ -30,12 +30,18 @@ impl Dirty {
     }
 
     /// Records a write of `len` bytes at `offset` (already bounds-checked
-    /// by the caller; saturating so that it can never wrap).
+    /// by the caller; saturating so that it can never wrap), rounded out to
+    /// whole trap instructions: the refill writes whole ones (arm64's is a
+    /// 4-byte word). Allocations are granule-sized and granule-aligned, so
+    /// the rounded range stays inside the allocation.
     pub fn add(&mut self, offset: usize, len: usize) {
         if len == 0 {
             return;
         }
+        let w = arch::TRAP.width();
         let end = offset.saturating_add(len);
+        let end = end.checked_next_multiple_of(w).unwrap_or(end);
+        let offset = offset & !w.wrapping_sub(1);
         if self.is_clean() {
             *self = Dirty {
                 lo: offset,

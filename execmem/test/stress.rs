@@ -206,7 +206,7 @@ fn write_pattern(s: &mut Slot, r: &mut Report) {
         *b = pattern(s.tag, i);
     }
     if let (Any::Code(_), Some(head)) = (&s.a, buf.get_mut(..RET_IMM32_LEN)) {
-        if len >= 10 {
+        if len >= RET_IMM32_LEN {
             head.copy_from_slice(&ret_imm32(s.tag));
         }
     }
@@ -229,10 +229,10 @@ fn verify(s: &Slot, r: &mut Report) {
         r.error(e.err);
         return;
     }
-    let code = matches!(s.a, Any::Code(_)) && s.written >= 10;
+    let code = matches!(s.a, Any::Code(_)) && s.written >= RET_IMM32_LEN;
     let want = ret_imm32(s.tag);
     let ok = out.iter().enumerate().all(|(i, &b)| {
-        let w = if code && i < 10 {
+        let w = if code && i < RET_IMM32_LEN {
             want.get(i).copied().unwrap_or(0)
         } else {
             pattern(s.tag, i)
