@@ -6,6 +6,7 @@
 #   make demo       main job: build, boot the test kernel, load, run the demo
 #   make check      all tests; last line "N passed, N failed"
 #
+#   ARCH=arm64      the module (and test kernel) for arm64: make ARCH=arm64
 #   KDIR=<tree>     build against your own Rust-enabled, prepared kernel tree
 #   EXECMEM_RS_TEST=y|n
 #                   with or without the test harness (execmem/test/): y by
@@ -17,8 +18,11 @@ export KDIR EXECMEM_RS_TEST
 # The tests and the demo drive the test harness's debugfs files.
 check demo vm-test soak: export EXECMEM_RS_TEST := y
 KMAKE := $(shell . scripts/env.sh && echo "$${KMAKE_ARGS[@]}")
+# The test kernel `make` and `make module` build for: x86-64's base
+# flavour, or the arm64 kernel with ARCH=arm64.
+FLAVOUR := $(if $(filter arm64,$(ARCH)),arm64,base)
 
-.PHONY: soak all module deps kernel kernel-debug module-debug kernel-kasan module-kasan clippy fmt-check host-test vm-test check demo clean
+.PHONY: soak all module deps kernel kernel-debug module-debug kernel-kasan module-kasan kernel-arm64 module-arm64 clippy fmt-check host-test vm-test vm-test-arm64 check demo clean
 
 all: module
 
@@ -27,14 +31,14 @@ deps:
 
 kernel: deps
 ifeq ($(KDIR),)
-	@scripts/kernel.sh base
+	@scripts/kernel.sh $(FLAVOUR)
 else
 	@echo "kernel: using KDIR=$(KDIR) (not built here)"
 endif
 
 # The module is always rebuilt through kbuild, which knows what changed.
 module: kernel
-	@scripts/module.sh base
+	@scripts/module.sh $(FLAVOUR)
 
 clippy: kernel
 	@rm -f execmem_rs.o
@@ -54,6 +58,13 @@ kernel-kasan: deps
 module-kasan: kernel-kasan
 	@scripts/module.sh kasan
 
+# arm64: cross-built with clang, booted under qemu-system-aarch64.
+kernel-arm64: deps
+	@scripts/kernel.sh arm64
+
+module-arm64: kernel-arm64
+	@scripts/module.sh arm64
+
 fmt-check:
 	@scripts/fmt-check.sh
 
@@ -67,7 +78,11 @@ soak: module module-debug
 	@selftests/run_vm.sh --flavour debug --memory 2G --timeout 3600 "selftests/stress.sh 5000000 2 7"
 	@selftests/run_vm.sh "selftests/ctl_fuzz.py 100000 2"
 
+vm-test-arm64: module-arm64
+	@selftests/run_vm.sh --flavour arm64 selftests/execmem_rs.sh "selftests/stress.sh 100000 2 1"
+
 demo: module
+	@[ "$(FLAVOUR)" = base ] || { echo "demo: the demo runs on x86-64 (the arm64 guest runs the kselftests: make vm-test-arm64)" >&2; exit 2; }
 	@selftests/run_vm.sh --demo
 
 check: deps

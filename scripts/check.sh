@@ -116,8 +116,20 @@ vm_step "kprobes served: the kprobes KUnit suite" --no-unload "selftests/consume
 
 if [ -n "${KDIR:-}" ]; then
 	echo
-	echo "=== debug and kasan kernels: not run (KDIR=$KDIR given; those flavours are the project's own kernels)"
+	echo "=== arm64, debug and kasan kernels: not run (KDIR=$KDIR given; those flavours are the project's own kernels)"
 else
+	# The same engine, ABI and tests on a second architecture: BRK fill,
+	# BTI landing pads, packs sealed at birth (arm64's set_memory_*()
+	# refuse PMD mappings), the linear alias taken away.
+	step "arm64 kernel (ARCH=arm64, clang) and the module built for it with CLIPPY=1 (warnings fail)"
+	rm -f out/arm64/execmem_rs.o
+	make -s module-arm64 CLIPPY=1 2>&1 | tee "$log/arm64"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" = 0 ] && grep -q '^warning\|^error' "$log/arm64"; then rc=1; fi
+	count "arm64 module build (clippy)" "$rc"
+	vm_step "arm64: selftest (packs, linear alias, BTI stubs) and stress under qemu-system-aarch64" \
+		--flavour arm64 --timeout 900 selftests/execmem_rs.sh "selftests/stress.sh 300000 2 1"
+
 	step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
 	make -s module-debug
 	count "debug module build" $?
