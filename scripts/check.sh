@@ -127,8 +127,9 @@ else
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" = 0 ] && grep -q '^warning\|^error' "$log/arm64"; then rc=1; fi
 	count "arm64 module build (clippy)" "$rc"
-	vm_step "arm64: selftest (packs, linear alias, BTI stubs) and stress under qemu-system-aarch64" \
-		--flavour arm64 --timeout 900 selftests/execmem_rs.sh "selftests/stress.sh 300000 2 1"
+	vm_step "arm64: selftest (packs, linear alias, BTI stubs), ABI checks, exec policy, fuzz and stress under qemu-system-aarch64" \
+		--flavour arm64 --timeout 900 selftests/execmem_rs.sh selftests/ctl_abi.py \
+		selftests/exec_policy.py selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
 
 	step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
 	make -s module-debug

@@ -63,13 +63,22 @@ apt_install() {
 # a tiny arm64 userspace for the guest's initramfs. That userspace is taken
 # from Debian's arm64 .debs, unpacked with dpkg-deb (no arm64 binary ever
 # runs on the host): busybox-static for init and the tools, bash (plus the
-# libraries it links) because the kselftests are bash scripts. It is packed
-# once into $ARM64_DIR/rootfs-KEY.cpio, KEY made of the packages' versions
-# and ARM64_RECIPE; $ARM64_DIR/rootfs.cpio links to the current one. The
-# runner appends a per-run cpio (init, tests, module) to it.
-ARM64_DEBS=(busybox-static bash libc6 libtinfo6)
+# libraries it links) because the kselftests are bash scripts, python3.11
+# with Debian's minimal standard library (python3.11-minimal,
+# libpython3.11-minimal: os, re, subprocess, threading, random, struct...;
+# math, select, _posixsubprocess and the like are built into the
+# interpreter) for the Python kselftests, and capsh for exec_policy.py. It
+# is packed once into $ARM64_DIR/rootfs-KEY.cpio, KEY made of the packages'
+# versions and ARM64_RECIPE; $ARM64_DIR/rootfs.cpio links to the current
+# one. The runner appends a per-run cpio (init, tests, module) to it.
+ARM64_DEBS=(busybox-static bash libc6 libtinfo6
+	    python3.11-minimal libpython3.11-minimal zlib1g libexpat1 libcap2-bin libcap2)
 # Bump when the rootfs recipe below changes its output.
-ARM64_RECIPE=2
+ARM64_RECIPE=3
+# The host's Python of the guest's minor version: it byte-compiles the
+# guest's standard library (.pyc files are the same on every architecture),
+# so that the guest, under TCG, does not compile it at every boot.
+ARM64_HOST_PY=/usr/bin/python3.11
 ARM64_DIR=$CACHE/arm64
 
 # elf_closure PKGS ROOT FILE...: copy into ROOT, at the same paths, the
@@ -137,7 +146,7 @@ deps_arm64() {
 		dpkg --add-architecture arm64
 		apt_update_once
 	fi
-	missing=$(apt_missing qemu-system-arm binutils cpio)
+	missing=$(apt_missing qemu-system-arm binutils cpio python3.11-minimal)
 	# shellcheck disable=SC2086 # one package name a word
 	if [ -n "$missing" ]; then
 		log "installing Debian packages:" $missing
@@ -199,7 +208,28 @@ deps_arm64() {
 	# The rest of busybox's applets are linked at boot by the guest's
 	# init (busybox --install): listing them here would mean running it.
 	ln -s busybox "$root/bin/sh"
-	elf_closure "$stage/pkgs" "$root" /bin/bash /bin/busybox
+	# python3: the interpreter at its Debian path, which it finds its
+	# standard library from (/usr/lib/python3.11, no PYTHONHOME). The
+	# minimal package's only extension modules (_ssl, _hashlib) need
+	# OpenSSL and are left out (hashlib falls back to the built-in
+	# hashes); lib-dynload stays, empty, or python warns that it found no
+	# platform-dependent libraries. So does sitecustomize.py (Debian's
+	# link to /etc, which would only look for apport). The .pyc files are
+	# unchecked-hash ones: used without comparing the source's timestamp.
+	mkdir -p "$root/usr/bin" "$root/usr/lib"
+	cp "$stage/pkgs/usr/bin/python3.11" "$root/usr/bin/"
+	ln -s python3.11 "$root/usr/bin/python3"
+	cp -a "$stage/pkgs/usr/lib/python3.11" "$root/usr/lib/"
+	rm -f "$root"/usr/lib/python3.11/lib-dynload/*.so "$root/usr/lib/python3.11/sitecustomize.py"
+	"$ARM64_HOST_PY" -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+		-s "$root" -p / "$root/usr/lib/python3.11" >/dev/null ||
+		die "arm64 rootfs: byte-compiling the guest's python3.11 standard library failed"
+	# capsh (exec_policy.py drops CAP_SYS_MODULE with it).
+	cp "$stage/pkgs/sbin/capsh" "$root/sbin/"
+	elf_closure "$stage/pkgs" "$root" /bin/bash /bin/busybox /usr/bin/python3.11 /sbin/capsh
+	# The Python kselftests start with #!/usr/bin/env python3; busybox's
+	# applets are linked into /bin only.
+	ln -s /bin/busybox "$root/usr/bin/env"
 	# Debian's busybox has no mountpoint applet, which the kselftests use
 	# (util-linux's would bring its libraries): the -q form they need.
 	cat >"$root/bin/mountpoint" <<-'EOF'

@@ -22,6 +22,7 @@ from execmem import RX, Ktap, ret_imm32, require_module, stats  # noqa: E402
 
 TYPES = list(execmem.TYPES)
 ERRNOS = {errno.EINVAL, errno.ENOENT, errno.ERANGE, errno.EPERM, errno.E2BIG, errno.ENOMEM}
+RET_LEN = len(ret_imm32(0)) // 2    # bytes of a valid exec's function
 
 
 def live():
@@ -119,7 +120,7 @@ def main():
                     freed.append(words[1])
         # A valid exec now and then: write a function into a code ID of this
         # session and call it; it must return what it was written to.
-        code = [i for i, (ty, size) in me.ids.items() if ty in RX and size >= 10]
+        code = [i for i, (ty, size) in me.ids.items() if ty in RX and size >= RET_LEN]
         if code and rng.randrange(25) == 0:
             i, imm = rng.choice(code), rng.randrange(1 << 32)
             sent += 2

@@ -9,13 +9,13 @@
 #
 # Boots IMAGE under qemu-system-aarch64 (TCG: an arm64 guest on this x86
 # host) from an initramfs, not virtme-ng's 9p root: with -cpu max every 9p
-# access is slow under TCG, and the whole guest fits in a few MiB. The
+# access is slow under TCG, and the whole guest fits in ~25 MiB. The
 # initramfs is the userspace `scripts/deps.sh arm64` packs once (busybox,
-# bash) followed by a per-run archive holding /init, DIR/body.sh, and each
-# PATH (file or directory) at its own absolute path, so the host paths in
-# body.sh hold in the guest too. /init mounts proc, sysfs, devtmpfs and
-# debugfs, runs `bash DIR/body.sh`, prints the files body.sh left in DIR
-# (dmesg, kmemleak) between markers, and powers off.
+# bash, python3, capsh) followed by a per-run archive holding /init,
+# DIR/body.sh, and each PATH (file or directory) at its own absolute path,
+# so the host paths in body.sh hold in the guest too. /init mounts proc,
+# sysfs, devtmpfs and debugfs, runs `bash DIR/body.sh`, prints the files
+# body.sh left in DIR (dmesg, kmemleak) between markers, and powers off.
 #
 # Writes DIR/serial (the console), DIR/console (it without those
 # sections: boot log and the guest's output) and DIR/dmesg, DIR/kmemleak
@@ -73,7 +73,7 @@ for f in "${files[@]}"; do copy_in "$(realpath "$f")"; done
 {
 	echo '#!/bin/sh'
 	echo '# /init of the arm64 test VM, written by selftests/run_vm_arm64.sh'
-	echo 'export PATH=/sbin:/bin HOME=/root'
+	echo 'export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root'
 	# busybox's applets are linked here, in the guest (bash and mountpoint
 	# are files of their own and stay).
 	echo '/bin/busybox --install -s /bin'

@@ -21,7 +21,38 @@ RX = ("text", "bpf", "ftrace", "kprobes")
 RO = ("rodata", "ro_after_init")
 RW = ("data",)
 TYPES = ("text", "data", "rodata", "ro_after_init", "bpf", "ftrace", "kprobes")
-FILL = {t: "cc" for t in RX} | {t: "00" for t in RO + RW}
+
+# What differs between the architectures, in this one place (the tests stay
+# arch-neutral):
+# - the trap freed and fresh code is filled with: x86-64's INT3 byte, arm64's
+#   4-byte word BRK #0x100, repeated from every allocation's start (data is
+#   zeroed on both);
+# - the function ret_imm32() writes, and its landing pad (ENDBR64, BTI c);
+# - how rx and ro memory may be written: arm64 patches whole aligned words,
+#   so a `write` there needs a word-aligned offset and a `fill` a
+#   word-aligned offset and length (EINVAL otherwise); x86-64 takes any.
+ARCH = os.uname().machine
+ARM64 = ARCH == "aarch64"
+if ARM64:
+    TRAP = (0xd4202000).to_bytes(4, "little")
+    NO_LANDING_PAD = "no BTI c landing pad at the entry"
+    POKE_ALIGN = 4
+else:
+    TRAP = b"\xcc"
+    NO_LANDING_PAD = "no ENDBR64 landing pad at the entry"
+    POKE_ALIGN = 1
+FILL = {t: TRAP for t in RX} | {t: b"\0" for t in RO + RW}
+# The `fill` column of debugfs `types`: 0xcc, 0xd4202000, 0x00.
+FILL_COLUMN = {t: f"{int.from_bytes(b, 'little'):#0{2 + 2 * len(b)}x}" for t, b in FILL.items()}
+
+
+def fill_hex(ty, length, offset=0):
+    """The hex `read` returns for `length` untouched bytes at `offset` of a
+    fresh (or refilled) allocation of type `ty`."""
+    f = FILL[ty]
+    start = offset % len(f)
+    n = start + length
+    return (f * (n // len(f) + 1))[start:n].hex()
 
 
 def class_of(ty):
@@ -169,13 +200,30 @@ def kv(reply):
     return dict(w.split("=", 1) for w in reply.split())
 
 
+def _words(*words):
+    return b"".join(w.to_bytes(4, "little") for w in words).hex()
+
+
 def ret_imm32(imm):
-    """ENDBR64; mov eax, imm32; ret."""
+    """A function returning imm, as hex: x86-64 ENDBR64; mov eax, imm32; ret
+    (10 bytes), arm64 BTI c; movz w0, #lo; movk w0, #hi, lsl #16; ret (16
+    bytes)."""
+    if ARM64:
+        return _words(0xd503245f, 0x52800000 | (imm & 0xffff) << 5,
+                      0x72a00000 | (imm >> 16) << 5, 0xd65f03c0)
     return "f30f1efab8" + imm.to_bytes(4, "little").hex() + "c3"
 
 
 def spin(loops, imm=1):
-    """ENDBR64; mov ecx, loops; 1: pause; dec ecx; jnz 1b; mov eax, imm; ret."""
+    """A function spinning `loops` times, then returning imm: x86-64 ENDBR64;
+    mov ecx, loops; 1: pause; dec ecx; jnz 1b; mov eax, imm; ret, arm64
+    BTI c; mov w1, loops (movz, movk); 1: yield; subs w1, w1, #1; b.ne 1b;
+    mov w0, imm (movz, movk); ret."""
+    if ARM64:
+        return _words(0xd503245f, 0x52800001 | (loops & 0xffff) << 5,
+                      0x72a00001 | (loops >> 16) << 5, 0xd503203f, 0x71000421, 0x54ffffc1,
+                      0x52800000 | (imm & 0xffff) << 5, 0x72a00000 | (imm >> 16) << 5,
+                      0xd65f03c0)
     return ("f30f1efa" + "b9" + loops.to_bytes(4, "little").hex() + "f390" + "ffc9" + "75fa" +
             "b8" + imm.to_bytes(4, "little").hex() + "c3")
 
