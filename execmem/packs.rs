@@ -164,15 +164,14 @@ impl Packs {
         core::mem::replace(&mut self.retired, KVec::new())
     }
 
-    /// Whether every mapped area lies inside the class's range.
+    /// Whether every mapped area lies inside the class's range (or its
+    /// fallback).
     pub fn all_in_range(&self) -> bool {
-        self.areas.as_slice().iter().flatten().all(|m| {
-            let a = &m.area;
-            a.addr() >= self.range.start
-                && a.addr()
-                    .checked_add(a.size())
-                    .is_some_and(|e| e <= self.range.end)
-        })
+        self.areas
+            .as_slice()
+            .iter()
+            .flatten()
+            .all(|m| self.range.contains(m.area.addr(), m.area.size()))
     }
 
     /// Makes `areas[slot]` exist (and be free), so that recording an area

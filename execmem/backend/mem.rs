@@ -93,6 +93,11 @@ pub struct Range {
     /// The area needs `kasan_alloc_module_shadow()` (`EXECMEM_KASAN_SHADOW`
     /// with KASAN without `KASAN_VMALLOC`).
     pub kasan_shadow: bool,
+    /// Where execmem goes when `[start, end)` is full (`fallback_start`,
+    /// `fallback_end`): on arm64 the 2 GiB window that module code reaches
+    /// the kernel from through PLTs, when the 128 MiB direct-branch window
+    /// is full; none on x86-64.
+    pub fallback: Option<(usize, usize)>,
 }
 
 impl Range {
@@ -125,7 +130,18 @@ impl Range {
                     any(CONFIG_KASAN_GENERIC, CONFIG_KASAN_SW_TAGS),
                     not(CONFIG_KASAN_VMALLOC)
                 )),
+            fallback: (r.fallback_start != 0 && r.fallback_start < r.fallback_end)
+                .then_some((r.fallback_start as usize, r.fallback_end as usize)),
         })
+    }
+
+    /// Whether `[addr, addr + size)` lies inside the range or its fallback.
+    pub fn contains(&self, addr: usize, size: usize) -> bool {
+        let Some(end) = addr.checked_add(size) else {
+            return false;
+        };
+        let inside = |(s, e): (usize, usize)| addr >= s && end <= e;
+        inside((self.start, self.end)) || self.fallback.is_some_and(inside)
     }
 }
 
@@ -317,21 +333,35 @@ impl Area {
             // As execmem: kmemleak must not scan it before it has a shadow.
             flags |= bindings::VM_DEFER_KMEMLEAK as usize;
         }
-        // SAFETY: plain C call with no pointer arguments but `caller`, which
-        // vmalloc only records for /proc/vmallocinfo.
-        let ptr = unsafe {
-            bindings::__vmalloc_node_range_noprof(
-                size,
-                align,
-                range.start as _,
-                range.end as _,
-                gfp,
-                prot,
-                flags as _,
-                bindings::NUMA_NO_NODE,
-                Self::vmalloc as *const core::ffi::c_void,
-            )
-        };
+        // As execmem: the range first, then its fallback (no warning for
+        // the first failure when there is a fallback).
+        let windows = [Some((range.start, range.end)), range.fallback];
+        let mut ptr = core::ptr::null_mut();
+        for (n, (start, end)) in windows.into_iter().flatten().enumerate() {
+            let quiet = if n == 0 && range.fallback.is_some() {
+                bindings::__GFP_NOWARN
+            } else {
+                0
+            };
+            // SAFETY: plain C call with no pointer arguments but `caller`,
+            // which vmalloc only records for /proc/vmallocinfo.
+            ptr = unsafe {
+                bindings::__vmalloc_node_range_noprof(
+                    size,
+                    align,
+                    start as _,
+                    end as _,
+                    gfp | quiet,
+                    prot,
+                    flags as _,
+                    bindings::NUMA_NO_NODE,
+                    Self::vmalloc as *const core::ffi::c_void,
+                )
+            };
+            if !ptr.is_null() {
+                break;
+            }
+        }
         let addr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: a fresh allocation of `size` bytes that we own, mapped
         // with `prot`, which is `perms` (the caller's contract). A sealed
