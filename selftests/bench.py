@@ -29,7 +29,7 @@ def main():
         for _, cols in trace:
             bench.ok("trace add " + " ".join(cols))
         print(f"# {len(trace)} modules of the trace loaded; "
-              f"direct_map_level2_splits at start: {vmstat('direct_map_level2_splits')}")
+              f"direct_map_level2_splits at start: {vmstat('direct_map_level2_splits') or 'n/a'}")
         for run in (f"workload=fixed n={n_fixed} size=512 write=0",
                     f"workload=fixed n={n_fixed} size=512 write=1",
                     f"workload=trace n={n_mod} write=1",

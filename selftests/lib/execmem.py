@@ -179,8 +179,11 @@ def stats():
 
 
 def vmstat(key):
+    """A /proc/vmstat counter, or None where the kernel has none (arm64 has
+    no direct_map_level*_splits: its linear map is never split)."""
     with open("/proc/vmstat") as f:
-        return int(dict(line.split() for line in f)[key])
+        v = dict(line.split() for line in f).get(key)
+    return None if v is None else int(v)
 
 
 def splits():
