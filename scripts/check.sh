@@ -130,6 +130,13 @@ else
 	vm_step "arm64: selftest (packs, linear alias, BTI stubs), ABI checks, exec policy, fuzz and stress under qemu-system-aarch64" \
 		--flavour arm64 --timeout 900 selftests/execmem_rs.sh selftests/ctl_abi.py \
 		selftests/exec_policy.py selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
+	# The same engine places the same way on both: the arm64 kernel's replay
+	# maps what the (x86-64) host's replay maps, phase by phase.
+	vm_step "arm64: the kernel bench's module-trace replay on a fresh module" --flavour arm64 \
+		selftests/bench_replay.py
+	step "host: the arm64 kernel's module-trace replay maps what the host replay maps"
+	scripts/replay-compare.sh "$log/vm"
+	count "module-trace replay: arm64 kernel = host" $?
 
 	step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
 	make -s module-debug
