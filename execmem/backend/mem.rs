@@ -159,6 +159,17 @@ pub struct PageInfo {
 }
 
 impl PageInfo {
+    /// What the walk found at `level`: an entry that allows nothing unless
+    /// it is `present`.
+    pub fn new(level: u32, present: bool, writable: bool, executable: bool) -> PageInfo {
+        PageInfo {
+            level,
+            present,
+            writable: present && writable,
+            executable: present && executable,
+        }
+    }
+
     /// `r-x`, `rw-`, `r--`, `rwx` (never expected), or `none` when the page
     /// is not mapped there.
     pub fn perms(&self) -> &'static str {

@@ -176,12 +176,7 @@ pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     // page tables.
     let pte = unsafe { bindings::arm64_lookup_address(addr.as_ptr() as _, &mut level) };
     if pte.is_null() {
-        return Ok(PageInfo {
-            level,
-            present: false,
-            writable: false,
-            executable: false,
-        });
+        return Ok(PageInfo::new(level, false, false, false));
     }
     // SAFETY: a non-null result points to the live entry mapping `addr` (a
     // PTE, or a PMD/PUD block with the same bit layout); the area is the
@@ -194,14 +189,8 @@ pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     let present = entry.pte & PTE_VALID != 0;
     // SAFETY: pure accessors on a copied entry value.
     let (writable, executable) = unsafe { (bindings::pte_write(entry), bindings::pte_exec(entry)) };
-    // An invalid entry's other bits allow nothing.
-    let (writable, executable) = (present && writable, present && executable);
-    Ok(PageInfo {
-        level,
-        present,
-        writable,
-        executable,
-    })
+    // An invalid entry's other bits allow nothing (`PageInfo::new`).
+    Ok(PageInfo::new(level, present, writable, executable))
 }
 
 /// Length of [`ret_imm32`]'s function.

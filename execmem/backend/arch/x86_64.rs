@@ -102,12 +102,7 @@ pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     // lookup_address() only walks the kernel page tables.
     let pte = unsafe { bindings::lookup_address(addr.as_ptr() as _, &mut level) };
     if pte.is_null() {
-        return Ok(PageInfo {
-            level,
-            present: false,
-            writable: false,
-            executable: false,
-        });
+        return Ok(PageInfo::new(level, false, false, false));
     }
     // SAFETY: a non-null result points to the live entry mapping `addr` (a
     // PTE, or a PMD/PUD leaf with the same flag layout); the area is ours,
@@ -121,12 +116,7 @@ pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
             bindings::pte_exec(entry),
         )
     };
-    Ok(PageInfo {
-        level,
-        present,
-        writable,
-        executable,
-    })
+    Ok(PageInfo::new(level, present, writable, executable))
 }
 
 /// Length of [`ret_imm32`]'s function.
