@@ -127,8 +127,8 @@ else
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" = 0 ] && grep -q '^warning\|^error' "$log/arm64"; then rc=1; fi
 	count "arm64 module build (clippy)" "$rc"
-	vm_step "arm64: selftest (packs, linear alias, BTI stubs), ABI checks, exec policy, fuzz and stress under qemu-system-aarch64" \
-		--flavour arm64 --timeout 900 selftests/execmem_rs.sh selftests/ctl_abi.py \
+	vm_step "arm64: hardening checks, selftest (packs, linear alias, BTI stubs), ABI checks, exec policy, fuzz and stress under qemu-system-aarch64" \
+		--flavour arm64 --timeout 900 selftests/hardening.py selftests/execmem_rs.sh selftests/ctl_abi.py \
 		selftests/exec_policy.py selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
 	# The same engine places the same way on both: the arm64 kernel's replay
 	# maps what the (x86-64) host's replay maps, phase by phase.

@@ -217,6 +217,15 @@ def ret_imm32(imm):
     return "f30f1efab8" + imm.to_bytes(4, "little").hex() + "c3"
 
 
+def ret1_without_landing_pad():
+    """A complete function returning 1 that an indirect call may not land
+    on, as hex: x86-64 mov eax, 1; ret (no ENDBR64), arm64 movz w0, #1; ret
+    (no BTI c)."""
+    if ARM64:
+        return _words(0x52800020, 0xd65f03c0)
+    return "b801000000c3"
+
+
 def spin(loops, imm=1):
     """A function spinning `loops` times, then returning imm: x86-64 ENDBR64;
     mov ecx, loops; 1: pause; dec ecx; jnz 1b; mov eax, imm; ret, arm64
