@@ -31,16 +31,15 @@ TYPES = ("text", "data", "rodata", "ro_after_init", "bpf", "ftrace", "kprobes")
 # - how rx and ro memory may be written: arm64 patches whole aligned words,
 #   so a `write` there needs a word-aligned offset and a `fill` a
 #   word-aligned offset and length (EINVAL otherwise); x86-64 takes any.
+#   The tests use aligned offsets and lengths, so they run on both.
 ARCH = os.uname().machine
 ARM64 = ARCH == "aarch64"
 if ARM64:
     TRAP = (0xd4202000).to_bytes(4, "little")
     NO_LANDING_PAD = "no BTI c landing pad at the entry"
-    POKE_ALIGN = 4
 else:
     TRAP = b"\xcc"
     NO_LANDING_PAD = "no ENDBR64 landing pad at the entry"
-    POKE_ALIGN = 1
 FILL = {t: TRAP for t in RX} | {t: b"\0" for t in RO + RW}
 # The `fill` column of debugfs `types`: 0xcc, 0xd4202000, 0x00.
 FILL_COLUMN = {t: f"{int.from_bytes(b, 'little'):#0{2 + 2 * len(b)}x}" for t, b in FILL.items()}
