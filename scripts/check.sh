@@ -42,6 +42,10 @@ step "host: the VM runner's verdict on canned consoles (a skip is not a pass)"
 scripts/test-verdict.sh
 count "runner verdict" $?
 
+step "host: the BPF JIT bench compares the same programs on both sides"
+python3 selftests/bpf_bench.py --check-schedule
+count "bpf bench schedule" $?
+
 step "reST docs render without warnings (docutils)"
 scripts/doc-check.sh
 count "docs render" $?

@@ -15,12 +15,20 @@
 #
 # Load latency varies by +-30 % between boots under TCG (the verifier and
 # the JIT dominate it), so a last pass compares it where drift cancels: N
-# more loads alternating stock and served, one by one, in the same VM.
+# more loads alternating stock and served, one by one, in the same VM, of
+# N / 2 program sizes each loaded once on each side (a load's cost grows
+# with its program: the two sides must load the same programs), with the
+# median of the per-program differences; then the same pass with stock on
+# both sides, a control that shows how far the ratio of two p50s moves
+# when nothing differs. Under run_vm.sh --icount the times read are
+# instruction counts (1 ns each).
 # execmem_rs's own text_poke calls on the served loads' path are counted
 # too (the deterministic side: 0 expected, the JIT's own copy is the
 # kernel's).
 #
 #   bpf_bench.py N [SEED]
+#   bpf_bench.py --check-schedule   (host, make check: both sides of the
+#                                    comparison load the same programs)
 
 import os
 import re
@@ -108,32 +116,73 @@ def served_alloc():
     return int(kv["bpf.allocs"]), int(kv["bpf.alloc_ns"]), int(kv["bpf.alloc_max_ns"])
 
 
-def interleaved(n, seed):
-    """n loads alternating stock and served: latency p50/p99 of each."""
+def schedule(n, seed):
+    """The interleaved pass's n loads in order, as (side, program size):
+    n / 2 sizes, each loaded once on each side, which side goes first
+    alternating (a load's cost grows with its program, so the two sides
+    must load the same programs)."""
+    loads = []
+    for i, size in enumerate(bpf.sizes(n // 2, seed + 1000)):
+        for side in ("stock", "served") if i % 2 == 0 else ("served", "stock"):
+            loads.append((side, size))
+    return loads
+
+
+def check_schedule():
+    """Host check (make check): the interleaved pass loads the same
+    programs on both sides, each side first in half of the pairs."""
+    bad = 0
+    cases = [(n, seed) for n in (2, 6, 512, 1024, 2048) for seed in (1, 2, 3)]
+    for k, (n, seed) in enumerate(cases, 1):
+        loads = schedule(n, seed)
+        sizes = {side: sorted(s for d, s in loads if d == side) for side in ("stock", "served")}
+        firsts = [loads[i][0] for i in range(0, len(loads), 2)]
+        ok = (len(loads) == n and sizes["stock"] == sizes["served"]
+              and abs(firsts.count("stock") - firsts.count("served")) <= 1)
+        bad += not ok
+        print(f"{'ok' if ok else 'not ok'} {k} schedule n={n} seed={seed}: "
+              f"{len(sizes['stock'])} stock and {len(sizes['served'])} served loads, "
+              f"same programs: {sizes['stock'] == sizes['served']}")
+    return bad == 0
+
+
+def interleaved(n, seed, control=False):
+    """The n loads of schedule(), stock and served alternating over the
+    same programs; prints latency p50/p99 of each side and the median
+    of the per-program differences (served - stock). With control, both
+    sides are stock (an A/A run): what the same comparison reads when
+    nothing differs, the noise floor of its ratio."""
     lat = {"stock": [], "served": []}
+    serve = {"stock": "none", "served": "none" if control else "bpf"}
     fds = []
+    p0 = stock_ptes()[0]
     a0 = served_alloc()
-    for i, size in enumerate(bpf.sizes(n, seed + 1000)):
-        mode = "served" if i % 2 else "stock"
+    for side, size in schedule(n, seed):
         with open(f"{D}/serve", "w") as f:
-            f.write("bpf" if mode == "served" else "none")
+            f.write(serve[side])
         t0 = time.monotonic_ns()
         fd, _ = bpf.load(size)
-        lat[mode].append(time.monotonic_ns() - t0)
+        lat[side].append(time.monotonic_ns() - t0)
         fds.append(fd)
     a1 = served_alloc()
     for fd in fds:
         os.close(fd)
     with open(f"{D}/serve", "w") as f:
         f.write("none")
+    # The next pass starts once both sides' programs are freed.
+    settle("stock", p0)
+    settle("served", 0)
     our_us = (a1[1] - a0[1]) / max(a1[0] - a0[0], 1) / 1000
     # The longest call since load (a pack mapped and filled).
     our_max_us = a1[2] / 1000
+    d = sorted(b - a for a, b in zip(lat["stock"], lat["served"]))
     q = {m: sorted(v) for m, v in lat.items()}
     p = {m: (v[len(v) // 2] / 1000, v[len(v) * 99 // 100] / 1000) for m, v in q.items()}
-    print(f"bpf-bench-pair n={n} stock_p50_us={p['stock'][0]:.1f} served_p50_us={p['served'][0]:.1f} "
+    tag = "bpf-bench-control" if control else "bpf-bench-pair"
+    print(f"{tag} n={n} stock_p50_us={p['stock'][0]:.1f} served_p50_us={p['served'][0]:.1f} "
           f"stock_p99_us={p['stock'][1]:.1f} served_p99_us={p['served'][1]:.1f} "
-          f"p50_ratio={p['served'][0] / p['stock'][0]:.3f} our_alloc_us={our_us:.1f} our_alloc_max_us={our_max_us:.0f}", flush=True)
+          f"p50_ratio={p['served'][0] / p['stock'][0]:.3f} delta_p50_us={d[len(d) // 2] / 1000:.2f} "
+          f"our_alloc_us={our_us:.1f} our_alloc_max_us={our_max_us:.0f}", flush=True)
 
 
 def settle(mode, p0):
@@ -153,6 +202,8 @@ def settle(mode, p0):
 
 
 def main():
+    if sys.argv[1:] == ["--check-schedule"]:
+        sys.exit(0 if check_schedule() else 1)
     n = int(sys.argv[1])
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     bpf.allow_fds(n)
@@ -161,6 +212,7 @@ def main():
     for mode in ("stock", "served") if seed % 2 else ("served", "stock"):
         run(mode, n, seed)
     interleaved(n, seed)
+    interleaved(n, seed, control=True)
 
 
 if __name__ == "__main__":
