@@ -15,6 +15,15 @@
 #          --no-unload            leave the module loaded at the end
 #          --cpus N --memory SIZE guest shape (default 2, 1G)
 #          --append ARG           extra kernel command-line argument
+#          --icount               count instead of time (x86, TCG only): QEMU's
+#                                 -icount shift=0, so the guest's clock
+#                                 advances 1 ns per instruction executed
+#                                 (and jumps over idle time): a latency
+#                                 read in the guest is then an instruction
+#                                 count, free of the host's load and of
+#                                 TCG's own costs (its software TLB, code
+#                                 translation); the vCPUs run in turns on
+#                                 one host thread
 #          --ko PATH              load this execmem_rs.ko (e.g. an older build,
 #                                 to see a new test fail on old code)
 #          --injected-alloc-failures  fault-injection runs: the kernel's own
@@ -48,7 +57,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/selftests/verdict.sh"
 
 flavour=base timeout=900 unload=1 cpus=2 memory=1G mode=tests
-tests=() cmd=() append=() injected= ko_arg=
+tests=() cmd=() append=() injected= ko_arg= icount=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--flavour) flavour=$2; shift 2 ;;
@@ -58,6 +67,7 @@ while [ $# -gt 0 ]; do
 	--memory) memory=$2; shift 2 ;;
 	--append) append+=(--append "$2"); shift 2 ;;
 	--ko) ko_arg=$2; shift 2 ;;
+	--icount) icount=1; shift ;;
 	--injected-alloc-failures) injected=1; shift ;;
 	--demo) mode=demo; shift ;;
 	--) shift; mode=cmd; cmd=("$@"); break ;;
@@ -86,6 +96,7 @@ fi
 if [ "$arch" = arm64 ]; then
 	[ "$mode" != demo ] || { echo "run_vm: --demo is x86-only" >&2; exit 2; }
 	[ -z "$injected" ] || { echo "run_vm: --injected-alloc-failures is x86-only" >&2; exit 2; }
+	[ -z "$icount" ] || { echo "run_vm: --icount is x86-only" >&2; exit 2; }
 	"$here/scripts/deps.sh" arm64 || exit 2
 fi
 
@@ -117,6 +128,11 @@ elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	fi
 else
 	accel="tcg (no usable /dev/kvm)"
+fi
+if [ -n "$icount" ]; then
+	[ "$accel" != kvm ] || { echo "run_vm: --icount needs TCG (set EXECMEM_RS_ACCEL=tcg)" >&2; exit 2; }
+	accel_args+=(--qemu-opts "-icount shift=0,sleep=on")
+	accel="$accel, icount (guest clock: 1 ns per instruction)"
 fi
 echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 
