@@ -6,8 +6,10 @@
 # booted VMs (2 GiB: the direct map is all 2 MiB pages, so the level-2
 # split counter sees every split; a fresh boot, because a split is never
 # undone), stock and served in each, then both interleaved load by load for
-# the latency comparison (selftests/bpf_bench.py). Writes
-# Documentation/bench/bpf-bench.{txt,csv,png}.
+# the latency comparison (selftests/bpf_bench.py); then the same runs with
+# the guest's clock counting instructions (run_vm.sh --icount), where a
+# latency is what the load executed, whatever the host's load and TCG's
+# own costs. Writes Documentation/bench/bpf-bench.{txt,csv,png}.
 #
 #   scripts/bench_bpf.sh [REPS]      (default 3)
 set -euo pipefail
@@ -19,10 +21,15 @@ make -s module
 out=Documentation/bench
 mkdir -p "$out"
 : >"$out/bpf-bench.txt"
-for n in 512 1024 2048; do
-	for rep in $(seq "$reps"); do
-		selftests/run_vm.sh --memory 2G --timeout 900 -- selftests/bpf_bench.py "$n" "$rep" |
-			grep "^bpf-bench" | sed "s/\$/ rep=$rep/" | tee -a "$out/bpf-bench.txt"
+for clock in wall icount; do
+	opt=()
+	[ "$clock" = wall ] || opt=(--icount)
+	for n in 512 1024 2048; do
+		for rep in $(seq "$reps"); do
+			selftests/run_vm.sh "${opt[@]}" --memory 2G --timeout 900 -- \
+				selftests/bpf_bench.py "$n" "$rep" | grep "^bpf-bench" |
+				sed "s/\$/ rep=$rep clock=$clock/" | tee -a "$out/bpf-bench.txt"
+		done
 	done
 done
 "$TOOLS/venv/bin/python" -c 'import matplotlib' 2>/dev/null ||

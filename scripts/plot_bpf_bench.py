@@ -3,13 +3,16 @@
 #
 # Turns selftests/bpf_bench.py's lines (collected by scripts/bench_bpf.sh)
 # into a CSV, a per-N summary (medians over the repetitions) and a PNG.
+# Each line carries the guest's clock: "wall" (time, under TCG) or "icount"
+# (QEMU -icount shift=0: 1 ns per instruction executed, so a latency is an
+# instruction count).
 #   plot_bpf_bench.py BPF-BENCH.TXT OUT.CSV OUT.PNG
 
 import csv
 import statistics
 import sys
 
-KEYS = ["mode", "n", "rep", "p50_us", "p99_us", "l2_splits", "l3_splits", "directmap4k_kb",
+KEYS = ["clock", "mode", "n", "rep", "p50_us", "p99_us", "l2_splits", "l3_splits", "directmap4k_kb",
         "ptes", "packs", "our_pokes", "results_ok"]
 # The interleaved latency pass: one row per side, mode "stock-interleaved"
 # or "served-interleaved", latency columns only.
@@ -20,26 +23,35 @@ def parse(path):
     rows = []
     for line in open(path):
         kv = dict(w.split("=", 1) for w in line.split()[1:])
+        kv.setdefault("clock", "wall")
         if line.startswith("bpf-bench "):
-            rows.append({k: (kv[k] if k == "mode" else float(kv[k])) for k in KEYS})
-        elif line.startswith("bpf-bench-pair "):
+            rows.append({k: (kv[k] if k in ("mode", "clock") else float(kv[k])) for k in KEYS})
+        elif line.startswith(("bpf-bench-pair ", "bpf-bench-control ")):
+            # The control pass (stock on both sides) is "control-stock" and
+            # "control-served".
+            kind = "interleaved" if line.startswith("bpf-bench-pair ") else "control"
             for side in ("stock", "served"):
                 row = {k: "" for k in KEYS}
-                row.update(mode=f"{side}-interleaved", n=float(kv["n"]), rep=float(kv["rep"]),
+                row.update(clock=kv["clock"], mode=f"{side}-{kind}", n=float(kv["n"]),
+                           rep=float(kv["rep"]),
                            p50_us=float(kv[f"{side}_p50_us"]), p99_us=float(kv[f"{side}_p99_us"]))
-                # Not a CSV column: time execmem_rs spent per served load.
+                # Not CSV columns: time execmem_rs spent per served load,
+                # the median per-program difference (served - stock).
                 row["our_alloc_us"] = float(kv.get("our_alloc_us", 0))
+                row["delta_p50_us"] = float(kv.get("delta_p50_us", "nan"))
                 rows.append(row)
     return rows
 
 
-def pairs(rows):
-    """Per N: medians over repetitions of the interleaved p50/p99, and the
-    median of the per-run served/stock p50 ratios."""
+def pairs(rows, clock, kind="interleaved"):
+    """Per N: medians over repetitions of the interleaved p50/p99, the
+    per-run served/stock p50 ratios and per-program differences, on one
+    clock (kind "control": the stock/stock pass)."""
     out = {}
+    rows = [r for r in rows if r["clock"] == clock]
     for n in sorted({r["n"] for r in rows}):
-        st = {r["rep"]: r for r in rows if r["n"] == n and r["mode"] == "stock-interleaved"}
-        sv = {r["rep"]: r for r in rows if r["n"] == n and r["mode"] == "served-interleaved"}
+        st = {r["rep"]: r for r in rows if r["n"] == n and r["mode"] == f"stock-{kind}"}
+        sv = {r["rep"]: r for r in rows if r["n"] == n and r["mode"] == f"served-{kind}"}
         reps = sorted(set(st) & set(sv))
         if reps:
             out[n] = {
@@ -49,19 +61,22 @@ def pairs(rows):
                 "stock_p99": statistics.median(st[k]["p99_us"] for k in reps),
                 "served_p99": statistics.median(sv[k]["p99_us"] for k in reps),
                 "ratios": [sv[k]["p50_us"] / st[k]["p50_us"] for k in reps],
+                "deltas": [sv[k]["delta_p50_us"] for k in reps],
                 "our_alloc_us": statistics.median(sv[k]["our_alloc_us"] for k in reps),
             }
     return out
 
 
 def summary(rows):
+    """Per N and side: medians over the wall-clock runs' repetitions."""
     out = []
+    rows = [r for r in rows if r["clock"] == "wall"]
     for n in sorted({r["n"] for r in rows}):
         for mode in ("stock", "served"):
             rs = [r for r in rows if r["n"] == n and r["mode"] == mode]
             if rs:
                 med = {k: statistics.median(r[k] for r in rs) for k in KEYS
-                       if k not in ("mode", "rep") and all(r[k] != "" for r in rs)}
+                       if k not in ("clock", "mode", "rep") and all(r[k] != "" for r in rs)}
                 med.update(mode=mode, reps=len(rs),
                            l2_range=f"{min(r['l2_splits'] for r in rs):g}-{max(r['l2_splits'] for r in rs):g}")
                 out.append(med)
@@ -82,25 +97,35 @@ def main():
               f"p99_us={s['p99_us']:.1f} l2_splits={s['l2_splits']:g} (range {s['l2_range']}) "
               f"l3_splits={s['l3_splits']:g} directmap4k_kb={s['directmap4k_kb']:g} "
               f"ptes={s['ptes']:g} packs={s['packs']:g} our_pokes={s.get('our_pokes', 0):g}")
-    pair = pairs(rows)
-    for n, p in pair.items():
-        print(f"n={n:g} interleaved reps={p['reps']} p50_us stock={p['stock_p50']:.1f} "
-              f"served={p['served_p50']:.1f} p99_us stock={p['stock_p99']:.1f} "
-              f"served={p['served_p99']:.1f} served/stock p50 per run: "
-              + " ".join(f"{x:.3f}" for x in p["ratios"])
-              + f" (median {statistics.median(p['ratios']):.3f}); execmem_rs's alloc "
-              f"{p['our_alloc_us']:.1f} us per served load")
+    pair = {clock: pairs(rows, clock) for clock in ("wall", "icount")}
+    control = {clock: pairs(rows, clock, "control") for clock in ("wall", "icount")}
+    for clock, unit, what in (("wall", "us", "us"), ("icount", "kinsn", "k instructions")):
+        for n, p in pair[clock].items():
+            print(f"n={n:g} interleaved clock={clock} reps={p['reps']} p50_{unit} "
+                  f"stock={p['stock_p50']:.1f} served={p['served_p50']:.1f} p99_{unit} "
+                  f"stock={p['stock_p99']:.1f} served={p['served_p99']:.1f} served/stock p50 per run: "
+                  + " ".join(f"{x:.3f}" for x in p["ratios"])
+                  + f" (median {statistics.median(p['ratios']):.3f}); per-program difference "
+                  + " ".join(f"{x:+.1f}" for x in p["deltas"])
+                  + f" {what}; execmem_rs's alloc {p['our_alloc_us']:.1f} {what} per served load")
+            c = control[clock].get(n)
+            if c:
+                print(f"n={n:g} control clock={clock} (stock on both sides) p50 ratio per run: "
+                      + " ".join(f"{x:.3f}" for x in c["ratios"])
+                      + f" (median {statistics.median(c['ratios']):.3f}); per-program difference "
+                      + " ".join(f"{x:+.1f}" for x in c["deltas"]) + f" {what}")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     ns = sorted({s["n"] for s in summ})
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for ax, key, title, log in ((axes[0], "p50", "load latency p50 (us, TCG, interleaved)", False),
-                                (axes[1], "l2_splits", "direct-map 2 MiB splits", False),
-                                (axes[2], "ptes", "page-table entries for BPF text", True)):
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    for ax, key, title, log in ((axes[0], "wall", "load p50 (us, TCG, interleaved)", False),
+                                (axes[1], "icount", "load p50 (k instructions, icount)", False),
+                                (axes[2], "l2_splits", "direct-map 2 MiB splits", False),
+                                (axes[3], "ptes", "page-table entries for BPF text", True)):
         for i, mode in enumerate(("stock", "served")):
-            if key == "p50":
-                vals = [round(pair[n][f"{mode}_p50"]) if n in pair else 0 for n in ns]
+            if key in pair:
+                vals = [round(pair[key][n][f"{mode}_p50"]) if n in pair[key] else 0 for n in ns]
             else:
                 vals = [next((s[key] for s in summ if s["n"] == n and s["mode"] == mode), 0)
                         for n in ns]
