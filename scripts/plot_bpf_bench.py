@@ -14,9 +14,9 @@ import sys
 
 KEYS = ["clock", "mode", "n", "rep", "p50_us", "p99_us", "l2_splits", "l3_splits", "directmap4k_kb",
         "ptes", "packs", "our_pokes", "results_ok"]
-# The interleaved latency pass: one row per side, mode "stock-interleaved"
-# or "served-interleaved", latency columns only.
-LATENCY = ("p50_us", "p99_us")
+# The interleaved latency pass and its stock/stock control: one row per
+# side, mode "stock-interleaved"/"served-interleaved" or
+# "stock-control"/"served-control", latency columns only.
 
 
 def parse(path):
@@ -27,8 +27,6 @@ def parse(path):
         if line.startswith("bpf-bench "):
             rows.append({k: (kv[k] if k in ("mode", "clock") else float(kv[k])) for k in KEYS})
         elif line.startswith(("bpf-bench-pair ", "bpf-bench-control ")):
-            # The control pass (stock on both sides) is "control-stock" and
-            # "control-served".
             kind = "interleaved" if line.startswith("bpf-bench-pair ") else "control"
             for side in ("stock", "served"):
                 row = {k: "" for k in KEYS}

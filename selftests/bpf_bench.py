@@ -130,14 +130,17 @@ def schedule(n, seed):
 
 def check_schedule():
     """Host check (make check): the interleaved pass loads the same
-    programs on both sides, each side first in half of the pairs."""
+    programs on both sides, in adjacent pairs of one program (what the
+    per-program differences pair up), each side first in half of them."""
     bad = 0
     cases = [(n, seed) for n in (2, 6, 512, 1024, 2048) for seed in (1, 2, 3)]
     for k, (n, seed) in enumerate(cases, 1):
         loads = schedule(n, seed)
         sizes = {side: sorted(s for d, s in loads if d == side) for side in ("stock", "served")}
         firsts = [loads[i][0] for i in range(0, len(loads), 2)]
-        ok = (len(loads) == n and sizes["stock"] == sizes["served"]
+        paired = all(loads[i][1] == loads[i + 1][1] and loads[i][0] != loads[i + 1][0]
+                     for i in range(0, len(loads) - 1, 2))
+        ok = (len(loads) == n and sizes["stock"] == sizes["served"] and paired
               and abs(firsts.count("stock") - firsts.count("served")) <= 1)
         bad += not ok
         print(f"{'ok' if ok else 'not ok'} {k} schedule n={n} seed={seed}: "
