@@ -82,8 +82,7 @@ def main():
     # --- fill, and freed ranges come back as the fill pattern -------------------------
     # A written RO/RX range is parked on free and refilled by a worker, only
     # what was written; closing a session flushes. Then allocate until the
-    # same place comes back. Offset and length are word-aligned, as arm64
-    # needs for rx and ro memory.
+    # same place comes back.
     for ty in ("text", "rodata", "data"):
         s3 = Session()
         a = s3.ok(f"alloc {ty} 4096 4096")
@@ -111,6 +110,22 @@ def main():
                 same and s4.ok(f"read {b} 0 4096") == fill_hex(ty, 4096),
                 f"pack {where['pack']} offset {where['offset']}" if same else "place never reused")
         s4.close()
+
+    # --- byte-granular writes and fills, on every architecture -------------------------
+    # The ABI is in bytes: arm64's text patching writes from word-aligned
+    # addresses only, so an odd offset or length is the module's to handle
+    # (it used to be EINVAL "outside the mapping" there).
+    for ty in ("text", "rodata", "data"):
+        s6 = Session()
+        a = s6.ok(f"alloc {ty} 256")
+        fill_err, fill_reply = s6.cmd(f"fill {a} 1 33 0x5a")
+        write_err, write_reply = s6.cmd(f"write {a} 39 0102030405")
+        want = fill_hex(ty, 1) + "5a" * 33 + fill_hex(ty, 5, 34) + "0102030405" + \
+            fill_hex(ty, 20, 44)
+        got = s6.ok(f"read {a} 0 64")
+        t.check(f"{ty}_unaligned_fill_and_write", fill_err == 0 and write_err == 0 and
+                got == want, f"fill: {fill_reply!r}, write: {write_reply!r}, read {got}")
+        s6.close()
 
     # --- alignment ---------------------------------------------------------------
     a = s.ok("alloc text 100 4096")

@@ -50,10 +50,12 @@ const SEALED: Refusal = Refusal {
 /// A refusal of the window below a checked span: it cannot name more than
 /// the errno.
 fn mapping(err: Error) -> Refusal {
-    Refusal {
-        err,
-        reason: "outside the mapping",
-    }
+    let reason = if err == EINVAL {
+        "not where the architecture's text patching can write"
+    } else {
+        "outside the mapping"
+    };
+    Refusal { err, reason }
 }
 
 /// How an allocation's pages are mapped (`probe`).

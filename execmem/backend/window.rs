@@ -134,19 +134,23 @@ impl<'a> Window<'a> {
         if data.is_empty() {
             return Ok(());
         }
-        match self.perms {
+        if self.perms == Perms::ReadWrite {
             // SAFETY: `dst..dst+len` is inside our writable window (checked
             // above), which nobody else touches (type invariant), and
             // `&mut self` excludes our own readers.
-            Perms::ReadWrite => unsafe {
-                core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len())
-            },
-            // SAFETY: the destination is inside our own RO/RX window, which
-            // nobody else writes (type invariant); the source is a valid
-            // slice, distinct from it.
-            _ => unsafe { arch::poke_copy(dst, data) }?,
+            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
+            return Ok(());
         }
-        Ok(())
+        let n = self.poke_head(offset, data.len(), |i| data.get(i).copied())?;
+        let Some(rest) = data.get(n..).filter(|r| !r.is_empty()) else {
+            return Ok(());
+        };
+        // `offset + n` is inside the window (`n < data.len()`) and aligned.
+        let dst = self.at(offset + n, rest.len())?;
+        // SAFETY: the destination is inside our own RO/RX window, which
+        // nobody else writes (type invariant), and starts on
+        // `arch::POKE_ALIGN`; the source is a valid slice, distinct from it.
+        unsafe { arch::poke_copy(dst, rest) }
     }
 
     /// Fills `len` bytes at `offset` with `fill`, like [`Window::write`].
@@ -156,13 +160,73 @@ impl<'a> Window<'a> {
         if len == 0 {
             return Ok(());
         }
-        match self.perms {
+        if self.perms == Perms::ReadWrite {
             // SAFETY: as in `write`.
-            Perms::ReadWrite => unsafe { fill_plain(dst, fill, len) }?,
+            return unsafe { fill_plain(dst, fill, len) };
+        }
+        let Some(b) = fill.as_byte() else {
+            // SAFETY: as in `write` (the primitive checks the alignment a
+            // word pattern needs).
+            return unsafe { arch::poke_set(dst, fill, len) };
+        };
+        // A repeated byte: an unaligned head merged into its word, whole
+        // words, then a tail shorter than a word, copied.
+        let n = self.poke_head(offset, len, |i| (i < len).then_some(b))?;
+        let rest = len - n;
+        let tail = past_poke_boundary(rest);
+        let body = rest - tail;
+        if body > 0 {
+            // Inside the window (`offset + n + body <= offset + len`), and
+            // aligned after the head.
+            let dst = self.at(offset + n, body)?;
             // SAFETY: as in `write`.
-            _ => unsafe { arch::poke_set(dst, fill, len) }?,
+            unsafe { arch::poke_set(dst, fill, body) }?;
+        }
+        if tail > 0 {
+            let bytes = [b; arch::POKE_ALIGN];
+            let dst = self.at(offset + n + body, tail)?;
+            // SAFETY: as in `write`; `tail < POKE_ALIGN`, so the source is
+            // that many bytes of a local array.
+            unsafe { arch::poke_copy(dst, bytes.get(..tail).ok_or(EINVAL)?) }?;
         }
         Ok(())
+    }
+
+    /// Pokes the start of a write of `len` bytes at `offset` into RO/RX
+    /// memory up to the next [`arch::POKE_ALIGN`] boundary: `byte(i)` is
+    /// the `i`th byte written. Where the patching primitives cannot start
+    /// at `offset`, the word holding it is read, merged and poked whole
+    /// (its bytes before `offset` rewritten with what they hold). Returns
+    /// how many of the `len` bytes that wrote: 0 when `offset` is aligned.
+    /// `EINVAL` if that word begins before the window.
+    fn poke_head(
+        &mut self,
+        offset: usize,
+        len: usize,
+        byte: impl Fn(usize) -> Option<u8>,
+    ) -> Result<usize> {
+        let mis = past_poke_boundary(self.addr().wrapping_add(offset));
+        if mis == 0 {
+            return Ok(0);
+        }
+        let start = offset.checked_sub(mis).ok_or(EINVAL)?;
+        let n = (arch::POKE_ALIGN - mis).min(len);
+        // The word, or what of it the window has.
+        let w = arch::POKE_ALIGN.min(self.len.saturating_sub(start));
+        let mut word = [0u8; arch::POKE_ALIGN];
+        let word = word.get_mut(..w).ok_or(EINVAL)?;
+        self.read(start, word)?;
+        for i in 0..n {
+            *word.get_mut(mis + i).ok_or(EINVAL)? = byte(i).ok_or(EINVAL)?;
+        }
+        let dst = self.at(start, w)?;
+        // SAFETY: `start..start + w` is inside our own RO/RX window (`at`
+        // checked it), which nobody else writes (type invariant), and
+        // begins on `arch::POKE_ALIGN`; `&mut self` excludes our readers
+        // and callers, so its bytes before `offset` are rewritten with
+        // the values just read. The source is a local array.
+        unsafe { arch::poke_copy(dst, word) }?;
+        Ok(n)
     }
 
     /// Copies `out.len()` bytes from `offset` into `out`.
@@ -210,6 +274,14 @@ impl<'a> Window<'a> {
         let f: extern "C" fn() -> u64 = unsafe { core::mem::transmute(entry) };
         Ok(f())
     }
+}
+
+/// How far `x` lies past the last [`arch::POKE_ALIGN`] boundary.
+// The modulus is 1 on x86-64, where the text-patching primitives start
+// anywhere: then there is never a head to merge or a tail to copy.
+#[allow(clippy::modulo_one)]
+const fn past_poke_boundary(x: usize) -> usize {
+    x % arch::POKE_ALIGN
 }
 
 /// Fills writable memory with `fill`: a memset for a repeated byte, whole

@@ -13,7 +13,8 @@
 //!   is built from 4 KiB pages at boot, so that splits nothing.
 //! - Patching (`aarch64_insn_copy()`/`aarch64_insn_set()`) writes through a
 //!   fixmap alias one page at a time and ends with an I-cache flush; it
-//!   works on word-aligned destinations only.
+//!   works on word-aligned destinations only ([`POKE_ALIGN`]: the window
+//!   merges an unaligned head into its word).
 //! - The trap is the 4-byte `BRK #0x100` (in the core's type table), and an
 //!   indirect-call target starts with `BTI c`.
 
@@ -32,6 +33,11 @@ pub const LANDING_PAD: [u8; 4] = 0xd503_245f_u32.to_le_bytes();
 
 /// The reason given when an entry lacks [`LANDING_PAD`].
 pub const NO_LANDING_PAD: &str = "no BTI c landing pad at the entry";
+
+/// Where [`poke_copy`] and [`poke_set`] may start: patching writes from
+/// word-aligned addresses only (A64 instructions are words); the window
+/// merges an unaligned head into its word.
+pub const POKE_ALIGN: usize = 4;
 
 /// Packs are mapped with their final protection from the start (see the
 /// module documentation).
@@ -130,7 +136,7 @@ pub fn alias_of(addr: NonNull<u8>) -> Option<NonNull<u8>> {
 /// `dst..dst + data.len()` must be mapped vmalloc memory that no one else
 /// writes or executes meanwhile, and must not overlap `data`.
 pub unsafe fn poke_copy(dst: *mut u8, data: &[u8]) -> Result {
-    if dst as usize % 4 != 0 {
+    if dst as usize % POKE_ALIGN != 0 {
         return Err(EINVAL);
     }
     // SAFETY: the caller's contract; aarch64_insn_copy() maps each page
@@ -153,7 +159,7 @@ pub unsafe fn poke_copy(dst: *mut u8, data: &[u8]) -> Result {
 ///
 /// As for [`poke_copy`], for `dst..dst + len`.
 pub unsafe fn poke_set(dst: *mut u8, fill: Fill, len: usize) -> Result {
-    if dst as usize % 4 != 0 || len % 4 != 0 {
+    if dst as usize % POKE_ALIGN != 0 || len % POKE_ALIGN != 0 {
         return Err(EINVAL);
     }
     // SAFETY: the caller's contract; aarch64_insn_set() writes whole words

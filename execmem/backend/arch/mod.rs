@@ -6,7 +6,8 @@
 //! (`LEVEL_2M`), the landing pad an indirect-call target must start with
 //! (`LANDING_PAD`, `NO_LANDING_PAD`), the page-table probe (`probe`) and
 //! the linear-map alias of a page (`alias_of`), the text-patching
-//! primitives (`poke_copy`, `poke_set`), how a pack gets its permissions
+//! primitives (`poke_copy`, `poke_set`) and where they may start
+//! (`POKE_ALIGN`), how a pack gets its permissions
 //! (`SEALED_AT_BIRTH`, `sealed_prot`, `seal_alias`) and, for the test
 //! harness, a function that returns an immediate (`ret_imm32`,
 //! `RET_IMM32_LEN`) and the direct-map split counters

@@ -18,6 +18,10 @@ pub const LANDING_PAD: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
 /// The reason given when an entry lacks [`LANDING_PAD`].
 pub const NO_LANDING_PAD: &str = "no ENDBR64 landing pad at the entry";
 
+/// Where [`poke_copy`] and [`poke_set`] may start: `text_poke_copy()` and
+/// `text_poke_set()` write from any byte.
+pub const POKE_ALIGN: usize = 1;
+
 /// x86 maps a pack read-write, fills it with plain stores while it is
 /// private, then gives it its final permissions with `set_memory_ro()` /
 /// `set_memory_rox()`, which work on 2 MiB mappings and update the
