@@ -16,6 +16,8 @@
 #  11  freed code is refilled within a bounded time (rx.refill_max_ns)
 #  13  reading selftest leaves nothing parked
 #  21  reads are positional: pread, lseek(0), zero-length reads
+#  22  no text-patching call writes more than 64 KiB: a 1 MiB fill of code
+#      and its refill go in pieces (total.poke_max_bytes)
 
 import errno
 import os
@@ -199,6 +201,37 @@ def positional_reads(t):
                 f"{first!r} / {reread!r} / {reply!r}")
 
 
+def poke_calls_bounded(t):
+    """22: one call of the text-patching primitives holds text_mutex (x86)
+    or runs with interrupts off (arm64) for as long as it writes. The
+    counter is the longest call since load: the refill is checked first."""
+    chunk = 64 * 1024
+    p0 = stats()["rx.poke_bytes"]
+    with Session() as s:
+        a = s.ok("alloc text 0x100000")
+        s.ok(f"write {a} 0 90")
+        s.ok(f"write {a} {0x100000 - 1} 90")
+        s.ok(f"free {a}")
+    # The written MiB is refilled, first byte to last, by the session's
+    # close or by the worker, which may still be at it: wait for its count.
+    t0 = time.monotonic()
+    while (st := stats())["rx.poke_bytes"] - p0 < 0x100000 and time.monotonic() - t0 < 10:
+        time.sleep(0.01)
+    refilled, poked = st["total.poke_max_bytes"], st["rx.poke_bytes"] - p0
+    t.check("22_refill_in_pieces", poked >= 0x100000 and 0 < refilled <= chunk,
+            f"longest text-patching call {refilled} bytes after refilling {poked} bytes "
+            f"(bound {chunk})")
+    with Session() as s:
+        a = s.ok("alloc text 0x100000")
+        s.ok(f"fill {a} 0 0x100000 0x5a")
+        # The bytes either side of a piece's edge, and the last ones.
+        edges = s.ok(f"read {a} {chunk - 8} 16") + s.ok(f"read {a} {0x100000 - 8} 8")
+        filled = stats()["total.poke_max_bytes"]
+        s.ok(f"free {a}")
+    t.check("22_fill_in_pieces", edges == "5a" * 24 and 0 < filled <= chunk,
+            f"longest text-patching call {filled} bytes for a 1 MiB fill (bound {chunk})")
+
+
 def main():
     require_module()
     t = Ktap()
@@ -212,6 +245,7 @@ def main():
     refill_bounded_in_time(t)
     selftest_leaves_nothing_parked(t)
     positional_reads(t)
+    poke_calls_bounded(t)
     t.finish()
 
 

@@ -9,9 +9,78 @@
 
 use super::arch::{self, LANDING_PAD};
 use super::mem::{Area, PageInfo, Perms};
+use super::sched::cond_resched;
 use crate::execmem::binpack::types::Fill;
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 use kernel::{error::code::*, prelude::*};
+
+/// The most bytes one call of a text-patching primitive writes: a longer
+/// write or fill into RO/RX memory is cut into pieces of this size, with
+/// `cond_resched()` between them, so that no call holds `text_mutex`
+/// (x86-64) or runs with interrupts off (arm64's `patch_lock`) for more
+/// than 16 pages. A multiple of [`arch::POKE_ALIGN`].
+pub const POKE_CHUNK: usize = 64 * 1024;
+
+const _: () = assert!(past_poke_boundary(POKE_CHUNK) == 0);
+
+/// The most bytes one primitive call has written since load.
+static POKE_MAX: AtomicUsize = AtomicUsize::new(0);
+
+/// The most bytes one text-patching call has written since the module
+/// was loaded (`stats`: `total.poke_max_bytes`): at most [`POKE_CHUNK`].
+pub fn poke_max_bytes() -> usize {
+    POKE_MAX.load(Ordering::Relaxed)
+}
+
+/// [`arch::poke_copy`] in pieces of at most [`POKE_CHUNK`] bytes, with
+/// `cond_resched()` between two pieces.
+///
+/// # Safety
+///
+/// As for [`arch::poke_copy`], for `dst..dst + data.len()`; the caller may
+/// sleep (as `text_poke_copy()`, which takes `text_mutex`, needs anyway).
+unsafe fn poke_copy(dst: *mut u8, data: &[u8]) -> Result {
+    for (i, piece) in data.chunks(POKE_CHUNK).enumerate() {
+        if i > 0 {
+            cond_resched();
+        }
+        POKE_MAX.fetch_max(piece.len(), Ordering::Relaxed);
+        // SAFETY: piece `i` is `data[i * POKE_CHUNK..][..piece.len()]`, so
+        // its destination `dst + i * POKE_CHUNK` and length lie inside the
+        // caller's range, and it starts where the caller's did, plus a
+        // multiple of `arch::POKE_ALIGN`.
+        unsafe { arch::poke_copy(dst.add(i * POKE_CHUNK), piece) }?;
+    }
+    Ok(())
+}
+
+/// [`arch::poke_set`] in pieces of at most [`POKE_CHUNK`] bytes, like
+/// [`poke_copy`]: each piece starts a multiple of the pattern's width
+/// after `dst`, so the pattern continues across them.
+///
+/// # Safety
+///
+/// As for [`arch::poke_set`], for `dst..dst + len`; the caller may sleep.
+unsafe fn poke_set(dst: *mut u8, fill: Fill, len: usize) -> Result {
+    let mut done = 0;
+    while done < len {
+        let n = POKE_CHUNK.min(len - done);
+        if done > 0 {
+            cond_resched();
+        }
+        POKE_MAX.fetch_max(n, Ordering::Relaxed);
+        // SAFETY: `done + n <= len`: inside the caller's range, starting a
+        // multiple of `POKE_CHUNK` (so of `arch::POKE_ALIGN` and of the
+        // pattern's width) after `dst`.
+        unsafe { arch::poke_set(dst.add(done), fill, n) }?;
+        done += n;
+    }
+    Ok(())
+}
 
 /// An exclusive view of `len` bytes of an [`Area`]: what one allocation may
 /// touch. `'a` is how long the area is borrowed for ([`Area::window`]);
@@ -128,7 +197,8 @@ impl<'a> Window<'a> {
     }
 
     /// Copies `data` to `offset`: a plain copy into writable memory,
-    /// `text_poke_copy()` into read-only or executable memory.
+    /// `text_poke_copy()` into read-only or executable memory, in pieces of
+    /// at most [`POKE_CHUNK`] (then it may sleep).
     pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
         let dst = self.at(offset, data.len())?;
         if data.is_empty() {
@@ -150,7 +220,7 @@ impl<'a> Window<'a> {
         // SAFETY: the destination is inside our own RO/RX window, which
         // nobody else writes (type invariant), and starts on
         // `arch::POKE_ALIGN`; the source is a valid slice, distinct from it.
-        unsafe { arch::poke_copy(dst, rest) }
+        unsafe { poke_copy(dst, rest) }
     }
 
     /// Fills `len` bytes at `offset` with `fill`, like [`Window::write`].
@@ -167,7 +237,7 @@ impl<'a> Window<'a> {
         let Some(b) = fill.as_byte() else {
             // SAFETY: as in `write` (the primitive checks the alignment a
             // word pattern needs).
-            return unsafe { arch::poke_set(dst, fill, len) };
+            return unsafe { poke_set(dst, fill, len) };
         };
         // A repeated byte: an unaligned head merged into its word, whole
         // words, then a tail shorter than a word, copied.
@@ -180,14 +250,14 @@ impl<'a> Window<'a> {
             // aligned after the head.
             let dst = self.at(offset + n, body)?;
             // SAFETY: as in `write`.
-            unsafe { arch::poke_set(dst, fill, body) }?;
+            unsafe { poke_set(dst, fill, body) }?;
         }
         if tail > 0 {
             let bytes = [b; arch::POKE_ALIGN];
             let dst = self.at(offset + n + body, tail)?;
             // SAFETY: as in `write`; `tail < POKE_ALIGN`, so the source is
             // that many bytes of a local array.
-            unsafe { arch::poke_copy(dst, bytes.get(..tail).ok_or(EINVAL)?) }?;
+            unsafe { poke_copy(dst, bytes.get(..tail).ok_or(EINVAL)?) }?;
         }
         Ok(())
     }
@@ -225,7 +295,7 @@ impl<'a> Window<'a> {
         // begins on `arch::POKE_ALIGN`; `&mut self` excludes our readers
         // and callers, so its bytes before `offset` are rewritten with
         // the values just read. The source is a local array.
-        unsafe { arch::poke_copy(dst, word) }?;
+        unsafe { poke_copy(dst, word) }?;
         Ok(n)
     }
 

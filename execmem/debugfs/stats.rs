@@ -5,6 +5,7 @@
 use super::buf::Buf;
 use super::show::ShowFile;
 use crate::execmem::allocator::{Allocator, ClassReport, TypeCounters};
+use crate::execmem::backend::window::poke_max_bytes;
 use crate::execmem::binpack::types::{Class, ExecmemType};
 use core::fmt::Write;
 use kernel::{prelude::*, sync::Arc};
@@ -82,7 +83,8 @@ impl ShowFile for StatsFile {
             add(&mut classes, values);
         }
         // The totals: every per-type key, then the summed per-class keys,
-        // with the allocator's mapped bytes after the backing bytes.
+        // with the allocator's mapped bytes after the backing bytes, then
+        // the longest text-patching call.
         for (key, v) in TYPE_KEYS.into_iter().zip(types) {
             Buf::result(writeln!(out, "total.{key} {v}"))?;
         }
@@ -94,6 +96,7 @@ impl ShowFile for StatsFile {
                 Buf::result(writeln!(out, "total.mapped_bytes {}", alloc.mapped_bytes()))?;
             }
         }
+        Buf::result(writeln!(out, "total.poke_max_bytes {}", poke_max_bytes()))?;
         Ok(())
     }
 }
