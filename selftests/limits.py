@@ -14,11 +14,44 @@ import errno
 import os
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from execmem import PARAMS, Ktap, Session, param, require_module, stats  # noqa: E402
 
 MIB = 1 << 20
+
+
+def concurrent_session_cap(t, default):
+    """Concurrent allocations in one session (pwrite(2) takes no file
+    position lock) stop at session_cap together: with the cap at 64 MiB,
+    one of four 48 MiB allocations fits."""
+    param("session_cap", 64 * MIB)
+    try:
+        with Session() as s:
+            go = threading.Barrier(4)
+            done = []
+
+            def alloc():
+                go.wait()
+                try:
+                    os.pwrite(s.fd, f"alloc data {48 * MIB}".encode(), 0)
+                    done.append(0)
+                except OSError as e:
+                    done.append(e.errno)
+
+            threads = [threading.Thread(target=alloc) for _ in range(4)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            held = stats()["data.live_bytes"]
+    finally:
+        param("session_cap", default)
+    refused = sorted(errno.errorcode.get(e, e) for e in done if e)
+    t.check("10_session_cap_concurrent", done.count(0) == 1 and held == 48 * MIB and
+            refused == ["EDQUOT"] * 3,
+            f"{done.count(0)} of 4 allocated, {held // MIB} MiB held, refused {refused}")
 
 
 def main():
@@ -33,6 +66,7 @@ def main():
             str(caps))
     if not caps:
         t.finish()
+    concurrent_session_cap(t, caps["session_cap"])
     sessions, errs = [], []
     try:
         for _ in range(caps["global_cap"] // caps["session_cap"] + 4):

@@ -138,21 +138,29 @@ impl Session {
             gfp(),
         )
         .map_err(out_of_memory)?;
+        // The bytes are the session's from the check on, so that
+        // concurrent allocations (pwrite() takes no position lock) cannot
+        // all pass it; given back if the allocation fails.
         {
-            let t = self.table.lock();
-            if t.bytes.saturating_add(size) > SESSION_CAP.get() {
+            let mut t = self.table.lock();
+            let bytes = t.bytes.saturating_add(size);
+            if bytes > SESSION_CAP.get() {
                 return Err(fail(edquot(), "session cap reached (session_cap)"));
             }
+            t.bytes = bytes;
         }
-        let a = self
-            .alloc
-            .alloc(ty, size, align, Requester::User)
-            .map_err(refused)?;
+        let a = match self.alloc.alloc(ty, size, align, Requester::User) {
+            Ok(a) => a,
+            Err(r) => {
+                let mut t = self.table.lock();
+                t.bytes = t.bytes.saturating_sub(size);
+                return Err(refused(r));
+            }
+        };
         *entry.any.lock() = Some(a);
         let mut t = self.table.lock();
         let id = t.next_id;
         t.next_id = t.next_id.wrapping_add(1);
-        t.bytes = t.bytes.saturating_add(size);
         t.entries.insert(node.into_node(id, entry));
         drop(t);
         Buf::result(writeln!(out, "{id}")).map_err(out_of_memory)
