@@ -178,11 +178,14 @@ def kprobes(t):
             m.group(2) == "0" and m.group(1) == m.group(4) and m.group(3) == "0",
             m.group(0) if m else log[-200:])
     t.check("test_kprobes_ran_from_execmem_rs", allocs > 0, f"{allocs} kprobes allocations")
-    # Pages kprobes freed (under text_mutex) were refilled by the provider's
-    # work item, within the bound on freed code's lifetime.
+    # Every page is live or freed, nothing waits for a refill. Pages
+    # kprobes frees (under text_mutex) go to the provider's work item, but
+    # the suite frees none: kprobes keeps each insn cache's last page, and
+    # the suite never fills one (0 in every run so far), so this is the
+    # accounting, not that path.
     sv = serve()
     freed, rel = int(sv["kprobes.frees"]), int(sv["kprobes.release_max_ns"])
-    t.check("test_kprobes_freed_pages_refilled_in_bound",
+    t.check("test_kprobes_served_accounting",
             wait_for(lambda: int(serve()["kprobes.live"]) + freed == int(serve()["kprobes.allocs"]))
             and rel <= refill_bound_ns() and stats()["rx.pending"] == 0,
             f"{freed} pages freed, longest free-to-refill {rel / 1e6:.2f} ms")
@@ -195,6 +198,9 @@ def kprobes(t):
 def stress_with_bpf(t, n):
     """BPF programs loaded, run and closed while the stress runner runs."""
     serve("bpf")
+    # The count since load includes earlier runs' (bpf-served runs first):
+    # what this run's programs took is the difference.
+    before = stats()["bpf.kernel_allocs"]
     result = {}
 
     def run_stress():
@@ -216,7 +222,8 @@ def stress_with_bpf(t, n):
     t.check("stress_clean_alongside", r.get("corruptions") == "0" and
             sum(int(v) for k, v in r.items() if k.startswith("errors.")) == 0,
             f"{r.get('ops')} ops, corruptions {r.get('corruptions')} {result.get('errno', '')}")
-    t.check("stress_bpf_served", stats()["bpf.kernel_allocs"] >= n)
+    served = stats()["bpf.kernel_allocs"] - before
+    t.check("stress_bpf_served", served >= n, f"{served} kernel allocations for {n} programs")
 
 
 def main():
