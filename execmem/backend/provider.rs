@@ -6,10 +6,12 @@
 //!
 //! The kernel asks the provider from `bpf_prog_pack_alloc()`/`_free()` and
 //! from x86 `alloc_insn_page()`/`free_insn_page()`. `execmem_provider_alloc()`
-//! and `_free()` pin this module (`try_module_get()`) for each call, and a
-//! module whose exit has begun cannot be pinned; [`Registration`] is made as
-//! the last step of module init and dropped in module exit, so no callback is
-//! in flight when it unregisters.
+//! and `_free()` make each call inside an SRCU read section, which
+//! `execmem_provider_unregister()` waits for; the allocation is asked only
+//! while this module can be pinned (`try_module_get()`, which fails once
+//! its exit has begun). [`Registration`] is made as the last step of module
+//! init and dropped first in module exit, so no callback is in flight once
+//! it has unregistered.
 
 use core::{
     ffi::c_void,
@@ -43,7 +45,8 @@ static SERVER: AtomicPtr<Arc<dyn Serve>> = AtomicPtr::new(ptr::null_mut());
 
 /// # Safety
 ///
-/// Called by `execmem_provider_alloc()` with this module pinned.
+/// Called by `execmem_provider_alloc()` with this module pinned, inside the
+/// read section unregistering waits for.
 unsafe extern "C" fn alloc(ty: bindings::execmem_type, size: usize) -> *mut c_void {
     let who = match ty {
         bindings::execmem_type_EXECMEM_BPF => Consumer::Bpf,
@@ -64,7 +67,8 @@ unsafe extern "C" fn alloc(ty: bindings::execmem_type, size: usize) -> *mut c_vo
 
 /// # Safety
 ///
-/// Called by `execmem_provider_free()` with this module pinned.
+/// Called by `execmem_provider_free()` inside the read section unregistering
+/// waits for.
 unsafe extern "C" fn free(p: *mut c_void) -> bool {
     let s = SERVER.load(Ordering::Acquire);
     // SAFETY: as in `alloc`.
@@ -141,8 +145,8 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: registered (type invariant); returns after an RCU grace
-        // period, so no caller still holds the provider pointer.
+        // SAFETY: registered (type invariant); returns once no call into
+        // the provider is in flight (synchronize_srcu()), and none starts.
         unsafe { bindings::execmem_provider_unregister(&OPS.0) };
         let s = SERVER.swap(ptr::null_mut(), Ordering::AcqRel);
         if !s.is_null() {
