@@ -50,12 +50,10 @@ const SEALED: Refusal = Refusal {
 /// A refusal of the window below a checked span: it cannot name more than
 /// the errno.
 fn mapping(err: Error) -> Refusal {
-    let reason = if err == EINVAL {
-        "not where the architecture's text patching can write"
-    } else {
-        "outside the mapping"
-    };
-    Refusal { err, reason }
+    Refusal {
+        err,
+        reason: "outside the mapping",
+    }
 }
 
 /// How an allocation's pages are mapped (`probe`).

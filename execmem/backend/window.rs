@@ -241,7 +241,7 @@ impl<'a> Window<'a> {
         };
         // A repeated byte: an unaligned head merged into its word, whole
         // words, then a tail shorter than a word, copied.
-        let n = self.poke_head(offset, len, |i| (i < len).then_some(b))?;
+        let n = self.poke_head(offset, len, |_| Some(b))?;
         let rest = len - n;
         let tail = past_poke_boundary(rest);
         let body = rest - tail;
