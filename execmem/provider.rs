@@ -55,8 +55,9 @@ use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::mem::PAGE_SIZE;
 use crate::execmem::backend::provider::{pin_module, Consumer, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
+use crate::execmem::backend::storage::KernelStorage;
 use crate::execmem::backend::work::{HasWork, Work};
-use crate::execmem::binpack::types::ExecmemType;
+use crate::execmem::binpack::{addrmap::AddrMap, types::ExecmemType};
 use crate::execmem::debugfs::buf::Buf;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -130,9 +131,14 @@ struct Held {
 
 /// What the kernel holds, and what it gave back.
 struct Book {
-    /// Live allocations, by address.
-    held: RBTree<usize, Held>,
-    /// Freed by the kernel, to be released by [`Provider::run`].
+    /// The JIT's live allocations, by address: one per live program,
+    /// inserted on the program load's path, so a map that allocates only
+    /// when it grows or shrinks.
+    bpf: AddrMap<Held, KernelStorage>,
+    /// kprobes' live pages, by address (one per 256 instruction slots).
+    kprobes: RBTree<usize, Held>,
+    /// Freed by kprobes, to be released by [`Provider::run`]: the node
+    /// moves here from `kprobes`, so a free allocates nothing.
     freed: RBTree<usize, Held>,
 }
 
@@ -159,7 +165,8 @@ impl Provider {
                 alloc: alloc.clone(),
                 serve: AtomicU32::new(mask),
                 book <- new_mutex!(Book {
-                    held: RBTree::new(),
+                    bpf: AddrMap::new(),
+                    kprobes: RBTree::new(),
                     freed: RBTree::new(),
                 }),
                 bpf: Counts::default(),
@@ -189,31 +196,15 @@ impl Serve for Provider {
         }
         let t0 = now_ns();
         let c = self.counts(who);
-        let (ty, align) = match who {
-            Consumer::Bpf => (ExecmemType::Bpf, None),
-            // A page of slots, as `alloc_insn_page()` returns.
-            Consumer::Kprobes => (ExecmemType::Kprobes, Some(PAGE_SIZE)),
+        let held = match who {
+            Consumer::Bpf => self.alloc_bpf(size),
+            Consumer::Kprobes => self.alloc_kprobes(size),
         };
-        let node = RBTreeNodeReservation::new(GFP_KERNEL | __GFP_NOWARN);
-        let code = self.alloc.alloc_code(ty, size, align, Requester::Kernel);
-        let (Ok(node), Ok(mut code)) = (node, code) else {
+        let Some(addr) = held else {
             c.failures.fetch_add(1, Ordering::Relaxed);
             c.timed(t0);
             return None;
         };
-        // The kernel writes all of it, with text_poke, itself; its free
-        // refills on the freeing thread.
-        code.kernel_owned();
-        let addr = code.common().addr();
-        pin_module(true);
-        self.book.lock().held.insert(node.into_node(
-            addr,
-            Held {
-                code,
-                who,
-                freed_at: 0,
-            },
-        ));
         c.allocs.fetch_add(1, Ordering::Relaxed);
         c.live.fetch_add(1, Ordering::Relaxed);
         c.live_bytes.fetch_add(size as u64, Ordering::Relaxed);
@@ -223,42 +214,87 @@ impl Serve for Provider {
 
     fn free(&self, addr: usize) -> bool {
         let mut book = self.book.lock();
-        let Some(h) = book.held.get_mut(&addr) else {
+        if let Some(mut held) = book.bpf.remove(addr) {
+            drop(book);
+            held.freed_at = now_ns();
+            self.bpf.frees.fetch_add(1, Ordering::Relaxed);
+            // Refilled (one text_poke_set(), as bpf_prog_pack_free() does)
+            // and released here: no BPF caller holds text_mutex.
+            self.release(held);
+            return true;
+        }
+        let Some(h) = book.kprobes.get_mut(&addr) else {
             return false;
         };
         h.freed_at = now_ns();
-        let who = h.who;
-        self.counts(who).frees.fetch_add(1, Ordering::Relaxed);
-        match who {
-            Consumer::Bpf => {
-                let held = book.held.remove(&addr);
-                drop(book);
-                // Refilled (one text_poke_set(), as bpf_prog_pack_free()
-                // does) and released here: no BPF caller holds text_mutex.
-                if let Some(held) = held {
-                    self.release(held);
-                }
-            }
-            Consumer::Kprobes => {
-                // No allocation: the node moves from one tree to the other.
-                let dup = book
-                    .held
-                    .remove_node(&addr)
-                    .and_then(|n| book.freed.insert(n));
-                drop(book);
-                // Never one (the address is still allocated until
-                // released), but not dropped under the lock if it were.
-                drop(dup);
-                // Released (and refilled) by the work item, not here: the
-                // caller holds text_mutex (module doc).
-                self.release.queue(self.alloc.queue());
-            }
-        }
+        self.kprobes.frees.fetch_add(1, Ordering::Relaxed);
+        // No allocation: the node moves from one tree to the other.
+        let dup = book
+            .kprobes
+            .remove_node(&addr)
+            .and_then(|n| book.freed.insert(n));
+        drop(book);
+        // Never one (the address is still allocated until released), but
+        // not dropped under the lock if it were.
+        drop(dup);
+        // Released (and refilled) by the work item, not here: the caller
+        // holds text_mutex (module doc).
+        self.release.queue(self.alloc.queue());
         true
     }
 }
 
 impl Provider {
+    /// Allocates code of `ty` for the kernel; `None` if it cannot.
+    fn code(&self, ty: ExecmemType, size: usize, align: Option<usize>) -> Option<Code> {
+        self.alloc
+            .alloc_code(ty, size, align, Requester::Kernel)
+            .ok()
+    }
+
+    /// A JIT image (program, trampoline, dispatcher), booked by address.
+    fn alloc_bpf(&self, size: usize) -> Option<usize> {
+        let mut code = self.code(ExecmemType::Bpf, size, None)?;
+        // The kernel writes all of it, with text_poke, itself; its free
+        // refills on the freeing thread.
+        code.kernel_owned();
+        let addr = code.common().addr();
+        let held = Held {
+            code,
+            who: Consumer::Bpf,
+            freed_at: 0,
+        };
+        let mut book = self.book.lock();
+        if let Err((_, held)) = book.bpf.insert(addr, held) {
+            drop(book);
+            // Refilled on this thread, as a free of the JIT's would be.
+            drop(held);
+            return None;
+        }
+        pin_module(true);
+        Some(addr)
+    }
+
+    /// A page of kprobes' instruction slots, as `alloc_insn_page()`
+    /// returns: its tree node is allocated here, so that the free (under
+    /// `text_mutex`) allocates nothing.
+    fn alloc_kprobes(&self, size: usize) -> Option<usize> {
+        let node = RBTreeNodeReservation::new(GFP_KERNEL | __GFP_NOWARN).ok()?;
+        let mut code = self.code(ExecmemType::Kprobes, size, Some(PAGE_SIZE))?;
+        code.kernel_owned();
+        let addr = code.common().addr();
+        pin_module(true);
+        self.book.lock().kprobes.insert(node.into_node(
+            addr,
+            Held {
+                code,
+                who: Consumer::Kprobes,
+                freed_at: 0,
+            },
+        ));
+        Some(addr)
+    }
+
     /// Gives one of the kernel's allocations back: refilled and released
     /// on this thread; then unpins the module.
     fn release(&self, held: Held) {

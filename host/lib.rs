@@ -17,6 +17,7 @@ pub mod fake;
 
 pub use fake::{FakeSource, Footprint};
 
+pub use binpack::addrmap::AddrMap;
 pub use binpack::engine::{
     ClassStats, Engine, Freed, Handle, PackId, PackInfo, Placement, HYST_OPS, OVERFLOW_PAGES,
 };
@@ -44,6 +45,17 @@ impl<T> Vector<T> for Vec<T> {
     }
     fn pop(&mut self) -> Option<T> {
         Vec::pop(self)
+    }
+    fn try_reserve(&mut self, additional: usize) -> Result<(), Error> {
+        Vec::try_reserve(self, additional).map_err(|_| Error::NoMemory)
+    }
+    fn push_within_capacity(&mut self, v: T) -> Result<(), T> {
+        if self.len() < self.capacity() {
+            self.push(v);
+            Ok(())
+        } else {
+            Err(v)
+        }
     }
 }
 

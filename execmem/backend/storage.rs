@@ -49,4 +49,22 @@ impl<T> Vector<T> for KVVec<T> {
             Some(v)
         }
     }
+
+    fn try_reserve(&mut self, additional: usize) -> Result<(), Error> {
+        self.reserve(additional, GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
+            .map_err(|_| Error::NoMemory)
+    }
+
+    fn push_within_capacity(&mut self, v: T) -> Result<(), T> {
+        // 6.12's `KVec` has no `push_within_capacity`.
+        let len = self.len();
+        let Some(slot) = self.spare_capacity_mut().first_mut() else {
+            return Err(v);
+        };
+        slot.write(v);
+        // SAFETY: the element at `len` (the first spare slot) was just
+        // initialised, and `len + 1 <= capacity` because that slot exists.
+        unsafe { self.set_len(len + 1) };
+        Ok(())
+    }
 }

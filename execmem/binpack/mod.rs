@@ -8,6 +8,8 @@
 //! allocates except through the traits in [`storage`], which the kernel
 //! backs with fallible `GFP_KERNEL` allocations and the host with `std`.
 //!
+//! - [`addrmap`]: a map from addresses to values that allocates only to
+//!   grow or shrink (the provider's book of the JIT's allocations).
 //! - [`types`]: the type table and the architecture constants.
 //! - [`storage`]: the traits the embedder implements and the error type.
 //! - [`tlsf`]: size-class arithmetic of the segregated free lists.
@@ -25,6 +27,7 @@
     clippy::panic
 )]
 
+pub mod addrmap;
 pub mod engine;
 pub mod refill;
 pub mod storage;

@@ -64,6 +64,13 @@ pub trait Vector<T> {
     fn try_push(&mut self, v: T) -> Result<(), Error>;
     /// Remove and return the last element.
     fn pop(&mut self) -> Option<T>;
+    /// Make room for `additional` more elements, so that as many
+    /// [`Vector::push_within_capacity`] calls succeed; on failure
+    /// ([`Error::NoMemory`]) the vector is unchanged.
+    fn try_reserve(&mut self, additional: usize) -> Result<(), Error>;
+    /// Append `v` if there is room without allocating; otherwise give it
+    /// back.
+    fn push_within_capacity(&mut self, v: T) -> Result<(), T>;
 }
 
 /// A family of [`Vector`]s: how the engine makes its metadata arrays.

@@ -16,6 +16,16 @@ thread_local! {
 /// A `Vec` whose pushes fail when the thread's countdown reaches zero.
 struct FailVec<T>(Vec<T>);
 
+/// Counts one growth down: `NoMemory` when the countdown is at zero.
+fn grow() -> Result<(), Error> {
+    let left = PUSHES_LEFT.get();
+    if left == 0 {
+        return Err(Error::NoMemory);
+    }
+    PUSHES_LEFT.set(left.saturating_sub(1));
+    Ok(())
+}
+
 impl<T> Vector<T> for FailVec<T> {
     fn len(&self) -> usize {
         self.0.len()
@@ -27,16 +37,28 @@ impl<T> Vector<T> for FailVec<T> {
         self.0.get_mut(i)
     }
     fn try_push(&mut self, v: T) -> Result<(), Error> {
-        let left = PUSHES_LEFT.get();
-        if left == 0 {
-            return Err(Error::NoMemory);
-        }
-        PUSHES_LEFT.set(left.saturating_sub(1));
+        grow()?;
         self.0.push(v);
         Ok(())
     }
     fn pop(&mut self) -> Option<T> {
         self.0.pop()
+    }
+    fn try_reserve(&mut self, additional: usize) -> Result<(), Error> {
+        if self.0.capacity() - self.0.len() >= additional {
+            return Ok(());
+        }
+        grow()?;
+        self.0.reserve(additional);
+        Ok(())
+    }
+    fn push_within_capacity(&mut self, v: T) -> Result<(), T> {
+        if self.0.len() < self.0.capacity() {
+            self.0.push(v);
+            Ok(())
+        } else {
+            Err(v)
+        }
     }
 }
 
@@ -118,4 +140,45 @@ fn every_failure_is_clean() {
         assert_eq!((src.mapped, src.pages), (0, 0));
     }
     assert!(failures > 100, "only {failures} injected failures hit");
+}
+
+/// The provider's address map: a failed growth gives the value back and
+/// leaves the map as it was; a failed shrink leaves a working table; no
+/// value is ever dropped by the map but by its owner.
+#[test]
+fn addrmap_failures_are_clean() {
+    use execmem_core::AddrMap;
+    use std::rc::Rc;
+
+    let token = Rc::new(());
+    let mut m = AddrMap::<Rc<()>, FailStorage>::new();
+    let key = |i: usize| 0xffff_ffff_c000_0000usize + (i << 6);
+    let mut refused = 0;
+    for i in 0..200 {
+        // Every 7th insert may need to grow: fail its first push.
+        PUSHES_LEFT.set(if i % 7 == 0 { 0 } else { u64::MAX });
+        let before = m.capacity();
+        match m.insert(key(i), token.clone()) {
+            Ok(_) => {}
+            Err((e, v)) => {
+                assert_eq!(e, Error::NoMemory);
+                assert_eq!(m.capacity(), before);
+                drop(v);
+                refused += 1;
+            }
+        }
+        PUSHES_LEFT.set(u64::MAX);
+        assert_eq!(Rc::strong_count(&token), 1 + m.len());
+    }
+    assert!(refused > 0, "no growth met a failure");
+    let held: Vec<usize> = (0..200).filter(|&i| m.get_mut(key(i)).is_some()).collect();
+    assert_eq!(held.len(), m.len());
+    // Shrinking fails throughout: every removal still works.
+    PUSHES_LEFT.set(0);
+    for &i in &held {
+        assert!(m.remove(key(i)).is_some());
+        assert_eq!(Rc::strong_count(&token), 1 + m.len());
+    }
+    PUSHES_LEFT.set(u64::MAX);
+    assert!(m.is_empty());
 }

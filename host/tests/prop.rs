@@ -426,3 +426,76 @@ fn long_skewed_sequences_reach_the_corners() {
     );
     eprintln!("{corner_allocs} allocations in the corner state");
 }
+
+// ---- the provider's address map against a BTreeMap --------------------------
+
+#[derive(Clone, Debug)]
+enum MapOp {
+    Insert(usize),
+    Remove(usize),
+    Bump(usize),
+}
+
+/// Keys as the JIT's allocations have them: 64-byte aligned, clustered in
+/// a few 2 MiB packs, so runs form and the backward shift is exercised.
+fn map_op() -> impl Strategy<Value = MapOp> {
+    let key =
+        (0usize..4, 0usize..512).prop_map(|(p, o)| 0xffff_ffff_c000_0000 + (p << 21) + (o << 6));
+    prop_oneof![
+        3 => key.clone().prop_map(MapOp::Insert),
+        2 => key.clone().prop_map(MapOp::Remove),
+        1 => key.prop_map(MapOp::Bump),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn addrmap_matches_btreemap(ops in prop::collection::vec(map_op(), 1..1500)) {
+        let mut m = execmem_core::AddrMap::<u64, StdStorage>::new();
+        let mut model = std::collections::BTreeMap::new();
+        let mut peak = 0;
+        for (n, op) in ops.iter().enumerate() {
+            let n = n as u64;
+            match *op {
+                MapOp::Insert(k) => {
+                    let r = m.insert(k, n);
+                    if let std::collections::btree_map::Entry::Vacant(e) = model.entry(k) {
+                        prop_assert_eq!(r, Ok(()));
+                        e.insert(n);
+                    } else {
+                        prop_assert_eq!(r, Err((Error::Invalid, n)));
+                    }
+                }
+                MapOp::Remove(k) => prop_assert_eq!(m.remove(k), model.remove(&k)),
+                MapOp::Bump(k) => {
+                    if let Some(v) = m.get_mut(k) {
+                        *v += 1;
+                    }
+                    if let Some(v) = model.get_mut(&k) {
+                        *v += 1;
+                    }
+                }
+            }
+            peak = peak.max(model.len());
+            prop_assert_eq!(m.len(), model.len());
+            let cap = m.capacity();
+            // At most half full, a power of two, and not oversized: at
+            // most 16 slots, or at least an eighth full since the last
+            // shrink could have happened.
+            prop_assert!(cap == 0 || cap.is_power_of_two());
+            prop_assert!(m.len() * 2 <= cap || cap == 0 && m.is_empty());
+            prop_assert!(cap <= 16 || m.len() * 8 >= cap / 2);
+        }
+        for (k, v) in &model {
+            prop_assert_eq!(m.get_mut(*k).copied(), Some(*v));
+        }
+        let keys: Vec<usize> = model.keys().copied().collect();
+        for k in keys {
+            prop_assert_eq!(m.remove(k), model.remove(&k));
+        }
+        prop_assert!(m.is_empty());
+        prop_assert!(m.capacity() <= 16 || peak == 0);
+    }
+}
