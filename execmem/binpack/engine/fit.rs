@@ -61,7 +61,9 @@ impl<S: Storage> Engine<S> {
         // tightly (the class spans up to 25 %).
         let exact_list = tlsf::list_of(need);
         let fit_list = tlsf::search_list(need);
-        if exact_list < fit_list {
+        // (Only if some pack has a block there: the bit is cheaper than the
+        // pack bitmaps' walk that would find none.)
+        if exact_list < fit_list && self.nonempty_lists & 1u64.wrapping_shl(exact_list) != 0 {
             if let Some(b) = self.scan_list(exact_list, size_g, align_g)? {
                 return Ok(Some(b));
             }
