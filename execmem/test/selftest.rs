@@ -9,17 +9,21 @@
 //! (writable, NX). Then the same through execmem_rs's allocator for every
 //! type: code is poked and called, read-only data is poked, read back and
 //! sealed, and every mapping is checked in the page tables (2 MiB, W^X,
-//! read-only after seal); an entry without the landing pad is refused. Last, the
-//! engines' invariants (`check()`) and the placement of every pack inside
-//! execmem's own range. Everything is freed and refilled before the read
-//! returns.
+//! read-only after seal); an entry without the landing pad is refused.
+//! Then kprobes' deferred release, through a provider of the probe's own.
+//! Last, the engines' invariants (`check()`) and the placement of every
+//! pack inside execmem's own range. Everything is freed and refilled before
+//! the read returns.
 
 use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::arch::{ret_imm32, RET_IMM32_LEN};
-use crate::execmem::backend::mem::{Area, ExecmemKind, PageInfo, Perms};
+use crate::execmem::backend::mem::{Area, ExecmemKind, PageInfo, Perms, PAGE_SIZE};
+use crate::execmem::backend::provider::{Consumer, Serve};
+use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::binpack::types::{Class, ExecmemType};
 use crate::execmem::debugfs::buf::Buf;
 use crate::execmem::debugfs::show::ShowFile;
+use crate::execmem::provider::{parse_serve, Provider};
 use core::fmt::{Arguments, Write};
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -214,6 +218,52 @@ fn pack_permissions(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
     Ok(())
 }
 
+/// kprobes' free path as the kernel takes it, which the kernel's own
+/// suite never reaches (it frees no instruction page): the page moves to
+/// the freed tree and the provider's work item refills and releases it.
+/// Through a provider of the probe's own over the same allocator (not the
+/// registered one: the kernel's requests never see it), more pages than
+/// one page of kprobes slots has slots, allocated, then freed back to back.
+fn kprobes_deferred_release(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
+    const PAGES: usize = 300;
+    /// How long the work item may take to release them all.
+    const BOUND_NS: u64 = 5_000_000_000;
+    let p = Provider::new(alloc, parse_serve(b"kprobes").unwrap_or(0))?;
+    let mut addrs = KVec::with_capacity(PAGES, GFP_KERNEL)?;
+    for _ in 0..PAGES {
+        match p.alloc(Consumer::Kprobes, PAGE_SIZE) {
+            Some(a) => addrs.push(a, GFP_KERNEL)?,
+            None => break,
+        }
+    }
+    let aligned = addrs.iter().all(|a| a % PAGE_SIZE == 0);
+    t.check(
+        addrs.len() == PAGES && aligned,
+        format_args!("provider_kprobes_pages"),
+        format_args!("{} of {PAGES} page-aligned pages", addrs.len()),
+    )?;
+    let freed = addrs.iter().filter(|&&a| p.free(a)).count();
+    // Freed already (parked for the work item, or released): not ours.
+    let again = addrs.iter().filter(|&&a| p.free(a)).count();
+    let t0 = now_ns();
+    while p.live() != 0 && now_ns().saturating_sub(t0) < BOUND_NS {
+        cond_resched();
+    }
+    let (live, ms) = (p.live(), now_ns().saturating_sub(t0) / 1_000_000);
+    t.check(
+        freed == addrs.len() && again == 0 && live == 0,
+        format_args!("provider_kprobes_deferred_release"),
+        format_args!(
+            "{freed} freed, {again} double frees taken, {live} live after {ms} ms (bound {} ms)",
+            BOUND_NS / 1_000_000
+        ),
+    )?;
+    // (A page still in the freed tree at this drop would be released
+    // with the provider, but keep its pin on the module: rmmod would fail.)
+    drop(p);
+    Ok(())
+}
+
 /// Runs the probe, writing KTAP to `out`. Returns the number of failures.
 pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     Buf::result(writeln!(out, "KTAP version 1"))?;
@@ -226,6 +276,7 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     data_probe(&mut t)?;
     packed_probe(&mut t, alloc)?;
     pack_permissions(&mut t, alloc)?;
+    kprobes_deferred_release(&mut t, alloc)?;
     // What the probe wrote and freed is refilled before we return.
     alloc.flush();
     let pending: usize = Class::ALL
