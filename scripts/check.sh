@@ -134,6 +134,10 @@ else
 	vm_step "arm64: hardening checks, selftest (packs, linear alias, BTI stubs), ABI checks, exec policy, fuzz and stress under qemu-system-aarch64" \
 		--flavour arm64 --timeout 900 selftests/hardening.py selftests/execmem_rs.sh selftests/ctl_abi.py \
 		selftests/exec_policy.py selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
+	vm_step "arm64: resource bounds (session and global caps, another module still loads)" \
+		--flavour arm64 --memory 2G selftests/limits.py
+	vm_step "arm64: fault injection (failslab, fail_page_alloc, fail-nth)" --flavour arm64 --memory 2G \
+		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12"
 	# The same engine places the same way on both: the arm64 kernel's replay
 	# maps what the (x86-64) host's replay maps, phase by phase.
 	vm_step "arm64: the kernel bench's module-trace replay on a fresh module" --flavour arm64 \

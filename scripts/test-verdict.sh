@@ -3,7 +3,9 @@
 #
 # Host test of the VM runner's verdict (selftests/verdict.sh) on canned
 # consoles: a run where everything skips, or one script skips, must fail
-# (review finding 19: such runs used to count as passed).
+# (review finding 19: such runs used to count as passed); and of its splat
+# scan on canned dmesg: a fault-injection run's allocation-failure reports
+# (x86 and arm64 stacks) are not splats, anything else in it still is.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/selftests/verdict.sh"
@@ -22,4 +24,38 @@ expect "one script skipped, others pass" fail $'ok 1 a\nvm: a.py exit 0\n1..0 # 
 expect "one test skipped" fail $'ok 1 a\nok 2 b # SKIP why\nvm: t.py exit 0'
 expect "script crashed after passing" fail $'ok 1 a\nvm: t.py exit 134'
 expect "no results at all" fail $'vm: t.py exit 0'
+# scan NAME WANT(clean|splat) INJECTED(0|1) DMESG-TEXT
+scan() {
+	printf '%s\n' "$4" >"$tmp/d"
+	if [ "$3" = 1 ]; then unsplat "$tmp/d" >"$tmp/s"; else cp "$tmp/d" "$tmp/s"; fi
+	if splats "$tmp/s" >/dev/null; then got=splat; else got=clean; fi
+	if [ "$got" = "$2" ]; then echo "ok - $1"; else echo "not ok - $1 (found $got)"; failed=1; fi
+}
+x86=$'stress: page allocation failure: order:0, mode:0x400cc0(GFP_KERNEL_ACCOUNT), nodemask=(null)
+CPU: 1 UID: 0 PID: 93 Comm: stress Not tainted 6.12.117
+Call Trace:
+ <TASK>
+ dump_stack_lvl+0x5d/0x80
+ warn_alloc+0x164/0x190
+ </TASK>
+Mem-Info:
+active_anon:1 inactive_anon:2'
+arm64=$'vmalloc error: size 2097152, page order 9, failed to allocate pages, mode:0xcc0(GFP_KERNEL), nodemask=(null)
+CPU: 0 UID: 0 PID: 88 Comm: stress Not tainted 6.12.117
+Hardware name: linux,dummy-virt (DT)
+Call trace:
+ dump_backtrace+0x98/0x118
+ warn_alloc+0x110/0x1a8
+Mem-Info:
+active_anon:1 inactive_anon:2'
+warn=$'WARNING: CPU: 1 PID: 93 at mm/vmalloc.c:1804 alloc_vmap_area+0x8e1/0xab0
+Call Trace:
+ <TASK>
+ </TASK>'
+scan "injected run, x86 report" clean 1 "$x86"
+scan "injected run, arm64 report" clean 1 "$arm64"
+scan "injected run, a WARN after a report" splat 1 "$arm64"$'\n'"$warn"
+scan "injected run, a WARN before a report" splat 1 "$warn"$'\n'"$x86"
+scan "no injection, x86 report" splat 0 "$x86"
+scan "no injection, arm64 report" splat 0 "$arm64"
 exit $failed

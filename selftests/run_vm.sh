@@ -45,12 +45,11 @@
 # guest script, the verdict and the splat scan are the same. Differences:
 # the guest has busybox, bash, capsh and python3 with Debian's minimal
 # standard library (enough for ctl_abi.py, exec_policy.py, ctl_fuzz.py),
-# and of the repository only selftests/, data/ and the module, copied into
+# and of the repository only selftests/, data/ and the module (with the
+# kernel's own lib/test_kprobes.ko and lib/test_bpf.ko), copied into
 # the guest at their host paths (--demo leaves out the BPF JIT part); a missing
 # out/arm64/execmem_rs.ko is not an error there (the module is loaded
-# only when built: tests that need it then skip, which fails the run);
-# --injected-alloc-failures is not supported (its report filter knows x86
-# stacks only).
+# only when built: tests that need it then skip, which fails the run).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/env.sh"
@@ -94,7 +93,6 @@ if [ ! -f "$ko" ]; then
 	with_ko=
 fi
 if [ "$arch" = arm64 ]; then
-	[ -z "$injected" ] || { echo "run_vm: --injected-alloc-failures is x86-only" >&2; exit 2; }
 	[ -z "$icount" ] || { echo "run_vm: --icount is x86-only" >&2; exit 2; }
 	"$here/scripts/deps.sh" arm64 || exit 2
 fi
@@ -195,10 +193,14 @@ boot_x86() {
 # console, dmesg and kmemleak files in $out, split from the serial console.
 boot_arm64() {
 	# The guest gets the selftests (a test's helpers sit next to it), the
-	# tests named from elsewhere, and the module, each at its host path.
+	# tests named from elsewhere, the module and the kernel's own test
+	# modules (limits.py loads one), each at its host path.
 	local t files=(--file "$here/selftests" --file "$here/data")
 	for t in "${tests[@]}"; do files+=(--file "${t%% *}"); done
 	[ -z "$with_ko" ] || files+=(--file "$ko")
+	for t in "$kdir"/lib/test_kprobes.ko "$kdir"/lib/test_bpf.ko; do
+		[ ! -f "$t" ] || files+=(--file "$t")
+	done
 	"$here/selftests/run_vm_arm64.sh" --out "$out" --kernel "$kimg" --timeout "$timeout" \
 		--cpus "$cpus" --memory "$memory" --cwd "$PWD" "${append[@]}" "${files[@]}"
 }
@@ -236,31 +238,26 @@ elif [ "$vrc" != 0 ]; then
 	fail=1
 fi
 
-# "Call trace:" and "Internal error:" are arm64's spellings (dump_backtrace, die).
-splats='BUG:|WARNING:|Oops|KASAN:|UBSAN:|panicked|general protection|unreferenced object|possible circular locking|Call Trace:|Call trace:|Internal error:|Kernel panic'
 if [ -f "$out/dmesg" ]; then
 	cp "$out/dmesg" "${EXECMEM_RS_DMESG:-/dev/null}" 2>/dev/null
 	scan=$out/dmesg
 	if [ -n "$injected" ]; then
-		# Drop warn_alloc reports (header line through the end of their
-		# stack) of failures the test injected; anything else still counts.
-		awk '/page allocation failure|vmalloc error/ { skip = 1 }
-		     !skip { print }
-		     skip && /<\/TASK>/ { skip = 0 }' "$out/dmesg" >"$out/dmesg.scan"
+		# Reports of failures the test injected are expected.
+		unsplat "$out/dmesg" >"$out/dmesg.scan"
 		n=$(grep -cE 'page allocation failure|vmalloc error' "$out/dmesg")
 		echo "vm: $n allocation-failure report(s) of injected failures not counted as splats"
 		scan=$out/dmesg.scan
 	fi
-	if grep -E "$splats" "$scan" >"$out/splats"; then
+	if splats "$scan" >"$out/splats"; then
 		echo "vm: kernel splat in the guest's dmesg:"
-		grep -E -A25 "$splats" "$scan" | head -n 60
+		grep -E -A25 "$SPLATS" "$scan" | head -n 60
 		fail=1
 		keep=${TMPDIR:-/tmp}/execmem_rs-last-splat.dmesg
 		cp "$out/dmesg" "$keep" && echo "vm: full dmesg kept in $keep"
 	fi
 else
 	echo "vm: no dmesg from the guest"; fail=1
-	grep -E -A25 "$splats" "$out/vng.err" "$out/console" 2>/dev/null | head -n 60
+	grep -E -A25 "$SPLATS" "$out/vng.err" "$out/console" 2>/dev/null | head -n 60
 fi
 
 if [ -s "$out/kmemleak" ]; then

@@ -5,9 +5,13 @@
 # canned consoles). Sets pass, nfail and skip from the KTAP lines, and
 # returns non-zero if any test failed, any test or whole script skipped
 # ("1..0 # SKIP", exit 4: a skip is not a pass), a script exited non-zero
-# ("vm: NAME exit R"), or nothing passed at all.
+# ("vm: NAME exit R"), or nothing passed at all. unsplat drops from a
+# fault-injection run's dmesg what the kernel reports of the failures the
+# test injected; splats finds kernel splats in a dmesg.
 #
 #   judge CONSOLE
+#   unsplat DMESG >SCAN
+#   splats SCAN >FOUND
 judge() {
 	local console=$1
 	skip=$(( $(grep -c '^ok [0-9].* # SKIP' "$console") + $(grep -c '^1\.\.0 # SKIP' "$console") ))
@@ -16,4 +20,23 @@ judge() {
 	local bad_exit
 	bad_exit=$(grep -c '^vm: .* exit [1-9][0-9]*$' "$console")
 	[ "$nfail" = 0 ] && [ "$skip" = 0 ] && [ "$bad_exit" = 0 ] && [ "$pass" -gt 0 ]
+}
+
+# "Call trace:" and "Internal error:" are arm64's spellings (dump_backtrace, die).
+SPLATS='BUG:|WARNING:|Oops|KASAN:|UBSAN:|panicked|general protection|unreferenced object|possible circular locking|Call Trace:|Call trace:|Internal error:|Kernel panic'
+
+# The kernel's allocation-failure reports (warn_alloc: "page allocation
+# failure", "vmalloc error"), each from its header line through the end of
+# its stack: x86's "</TASK>", or the "Mem-Info:" that follows the stack
+# on either architecture (arm64's "Call trace:" has no end marker).
+# Anything else stays, a WARN inside an injected run included.
+unsplat() {
+	awk '/page allocation failure|vmalloc error/ { skip = 1 }
+	     !skip { print }
+	     skip && /<\/TASK>|Mem-Info:/ { skip = 0 }' "$1"
+}
+
+# Prints the lines of a dmesg that are kernel splats; true if any.
+splats() {
+	grep -E "$SPLATS" "$1"
 }
