@@ -714,3 +714,56 @@ fn module_churn_expand() {
     });
     assert_eq!((r, seen), (Err("stop"), 10));
 }
+
+/// The JIT's pattern: allocations carved one after the other from a
+/// pack's free tail (the tail stays in its size list, so the engine keeps
+/// it in place and takes the front with a new node). Each lands right
+/// after the previous one, every lookup finds its block, and frees in any
+/// order merge back to one free pack.
+#[test]
+fn tail_carves_are_contiguous_and_merge_back() {
+    let mut s = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let first = e.alloc(&mut s, ExecmemType::Bpf, 4000, None).unwrap();
+    let mut live = vec![first];
+    let mut next = first.offset + first.size;
+    for i in 0..300usize {
+        let size = 64 + (i * 397) % 1900;
+        let pl = e.alloc(&mut s, ExecmemType::Bpf, size, None).unwrap();
+        assert_eq!((pl.pack, pl.offset), (first.pack, next), "allocation {i}");
+        next = pl.offset + pl.size;
+        live.push(pl);
+        e.check().unwrap();
+    }
+    for pl in &live {
+        assert_eq!(e.find(pl.addr), Ok(pl.handle));
+        assert_eq!(
+            e.find_containing(pl.addr + pl.size - 1).unwrap().handle,
+            pl.handle
+        );
+    }
+    let info = e.pack_info(first.pack.index()).unwrap();
+    assert_eq!(
+        (info.free_extents, info.largest_free),
+        (1, arch::PACK_SIZE - next)
+    );
+    // Free every other one, then the rest: holes, then merges both ways.
+    for pl in live.iter().step_by(2).chain(live.iter().skip(1).step_by(2)) {
+        e.free(&mut s, pl.handle).unwrap();
+        e.check().unwrap();
+    }
+    let info = e.pack_info(first.pack.index()).unwrap();
+    assert_eq!((info.free_extents, info.largest_free), (1, arch::PACK_SIZE));
+    // A pack's first block carved from the front: it becomes the first.
+    // 1 100 granules: the 64-byte remainder stays in its size list.
+    let big = e.alloc(&mut s, ExecmemType::Bpf, 1100 * 64, None).unwrap();
+    let after = e.alloc(&mut s, ExecmemType::Bpf, 64, None).unwrap();
+    e.free(&mut s, big.handle).unwrap();
+    let front = e.alloc(&mut s, ExecmemType::Bpf, 64, None).unwrap();
+    assert_eq!((front.pack, front.offset), (big.pack, big.offset));
+    e.check().unwrap();
+    assert_eq!(e.find(front.addr), Ok(front.handle));
+    e.free(&mut s, after.handle).unwrap();
+    e.free(&mut s, front.handle).unwrap();
+    e.check().unwrap();
+}

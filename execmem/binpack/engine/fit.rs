@@ -12,7 +12,7 @@
 use super::super::storage::{Error, Storage};
 use super::super::tlsf;
 use super::arena::{Node, State};
-use super::index::FULL_LIST;
+use super::index::{list_idx, FULL_LIST};
 use super::{corrupt, Engine, NIL, PACK_G};
 
 /// Bounded best-of-a-few: packs, and blocks per pack, looked at in one
@@ -148,6 +148,10 @@ impl<S: Storage> Engine<S> {
         let a = corrupt(align_up(off, align_g))?;
         let front = corrupt(a.checked_sub(off))?;
         let back = corrupt(size.checked_sub(front).and_then(|s| s.checked_sub(size_g)))?;
+        let in_place = front == 0 && back > 0 && p != self.spare;
+        if in_place && list_idx(back) == list_idx(size) && self.node(b)?.fprev == NIL {
+            return self.carve_front(b, size_g);
+        }
         self.list_remove(b)?;
         if p == self.spare {
             self.empty = corrupt(self.empty.checked_sub(1))?;
@@ -191,6 +195,38 @@ impl<S: Storage> Engine<S> {
         pack.used = corrupt(pack.used.checked_add(size_g))?;
         pack.live = corrupt(pack.live.checked_add(1))?;
         pack.nfree = corrupt(pack.nfree.checked_add_signed(nfree_delta))?;
+        Ok(u)
+    }
+
+    /// [`Engine::carve`] of `size_g` granules from the front of free block
+    /// `b`, the head of its list, whose rest stays in that list: the same
+    /// blocks and list order as carving the usual way (the rest would go
+    /// back to the head of the same list), but `b` keeps the rest in place
+    /// and a new node takes the front, so no list or bitmap changes. The
+    /// JIT's allocations, carved one after the other from a pack's free
+    /// tail, are this case. Needs one spare node.
+    fn carve_front(&mut self, b: u32, size_g: u32) -> Result<u32, Error> {
+        let (p, off, size, prev) = {
+            let n = self.node(b)?;
+            (n.pack, n.off, n.size, n.prev)
+        };
+        let back = corrupt(size.checked_sub(size_g))?;
+        let end = corrupt(off.checked_add(size_g))?;
+        let u = self.take_node()?;
+        let gen = self.node(u)?.gen.wrapping_add(1);
+        *self.node_mut(u)? = Node::block(off, size_g, prev, b, p, gen, State::Used);
+        if prev != NIL {
+            self.node_mut(prev)?.next = u;
+        } else {
+            self.pack_mut(p)?.first = u;
+        }
+        let n = self.node_mut(b)?;
+        n.off = end;
+        n.size = back;
+        n.prev = u;
+        let pack = self.pack_mut(p)?;
+        pack.used = corrupt(pack.used.checked_add(size_g))?;
+        pack.live = corrupt(pack.live.checked_add(1))?;
         Ok(u)
     }
 
