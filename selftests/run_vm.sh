@@ -244,7 +244,7 @@ if [ -f "$out/dmesg" ]; then
 	if [ -n "$injected" ]; then
 		# Reports of failures the test injected are expected.
 		unsplat "$out/dmesg" >"$out/dmesg.scan"
-		n=$(grep -cE 'page allocation failure|vmalloc error' "$out/dmesg")
+		n=$(grep -cE "$REPORTS" "$out/dmesg")
 		echo "vm: $n allocation-failure report(s) of injected failures not counted as splats"
 		scan=$out/dmesg.scan
 	fi

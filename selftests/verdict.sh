@@ -30,8 +30,9 @@ SPLATS='BUG:|WARNING:|Oops|KASAN:|UBSAN:|panicked|general protection|unreference
 # its stack: x86's "</TASK>", or the "Mem-Info:" that follows the stack
 # on either architecture (arm64's "Call trace:" has no end marker).
 # Anything else stays, a WARN inside an injected run included.
+REPORTS='page allocation failure|vmalloc error'
 unsplat() {
-	awk '/page allocation failure|vmalloc error/ { skip = 1 }
+	awk -v reports="$REPORTS" '$0 ~ reports { skip = 1 }
 	     !skip { print }
 	     skip && /<\/TASK>|Mem-Info:/ { skip = 0 }' "$1"
 }
