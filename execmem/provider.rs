@@ -102,23 +102,9 @@ struct Counts {
     live: AtomicU64,
     live_bytes: AtomicU64,
     failures: AtomicU64,
-    /// Time spent in [`Serve::alloc`] for this consumer, in ns: what
-    /// serving adds to (or saves from) the kernel's allocation path.
-    alloc_ns: AtomicU64,
-    /// The longest of them (a new pack: mapping and filling 2 MiB).
-    alloc_max_ns: AtomicU64,
     /// Longest time from the kernel's free to the refill and release, in
     /// ns (on the freeing thread for BPF, in a kworker for kprobes).
     release_max_ns: AtomicU64,
-}
-
-impl Counts {
-    /// Accounts one allocation call that started at `t0`.
-    fn timed(&self, t0: u64) {
-        let ns = now_ns().saturating_sub(t0);
-        self.alloc_ns.fetch_add(ns, Ordering::Relaxed);
-        self.alloc_max_ns.fetch_max(ns, Ordering::Relaxed);
-    }
 }
 
 /// One live allocation of the kernel's.
@@ -194,7 +180,6 @@ impl Serve for Provider {
         if self.serve.load(Ordering::Relaxed) & bit(who) == 0 {
             return None;
         }
-        let t0 = now_ns();
         let c = self.counts(who);
         let held = match who {
             Consumer::Bpf => self.alloc_bpf(size),
@@ -202,13 +187,11 @@ impl Serve for Provider {
         };
         let Some(addr) = held else {
             c.failures.fetch_add(1, Ordering::Relaxed);
-            c.timed(t0);
             return None;
         };
         c.allocs.fetch_add(1, Ordering::Relaxed);
         c.live.fetch_add(1, Ordering::Relaxed);
         c.live_bytes.fetch_add(size as u64, Ordering::Relaxed);
-        c.timed(t0);
         Some(addr)
     }
 
@@ -363,14 +346,12 @@ impl FileOps for ServeFile {
             Buf::result(write!(
                 out,
                 "{n}.allocs {}\n{n}.frees {}\n{n}.live {}\n{n}.live_bytes {}\n{n}.failures {}\n\
-                 {n}.alloc_ns {}\n{n}.alloc_max_ns {}\n{n}.release_max_ns {}\n",
+                 {n}.release_max_ns {}\n",
                 l(&c.allocs),
                 l(&c.frees),
                 l(&c.live),
                 l(&c.live_bytes),
                 l(&c.failures),
-                l(&c.alloc_ns),
-                l(&c.alloc_max_ns),
                 l(&c.release_max_ns)
             ))?;
         }

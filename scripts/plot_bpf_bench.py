@@ -33,9 +33,8 @@ def parse(path):
                 row.update(clock=kv["clock"], mode=f"{side}-{kind}", n=float(kv["n"]),
                            rep=float(kv["rep"]),
                            p50_us=float(kv[f"{side}_p50_us"]), p99_us=float(kv[f"{side}_p99_us"]))
-                # Not CSV columns: time execmem_rs spent per served load,
-                # the median per-program difference (served - stock).
-                row["our_alloc_us"] = float(kv.get("our_alloc_us", 0))
+                # Not a CSV column: the median per-program difference
+                # (served - stock).
                 row["delta_p50_us"] = float(kv.get("delta_p50_us", "nan"))
                 rows.append(row)
     return rows
@@ -60,7 +59,6 @@ def pairs(rows, clock, kind="interleaved"):
                 "served_p99": statistics.median(sv[k]["p99_us"] for k in reps),
                 "ratios": [sv[k]["p50_us"] / st[k]["p50_us"] for k in reps],
                 "deltas": [sv[k]["delta_p50_us"] for k in reps],
-                "our_alloc_us": statistics.median(sv[k]["our_alloc_us"] for k in reps),
             }
     return out
 
@@ -105,7 +103,7 @@ def main():
                   + " ".join(f"{x:.3f}" for x in p["ratios"])
                   + f" (median {statistics.median(p['ratios']):.3f}); per-program difference "
                   + " ".join(f"{x:+.1f}" for x in p["deltas"])
-                  + f" {what}; execmem_rs's alloc {p['our_alloc_us']:.1f} {what} per served load")
+                  + f" {what}")
             c = control[clock].get(n)
             if c:
                 print(f"n={n:g} control clock={clock} (stock on both sides) p50 ratio per run: "

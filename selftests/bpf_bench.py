@@ -109,13 +109,6 @@ def our_pokes():
     return sum(st[f"{c}.pokes"] - st[f"{c}.refill_pokes"] for c in ("rx", "ro"))
 
 
-def served_alloc():
-    """(allocations, ns spent in them) execmem_rs served the JIT so far."""
-    with open(f"{D}/serve") as f:
-        kv = dict(line.split() for line in f if line.startswith("bpf."))
-    return int(kv["bpf.allocs"]), int(kv["bpf.alloc_ns"]), int(kv["bpf.alloc_max_ns"])
-
-
 def schedule(n, seed):
     """The interleaved pass's n loads in order, as (side, program size):
     n / 2 sizes, each loaded once on each side, which side goes first
@@ -159,7 +152,6 @@ def interleaved(n, seed, control=False):
     serve = {"stock": "none", "served": "none" if control else "bpf"}
     fds = []
     p0 = stock_ptes()[0]
-    a0 = served_alloc()
     for side, size in schedule(n, seed):
         with open(f"{D}/serve", "w") as f:
             f.write(serve[side])
@@ -167,7 +159,6 @@ def interleaved(n, seed, control=False):
         fd, _ = bpf.load(size)
         lat[side].append(time.monotonic_ns() - t0)
         fds.append(fd)
-    a1 = served_alloc()
     for fd in fds:
         os.close(fd)
     with open(f"{D}/serve", "w") as f:
@@ -175,17 +166,14 @@ def interleaved(n, seed, control=False):
     # The next pass starts once both sides' programs are freed.
     settle("stock", p0)
     settle("served", 0)
-    our_us = (a1[1] - a0[1]) / max(a1[0] - a0[0], 1) / 1000
-    # The longest call since load (a pack mapped and filled).
-    our_max_us = a1[2] / 1000
     d = sorted(b - a for a, b in zip(lat["stock"], lat["served"]))
     q = {m: sorted(v) for m, v in lat.items()}
     p = {m: (v[len(v) // 2] / 1000, v[len(v) * 99 // 100] / 1000) for m, v in q.items()}
     tag = "bpf-bench-control" if control else "bpf-bench-pair"
     print(f"{tag} n={n} stock_p50_us={p['stock'][0]:.1f} served_p50_us={p['served'][0]:.1f} "
           f"stock_p99_us={p['stock'][1]:.1f} served_p99_us={p['served'][1]:.1f} "
-          f"p50_ratio={p['served'][0] / p['stock'][0]:.3f} delta_p50_us={d[len(d) // 2] / 1000:.2f} "
-          f"our_alloc_us={our_us:.1f} our_alloc_max_us={our_max_us:.0f}", flush=True)
+          f"p50_ratio={p['served'][0] / p['stock'][0]:.3f} delta_p50_us={d[len(d) // 2] / 1000:.2f}",
+          flush=True)
 
 
 def settle(mode, p0):
