@@ -299,10 +299,7 @@ impl Allocator {
                 reason: "not a code type",
             });
         }
-        match self.alloc(ty, size, align, who)? {
-            Any::Code(c) => Ok(c),
-            _ => Err(refusal(CoreError::Corrupted)),
-        }
+        self.alloc_raw(ty, size, align, who).map(Code)
     }
 
     fn alloc_raw(
