@@ -499,3 +499,79 @@ proptest! {
         prop_assert!(m.capacity() <= 16 || peak == 0);
     }
 }
+
+/// An operation of the shortcut's differential test, on the rx class.
+#[derive(Clone, Debug)]
+enum ShortOp {
+    Alloc {
+        ty: usize,
+        size: usize,
+        align: Option<usize>,
+    },
+    Free(usize),
+}
+
+/// Mostly the JIT's shape (small, unaligned), with enough frees and
+/// larger or aligned requests that size lists hold one block, several, or
+/// blocks in several packs.
+fn short_op() -> impl Strategy<Value = ShortOp> {
+    let ty = prop_oneof![Just(0usize), Just(4), Just(5), Just(6)];
+    let size = prop_oneof![
+        8 => 1usize..=4096,
+        2 => 4096usize..=65536,
+        1 => 65536usize..=PACK,
+        1 => PACK..=(3 * PACK),
+    ];
+    let align = prop_oneof![
+        8 => Just(None),
+        2 => (0u32..=21).prop_map(|s| Some(1usize << s)),
+    ];
+    prop_oneof![
+        3 => (ty, size, align).prop_map(|(ty, size, align)| ShortOp::Alloc { ty, size, align }),
+        2 => any::<usize>().prop_map(ShortOp::Free),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The carve of a list's sole block (`carve_sole`) places every
+    /// allocation where the full search and carve would: two engines, one
+    /// with the shortcut and one without, given the same operations, give
+    /// the same placements and frees and end with the same packs.
+    #[test]
+    fn shortcut_places_as_the_search(ops in prop::collection::vec(short_op(), 1..600)) {
+        let mut src = [FakeSource::new(), FakeSource::new()];
+        let mut e = [Engine::<StdStorage>::new(Class::Rx), Engine::new(Class::Rx)];
+        e[1].search_always();
+        let mut live: Vec<[Handle; 2]> = Vec::new();
+        for op in &ops {
+            match *op {
+                ShortOp::Alloc { ty, size, align } => {
+                    let ty = ExecmemType::ALL[ty];
+                    let r0 = e[0].alloc(&mut src[0], ty, size, align);
+                    let r1 = e[1].alloc(&mut src[1], ty, size, align);
+                    let key = |r: &Result<Placement, Error>| {
+                        r.map(|p| (p.addr, p.size, p.offset, p.align, p.pack.index(), p.ty))
+                    };
+                    prop_assert_eq!(key(&r0), key(&r1), "alloc({:?}, {:#x}, {:?})", ty, size, align);
+                    if let (Ok(p0), Ok(p1)) = (r0, r1) {
+                        live.push([p0.handle, p1.handle]);
+                    }
+                }
+                ShortOp::Free(i) if !live.is_empty() => {
+                    let [h0, h1] = live.swap_remove(i % live.len());
+                    prop_assert_eq!(e[0].free(&mut src[0], h0), e[1].free(&mut src[1], h1));
+                }
+                ShortOp::Free(_) => {}
+            }
+        }
+        prop_assert_eq!(e[0].check(), Ok(()));
+        prop_assert_eq!(e[1].check(), Ok(()));
+        prop_assert_eq!(e[0].pack_slots(), e[1].pack_slots());
+        for i in 0..e[0].pack_slots() {
+            prop_assert_eq!(e[0].pack_info(i), e[1].pack_info(i));
+        }
+        prop_assert_eq!(&src[0].regions, &src[1].regions);
+    }
+}

@@ -9,7 +9,7 @@
 //! [`super::policy`], which calls the search, tries its alternatives and
 //! searches again.
 
-use super::super::storage::{Error, Storage};
+use super::super::storage::{Error, Storage, Vector};
 use super::super::tlsf;
 use super::arena::{Node, State};
 use super::index::{list_idx, FULL_LIST};
@@ -228,6 +228,64 @@ impl<S: Storage> Engine<S> {
         pack.used = corrupt(pack.used.checked_add(size_g))?;
         pack.live = corrupt(pack.live.checked_add(1))?;
         Ok(u)
+    }
+
+    /// The search and the carve's commonest case, without the search: a
+    /// request with no alignment beyond the granule, whose own size list
+    /// is empty, where the lowest list guaranteed to hold it has one block
+    /// in all packs (not the spare's) and carving the request off that
+    /// block's front leaves the rest in the same list. [`Engine::find_fit`]
+    /// would return that block (the best of a list of one) and
+    /// [`Engine::carve`] would carve it in place: this does the same, with
+    /// a few bitmap tests instead of the list walks, and returns `None`
+    /// for every other case, which the search then takes. A JIT allocating
+    /// program after program off a pack's free tail is this case.
+    pub(super) fn carve_sole(&mut self, size_g: u32, align_g: u32) -> Result<Option<u32>, Error> {
+        if align_g != 1 || size_g > PACK_G {
+            return Ok(None);
+        }
+        let fit_list = tlsf::search_list(size_g);
+        let exact_list = tlsf::list_of(size_g);
+        if exact_list < fit_list && self.nonempty_lists & 1u64.wrapping_shl(exact_list) != 0 {
+            return Ok(None);
+        }
+        let Some(list) = tlsf::lowest_from(self.nonempty_lists, fit_list) else {
+            return Ok(None);
+        };
+        if list >= FULL_LIST {
+            return Ok(None);
+        }
+        // One pack has blocks in the list: one word of its row (packs 64
+        // or more slots apart set two), one bit in it.
+        let words = *corrupt(self.packs_with_words.get(list as usize))?;
+        if !words.is_power_of_two() {
+            return Ok(None);
+        }
+        let w = words.trailing_zeros();
+        let row = corrupt(self.packs_with.get(list as usize))?;
+        let word = *corrupt(row.get(w as usize))?;
+        if !word.is_power_of_two() {
+            return Ok(None);
+        }
+        let p = w.wrapping_shl(6) | word.trailing_zeros();
+        // As carve() checks (never true here: the spare's one block spans
+        // a pack, so it is in the last list).
+        if p == self.spare {
+            return Ok(None);
+        }
+        // And one block: the head, with no next.
+        let b = *corrupt(self.pack(p)?.heads.get(list as usize))?;
+        let n = self.node(b)?;
+        if n.state != State::Free {
+            return Err(Error::Corrupted);
+        }
+        if n.fnext != NIL || n.fprev != NIL || n.size <= size_g {
+            return Ok(None);
+        }
+        if list_idx(n.size.wrapping_sub(size_g)) != list_idx(n.size) {
+            return Ok(None);
+        }
+        self.carve_front(b, size_g).map(Some)
     }
 
     /// Free used block `u` of `size` granules in pack `p` (the pack's

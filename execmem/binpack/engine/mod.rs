@@ -194,6 +194,9 @@ pub struct Engine<S: Storage> {
     live: usize,
     maps: u64,
     unmaps: u64,
+    /// Whether [`Engine::carve_sole`] may answer before the search (always,
+    /// but for the test that compares the two paths).
+    shortcut: bool,
 }
 
 impl<S: Storage> Engine<S> {
@@ -226,7 +229,15 @@ impl<S: Storage> Engine<S> {
             live: 0,
             maps: 0,
             unmaps: 0,
+            shortcut: true,
         }
+    }
+
+    /// Makes every allocation take the full search (no
+    /// [`Engine::carve_sole`]): what the test comparing the two paths
+    /// runs beside an ordinary engine.
+    pub fn search_always(&mut self) {
+        self.shortcut = false;
     }
 
     /// The class this engine serves.

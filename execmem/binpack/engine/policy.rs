@@ -126,6 +126,11 @@ impl<S: Storage> Engine<S> {
         align_g: u32,
     ) -> Result<u32, Error> {
         self.reserve_nodes(2)?;
+        if self.shortcut {
+            if let Some(u) = self.carve_sole(size_g, align_g)? {
+                return Ok(u);
+            }
+        }
         // Blocks smaller than a pack first; then, if the free space of the
         // packs is merely fragmented, an overflow extent; then a block of
         // a pack's size or more (cutting into an extent's free front keeps
