@@ -535,10 +535,11 @@ fn short_op() -> impl Strategy<Value = ShortOp> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// The carve of a list's sole block (`carve_sole`) places every
-    /// allocation where the full search and carve would: two engines, one
-    /// with the shortcut and one without, given the same operations, give
-    /// the same placements and frees and end with the same packs.
+    /// The search's shortcut for a list's sole block (`sole_block`, and
+    /// the in-place carve it may choose) places every allocation where
+    /// the walk of the lists and `carve` would: two engines, one with the
+    /// shortcut and one without, given the same operations, give the same
+    /// placements and frees and end with the same packs.
     #[test]
     fn shortcut_places_as_the_search(ops in prop::collection::vec(short_op(), 1..600)) {
         let mut src = [FakeSource::new(), FakeSource::new()];

@@ -21,6 +21,15 @@ use super::{corrupt, Engine, NIL, PACK_G};
 const FALLBACK_PACKS: usize = 16;
 const FALLBACK_BLOCKS: usize = 16;
 
+/// What [`Engine::find_fit`] found.
+pub(super) enum Fit {
+    /// A free block that holds the request: [`Engine::carve`] it.
+    Block(u32),
+    /// A free block the request can be carved off the front of in place
+    /// (what [`Engine::carve`] would do): [`Engine::carve_front`] it.
+    Front(u32),
+}
+
 /// Round `x` up to a multiple of the power of two `a`.
 fn align_up(x: u32, a: u32) -> Option<u32> {
     let m = a.checked_sub(1)?;
@@ -41,19 +50,21 @@ impl<S: Storage> Engine<S> {
     /// Find a free block smaller than a pack for `size_g` granules at alignment
     /// `align_g` (any block if the request needs a pack's size anyway): O(1).
     /// The blocks of a pack's size or more are [`Engine::find_big`]'s.
-    pub(super) fn find_fit(&self, size_g: u32, align_g: u32) -> Result<Option<u32>, Error> {
+    /// [`Fit::Front`] when the block is its list's only one and
+    /// [`Engine::carve`] would carve the request off its front in place.
+    pub(super) fn find_fit(&self, size_g: u32, align_g: u32) -> Result<Option<Fit>, Error> {
         // Over-ask by the alignment slack so any block found fits aligned.
         let need = corrupt(size_g.checked_add(align_g.wrapping_sub(1)))?;
         if need > PACK_G {
             // Only blocks of a pack's size or more may fit: look at a few.
             if let Some(b) = self.scan_list(FULL_LIST, size_g, align_g)? {
-                return Ok(Some(b));
+                return Ok(Some(Fit::Block(b)));
             }
             // The bounded scan may stop before the spare; the spare's one
             // block starts pack-aligned and spans a pack, so it holds any
             // request of up to a pack at any alignment up to a pack.
             if size_g <= PACK_G && self.spare != NIL {
-                return Ok(Some(self.pack(self.spare)?.first));
+                return Ok(Some(Fit::Block(self.pack(self.spare)?.first)));
             }
             return Ok(None);
         }
@@ -65,7 +76,7 @@ impl<S: Storage> Engine<S> {
         // pack bitmaps' walk that would find none.)
         if exact_list < fit_list && self.nonempty_lists & 1u64.wrapping_shl(exact_list) != 0 {
             if let Some(b) = self.scan_list(exact_list, size_g, align_g)? {
-                return Ok(Some(b));
+                return Ok(Some(Fit::Block(b)));
             }
         }
         // The smallest class guaranteed to fit, in the first (fullest) pack
@@ -74,8 +85,13 @@ impl<S: Storage> Engine<S> {
             return Ok(None);
         };
         if list < FULL_LIST {
+            if align_g == 1 && self.shortcut {
+                if let Some(fit) = self.sole_block(list, size_g)? {
+                    return Ok(Some(fit));
+                }
+            }
             if let Some(b) = self.scan_list(list, size_g, align_g)? {
-                return Ok(Some(b));
+                return Ok(Some(Fit::Block(b)));
             }
         }
         Ok(None)
@@ -205,7 +221,7 @@ impl<S: Storage> Engine<S> {
     /// and a new node takes the front, so no list or bitmap changes. The
     /// JIT's allocations, carved one after the other from a pack's free
     /// tail, are this case. Needs one spare node.
-    fn carve_front(&mut self, b: u32, size_g: u32) -> Result<u32, Error> {
+    pub(super) fn carve_front(&mut self, b: u32, size_g: u32) -> Result<u32, Error> {
         let (p, off, size, prev) = {
             let n = self.node(b)?;
             (n.pack, n.off, n.size, n.prev)
@@ -230,31 +246,14 @@ impl<S: Storage> Engine<S> {
         Ok(u)
     }
 
-    /// The search and the carve's commonest case, without the search: a
-    /// request with no alignment beyond the granule, whose own size list
-    /// is empty, where the lowest list guaranteed to hold it has one block
-    /// in all packs (not the spare's) and carving the request off that
-    /// block's front leaves the rest in the same list. [`Engine::find_fit`]
-    /// would return that block (the best of a list of one) and
-    /// [`Engine::carve`] would carve it in place: this does the same, with
-    /// a few bitmap tests instead of the list walks, and returns `None`
-    /// for every other case, which the search then takes. A JIT allocating
-    /// program after program off a pack's free tail is this case.
-    pub(super) fn carve_sole(&mut self, size_g: u32, align_g: u32) -> Result<Option<u32>, Error> {
-        if align_g != 1 || size_g > PACK_G {
-            return Ok(None);
-        }
-        let fit_list = tlsf::search_list(size_g);
-        let exact_list = tlsf::list_of(size_g);
-        if exact_list < fit_list && self.nonempty_lists & 1u64.wrapping_shl(exact_list) != 0 {
-            return Ok(None);
-        }
-        let Some(list) = tlsf::lowest_from(self.nonempty_lists, fit_list) else {
-            return Ok(None);
-        };
-        if list >= FULL_LIST {
-            return Ok(None);
-        }
+    /// The one block of list `list` in all packs, if it holds `size_g`
+    /// granules: what [`Engine::scan_list`] returns for a list of one
+    /// block (the best of one), found with two bitmap tests instead of
+    /// its walks. `None` when the list has blocks in several packs or
+    /// several in one (or the block is too small): the walk decides then.
+    /// The JIT's allocations, one after the other off a pack's free tail,
+    /// are this case.
+    fn sole_block(&self, list: u32, size_g: u32) -> Result<Option<Fit>, Error> {
         // One pack has blocks in the list: one word of its row (packs 64
         // or more slots apart set two), one bit in it.
         let words = *corrupt(self.packs_with_words.get(list as usize))?;
@@ -268,24 +267,23 @@ impl<S: Storage> Engine<S> {
             return Ok(None);
         }
         let p = w.wrapping_shl(6) | word.trailing_zeros();
-        // As carve() checks (never true here: the spare's one block spans
-        // a pack, so it is in the last list).
-        if p == self.spare {
-            return Ok(None);
-        }
-        // And one block: the head, with no next.
+        // And one block in that pack: the head, with no next.
         let b = *corrupt(self.pack(p)?.heads.get(list as usize))?;
         let n = self.node(b)?;
         if n.state != State::Free {
             return Err(Error::Corrupted);
         }
-        if n.fnext != NIL || n.fprev != NIL || n.size <= size_g {
+        if n.fnext != NIL || n.size < size_g {
             return Ok(None);
         }
-        if list_idx(n.size.wrapping_sub(size_g)) != list_idx(n.size) {
-            return Ok(None);
+        // The head of its list (no previous), in a pack that is not the
+        // spare (whose block is in the last list): carve() would carve its
+        // front in place when the rest stays in the list.
+        let back = n.size.wrapping_sub(size_g);
+        if back > 0 && list_idx(back) == list && n.fprev == NIL && p != self.spare {
+            return Ok(Some(Fit::Front(b)));
         }
-        self.carve_front(b, size_g).map(Some)
+        Ok(Some(Fit::Block(b)))
     }
 
     /// Free used block `u` of `size` granules in pack `p` (the pack's

@@ -194,8 +194,8 @@ pub struct Engine<S: Storage> {
     live: usize,
     maps: u64,
     unmaps: u64,
-    /// Whether [`Engine::carve_sole`] may answer before the search (always,
-    /// but for the test that compares the two paths).
+    /// Whether [`Engine::find_fit`] may take a list's sole block without
+    /// walking the list (always, but for the test that compares the two).
     shortcut: bool,
 }
 
@@ -233,9 +233,8 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// Makes every allocation take the full search (no
-    /// [`Engine::carve_sole`]): what the test comparing the two paths
-    /// runs beside an ordinary engine.
+    /// Makes every search walk its lists (no sole-block shortcut): what
+    /// the test comparing the two runs beside an ordinary engine.
     pub fn search_always(&mut self) {
         self.shortcut = false;
     }

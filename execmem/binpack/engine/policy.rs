@@ -48,6 +48,7 @@
 use super::super::storage::{Error, PackSource, Storage, Vector};
 use super::super::types::arch;
 use super::arena::{Node, State};
+use super::fit::Fit;
 use super::pack::{PackKind, Span};
 use super::{corrupt, g2b, Engine, NIL, PACK_G, PAGE_G};
 
@@ -126,17 +127,13 @@ impl<S: Storage> Engine<S> {
         align_g: u32,
     ) -> Result<u32, Error> {
         self.reserve_nodes(2)?;
-        if self.shortcut {
-            if let Some(u) = self.carve_sole(size_g, align_g)? {
-                return Ok(u);
-            }
-        }
         // Blocks smaller than a pack first; then, if the free space of the
         // packs is merely fragmented, an overflow extent; then a block of
         // a pack's size or more (cutting into an extent's free front keeps
         // its large allocation from coming back there); then a new pack.
         let b = match self.find_fit(size_g, align_g)? {
-            Some(b) => b,
+            Some(Fit::Front(b)) => return self.carve_front(b, size_g),
+            Some(Fit::Block(b)) => b,
             None if self.overflows(size_g)? => return self.alloc_overflow(src, size_g, align_g),
             None => match self.find_big(size_g, align_g)? {
                 Some(b) => b,
