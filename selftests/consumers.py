@@ -33,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import bpf  # noqa: E402
+import kmsg  # noqa: E402
 from execmem import D, REFILL_BOUND_NS, Ktap, keyvalues, require_module, stats, stress  # noqa: E402
 
 KDIR = os.environ.get("EXECMEM_RS_KDIR", "")
@@ -54,14 +55,6 @@ def serve(what=None):
     return keyvalues(f"{D}/serve")
 
 
-def dmesg_clear():
-    subprocess.run(["dmesg", "-C"], check=False)
-
-
-def dmesg():
-    return subprocess.run(["dmesg"], capture_output=True, text=True).stdout
-
-
 def insmod(path):
     return subprocess.run(["insmod", path], capture_output=True, text=True)
 
@@ -72,10 +65,10 @@ def rmmod(name):
 
 def run_suite(module):
     """insmod the kernel's test module lib/MODULE.ko (its tests run in its
-    init), rmmod it; (insmod result, dmesg of the run)."""
-    dmesg_clear()
+    init), rmmod it; (insmod result, the kernel log of the run)."""
+    m = kmsg.mark()
     r = insmod(os.path.join(KDIR, "lib", f"{module}.ko"))
-    log = dmesg()
+    log = kmsg.since(m)
     rmmod(module)
     return r, log
 
@@ -158,9 +151,10 @@ def lifecycle(t):
             and st["rx.pending"] == 0 and rel <= bound,
             f"{pokes} pokes on the freeing threads, {st['rx.refill_pokes'] - before['rx.refill_pokes']} "
             f"by the worker, longest free-to-refill {rel / 1e6:.2f} ms (bound {bound / 1e6:.0f} ms)")
+    m = kmsg.mark()
     r = rmmod("execmem_rs")
     t.check("lifecycle_rmmod_succeeds", r.returncode == 0, r.stderr.strip() or "unloaded")
-    log = dmesg()
+    log = kmsg.since(m)
     t.check("lifecycle_unload_clean", "unloaded: 0 live allocations" in log)
     r = insmod(KO)
     t.check("lifecycle_reload", r.returncode == 0 and os.path.isdir(D), r.stderr.strip())

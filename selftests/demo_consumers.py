@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import bpf  # noqa: E402
+import kmsg  # noqa: E402
 from execmem import D, keyvalues  # noqa: E402
 
 
@@ -44,9 +45,9 @@ def main():
     ko = os.path.join(kdir, "lib", "test_bpf.ko")
     print(f"== insmod {os.path.basename(ko)}   (the kernel's BPF test suite, JIT'ed into execmem_rs)")
     before = int(keyvalues(f"{D}/serve")["bpf.allocs"])
-    subprocess.run(["dmesg", "-C"], check=False)
+    m = kmsg.mark()
     subprocess.run(["insmod", ko], check=False)
-    log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
+    log = kmsg.since(m)
     subprocess.run(["rmmod", "test_bpf"], check=False)
     summaries = re.findall(r"(test_\w+: Summary: .*)", log)
     for line in summaries:

@@ -56,7 +56,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/selftests/verdict.sh"
 
 flavour=base timeout=900 unload=1 cpus=2 memory=1G mode=tests
-tests=() cmd=() append=() injected= ko_arg= icount=
+# A log buffer that a run does not wrap (test_bpf alone prints ~110 KB,
+# the default is 128 KB): the splat scan reads it at the end of the run.
+tests=() cmd=() append=(--append log_buf_len=16M) injected= ko_arg= icount=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--flavour) flavour=$2; shift 2 ;;
@@ -241,6 +243,13 @@ fi
 if [ -f "$out/dmesg" ]; then
 	cp "$out/dmesg" "${EXECMEM_RS_DMESG:-/dev/null}" 2>/dev/null
 	scan=$out/dmesg
+	# The scan covers the whole run only if the buffer still starts at
+	# boot: a test that clears it, or a run that wraps it, would hide a
+	# splat from it.
+	if ! grep -q "Linux version" "$out/dmesg"; then
+		echo "vm: the guest's dmesg lost its start (cleared, or the ring buffer wrapped): a splat before that would go unseen"
+		fail=1
+	fi
 	if [ -n "$injected" ]; then
 		# Reports of failures the test injected are expected.
 		unsplat "$out/dmesg" >"$out/dmesg.scan"

@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The kernel log of one step of a test, read without clearing the ring
+# buffer: the VM runner scans the whole buffer for splats at the end of the
+# run (selftests/run_vm.sh), so a test that cleared it would hide whatever
+# came before.
+
+import itertools
+import os
+import subprocess
+
+_marks = itertools.count()
+
+
+def mark():
+    """Writes a line of its own to the kernel log; returns it, for since()."""
+    line = f"execmem_rs-test: mark {os.getpid()}.{next(_marks)}"
+    with open("/dev/kmsg", "w") as f:
+        f.write(line + "\n")
+    return line
+
+
+def since(line):
+    """The kernel log after the last occurrence of a mark()'s line (all of
+    it if that is gone)."""
+    log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
+    return log.rpartition(line)[2] if line in log else log
