@@ -138,6 +138,10 @@ else
 		--flavour arm64 --memory 2G selftests/limits.py
 	vm_step "arm64: fault injection (failslab, fail_page_alloc, fail-nth)" --flavour arm64 --memory 2G \
 		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12"
+	# The BPF hook is in generic code (kernel/bpf/core.c): arm64's JIT is
+	# served as x86's is; kprobes' hook is x86's alloc_insn_page() only.
+	vm_step "arm64: the kernel's BPF JIT served: test_bpf stock vs served, lifecycle" \
+		--flavour arm64 --memory 2G --timeout 1200 "selftests/consumers.py bpf"
 	# The same engine places the same way on both: the arm64 kernel's replay
 	# maps what the (x86-64) host's replay maps, phase by phase.
 	vm_step "arm64: the kernel bench's module-trace replay on a fresh module" --flavour arm64 \

@@ -67,14 +67,17 @@ apt_install() {
 # with Debian's minimal standard library (python3.11-minimal,
 # libpython3.11-minimal: os, re, subprocess, threading, random, struct...;
 # math, select, _posixsubprocess and the like are built into the
-# interpreter) for the Python kselftests, and capsh for exec_policy.py. It
+# interpreter) for the Python kselftests, plus ctypes and resource alone
+# from libpython3.11-stdlib (with libffi8) for the tests that call bpf(2), and
+# capsh for exec_policy.py. It
 # is packed once into $ARM64_DIR/rootfs-KEY.cpio, KEY made of the packages'
 # versions and ARM64_RECIPE; $ARM64_DIR/rootfs.cpio links to the current
 # one. The runner appends a per-run cpio (init, tests, module) to it.
 ARM64_DEBS=(busybox-static bash libc6 libtinfo6
-	    python3.11-minimal libpython3.11-minimal zlib1g libexpat1 libcap2-bin libcap2)
+	    python3.11-minimal libpython3.11-minimal zlib1g libexpat1 libcap2-bin libcap2
+	    libpython3.11-stdlib libffi8)
 # Bump when the rootfs recipe below changes its output.
-ARM64_RECIPE=3
+ARM64_RECIPE=5
 # The host's Python of the guest's minor version: it byte-compiles the
 # guest's standard library (.pyc files are the same on every architecture),
 # so that the guest, under TCG, does not compile it at every boot.
@@ -200,7 +203,13 @@ deps_arm64() {
 	need_root "mknod (the initramfs's /dev/console)"
 	log "packing the arm64 guest userspace (${want[*]})"
 	stage=$(mktemp -d "${TMPDIR:-/tmp}/execmem_rs-arm64.XXXXXX")
-	for f in "${debs[@]}"; do dpkg-deb -x "$f" "$stage/pkgs"; done
+	for f in "${debs[@]}"; do
+		case $f in
+		# Only its ctypes is taken (below), not the whole library.
+		*/libpython3.11-stdlib_*) dpkg-deb -x "$f" "$stage/stdlib" ;;
+		*) dpkg-deb -x "$f" "$stage/pkgs" ;;
+		esac
+	done
 	root=$stage/root
 	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,root,etc}
 	chmod 1777 "$root/tmp"
@@ -221,12 +230,27 @@ deps_arm64() {
 	ln -s python3.11 "$root/usr/bin/python3"
 	cp -a "$stage/pkgs/usr/lib/python3.11" "$root/usr/lib/"
 	rm -f "$root"/usr/lib/python3.11/lib-dynload/*.so "$root/usr/lib/python3.11/sitecustomize.py"
+	# What selftests/lib/bpf.py needs for bpf(2) from Python: the ctypes
+	# package and its extension module, which links libffi (found by
+	# elf_closure, which reads it from the unpacked packages), and the
+	# resource module (RLIMIT_NOFILE, an fd per live program).
+	local ext=/usr/lib/python3.11/lib-dynload so
+	local -a stdlib_so=()
+	cp -a "$stage/stdlib/usr/lib/python3.11/ctypes" "$root/usr/lib/python3.11/"
+	mkdir -p "$stage/pkgs$ext"
+	for so in _ctypes resource; do
+		so=$ext/$so.cpython-311-aarch64-linux-gnu.so
+		cp "$stage/stdlib$so" "$stage/pkgs$so"
+		cp "$stage/stdlib$so" "$root$so"
+		stdlib_so+=("$so")
+	done
 	"$ARM64_HOST_PY" -m compileall -q -j 0 --invalidation-mode unchecked-hash \
 		-s "$root" -p / "$root/usr/lib/python3.11" >/dev/null ||
 		die "arm64 rootfs: byte-compiling the guest's python3.11 standard library failed"
 	# capsh (exec_policy.py drops CAP_SYS_MODULE with it).
 	cp "$stage/pkgs/sbin/capsh" "$root/sbin/"
-	elf_closure "$stage/pkgs" "$root" /bin/bash /bin/busybox /usr/bin/python3.11 /sbin/capsh
+	elf_closure "$stage/pkgs" "$root" /bin/bash /bin/busybox /usr/bin/python3.11 /sbin/capsh \
+		"${stdlib_so[@]}"
 	# The Python kselftests start with #!/usr/bin/env python3; busybox's
 	# applets are linked into /bin only.
 	ln -s /bin/busybox "$root/usr/bin/env"

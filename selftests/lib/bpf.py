@@ -11,7 +11,8 @@ import random
 import resource
 import struct
 
-SYS_BPF = 321                       # x86-64
+# bpf(2)'s number: x86-64's, or the generic table's (arm64).
+SYS_BPF = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
 BPF_PROG_LOAD, BPF_PROG_TEST_RUN = 5, 10
 BPF_PROG_TYPE_SOCKET_FILTER = 1
 ATTR_SIZE = 160
