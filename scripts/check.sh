@@ -139,9 +139,12 @@ else
 	vm_step "arm64: fault injection (failslab, fail_page_alloc, fail-nth)" --flavour arm64 --memory 2G \
 		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12"
 	# The BPF hook is in generic code (kernel/bpf/core.c): arm64's JIT is
-	# served as x86's is; kprobes' hook is x86's alloc_insn_page() only.
+	# served as x86's is; kprobes through arm64's alloc_insn_page() (patch
+	# 0007). kprobes keeps its last insn page: that run cannot unload.
 	vm_step "arm64: the kernel's BPF JIT served: test_bpf stock vs served, lifecycle" \
 		--flavour arm64 --memory 2G --timeout 1200 "selftests/consumers.py bpf"
+	vm_step "arm64: kprobes served: the kprobes KUnit suite" --flavour arm64 --no-unload \
+		"selftests/consumers.py kprobes"
 	# The same engine places the same way on both: the arm64 kernel's replay
 	# maps what the (x86-64) host's replay maps, phase by phase.
 	vm_step "arm64: the kernel bench's module-trace replay on a fresh module" --flavour arm64 \
