@@ -81,8 +81,7 @@ soak: module module-debug
 vm-test-arm64: module-arm64
 	@selftests/run_vm.sh --flavour arm64 selftests/execmem_rs.sh "selftests/stress.sh 100000 2 1"
 
-# ARCH=arm64: the same demo on the arm64 kernel, without the BPF JIT part
-# (its provider hook is wired on x86-64 only).
+# ARCH=arm64: the same demo on the arm64 kernel (its BPF JIT is served too).
 demo: module
 	@selftests/run_vm.sh --flavour $(FLAVOUR) --demo
 

@@ -221,8 +221,8 @@ deps_arm64() {
 	# standard library from (/usr/lib/python3.11, no PYTHONHOME). The
 	# minimal package's only extension modules (_ssl, _hashlib) need
 	# OpenSSL and are left out (hashlib falls back to the built-in
-	# hashes); lib-dynload stays, empty, or python warns that it found no
-	# platform-dependent libraries. So does sitecustomize.py (Debian's
+	# hashes); lib-dynload stays (python warns if it finds none), with
+	# only the two modules added below. So does sitecustomize.py (Debian's
 	# link to /etc, which would only look for apport). The .pyc files are
 	# unchecked-hash ones: used without comparing the source's timestamp.
 	mkdir -p "$root/usr/bin" "$root/usr/lib"
@@ -234,12 +234,12 @@ deps_arm64() {
 	# package and its extension module, which links libffi (found by
 	# elf_closure, which reads it from the unpacked packages), and the
 	# resource module (RLIMIT_NOFILE, an fd per live program).
-	local ext=/usr/lib/python3.11/lib-dynload so
+	local ext=/usr/lib/python3.11/lib-dynload mod so
 	local -a stdlib_so=()
 	cp -a "$stage/stdlib/usr/lib/python3.11/ctypes" "$root/usr/lib/python3.11/"
 	mkdir -p "$stage/pkgs$ext"
-	for so in _ctypes resource; do
-		so=$ext/$so.cpython-311-aarch64-linux-gnu.so
+	for mod in _ctypes resource; do
+		so=$ext/$mod.cpython-311-aarch64-linux-gnu.so
 		cp "$stage/stdlib$so" "$stage/pkgs$so"
 		cp "$stage/stdlib$so" "$root$so"
 		stdlib_so+=("$so")

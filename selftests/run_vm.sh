@@ -44,10 +44,10 @@
 # it needs are installed by `scripts/deps.sh arm64`, run from here). The
 # guest script, the verdict and the splat scan are the same. Differences:
 # the guest has busybox, bash, capsh and python3 with Debian's minimal
-# standard library (enough for ctl_abi.py, exec_policy.py, ctl_fuzz.py),
+# standard library plus ctypes and resource (enough for every Python test),
 # and of the repository only selftests/, data/ and the module (with the
 # kernel's own lib/test_kprobes.ko and lib/test_bpf.ko), copied into
-# the guest at their host paths (--demo leaves out the BPF JIT part); a missing
+# the guest at their host paths; a missing
 # out/arm64/execmem_rs.ko is not an error there (the module is loaded
 # only when built: tests that need it then skip, which fails the run).
 set -uo pipefail

@@ -21,7 +21,11 @@ def mark():
 
 
 def since(line):
-    """The kernel log after the last occurrence of a mark()'s line (all of
-    it if that is gone)."""
+    """The kernel log after the last occurrence of a mark()'s line. The
+    mark must still be there: without it, lines of an earlier step could
+    be taken for this one's."""
     log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
-    return log.rpartition(line)[2] if line in log else log
+    head, found, tail = log.rpartition(line + "\n")
+    if not found:
+        raise RuntimeError(f"kernel log: mark {line!r} not found (dropped, or the buffer wrapped)")
+    return tail
