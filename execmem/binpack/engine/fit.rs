@@ -164,8 +164,11 @@ impl<S: Storage> Engine<S> {
         let a = corrupt(align_up(off, align_g))?;
         let front = corrupt(a.checked_sub(off))?;
         let back = corrupt(size.checked_sub(front).and_then(|s| s.checked_sub(size_g)))?;
-        let in_place = front == 0 && back > 0 && p != self.spare;
-        if in_place && list_idx(back) == list_idx(size) && self.node(b)?.fprev == NIL {
+        // (The node and the size list only read when the cheap tests pass.)
+        if front == 0
+            && back > 0
+            && self.front_in_place(p, list_idx(size), back, self.node(b)?.fprev)
+        {
             return self.carve_front(b, size_g);
         }
         self.list_remove(b)?;
@@ -212,6 +215,15 @@ impl<S: Storage> Engine<S> {
         pack.live = corrupt(pack.live.checked_add(1))?;
         pack.nfree = corrupt(pack.nfree.checked_add_signed(nfree_delta))?;
         Ok(u)
+    }
+
+    /// Whether a request carved off the front of a free block in list
+    /// `list` of pack `p` (`back` granules left after it, `fprev` before
+    /// the block in its list) can leave the rest where it is: it stays in
+    /// that list, and the block heads the list in a pack that is not the
+    /// spare ([`Engine::carve_front`]).
+    fn front_in_place(&self, p: u32, list: u32, back: u32, fprev: u32) -> bool {
+        back > 0 && p != self.spare && list_idx(back) == list && fprev == NIL
     }
 
     /// [`Engine::carve`] of `size_g` granules from the front of free block
@@ -276,11 +288,9 @@ impl<S: Storage> Engine<S> {
         if n.fnext != NIL || n.size < size_g {
             return Ok(None);
         }
-        // The head of its list (no previous), in a pack that is not the
-        // spare (whose block is in the last list): carve() would carve its
-        // front in place when the rest stays in the list.
-        let back = n.size.wrapping_sub(size_g);
-        if back > 0 && list_idx(back) == list && n.fprev == NIL && p != self.spare {
+        // Aligned to the granule, so carve() would take its front, in
+        // place if the rest may stay.
+        if self.front_in_place(p, list, n.size.wrapping_sub(size_g), n.fprev) {
             return Ok(Some(Fit::Front(b)));
         }
         Ok(Some(Fit::Block(b)))
