@@ -58,4 +58,14 @@ scan "injected run, a WARN after a report" splat 1 "$arm64"$'\n'"$warn"
 scan "injected run, a WARN before a report" splat 1 "$warn"$'\n'"$x86"
 scan "no injection, x86 report" splat 0 "$x86"
 scan "no injection, arm64 report" splat 0 "$arm64"
+# boot NAME WANT(yes|no) DMESG-TEXT: does the dmesg still start at boot?
+boot() {
+	printf '%s\n' "$3" >"$tmp/d"
+	if from_boot "$tmp/d"; then got=yes; else got=no; fi
+	if [ "$got" = "$2" ]; then echo "ok - $1"; else echo "not ok - $1 (found $got)"; failed=1; fi
+}
+banner='[    0.000000] Linux version 6.12.117 (root@build) (Debian clang version 19) #1 SMP'
+boot "the whole run" yes "$banner"$'\n[   42.1] test_bpf: Summary: 1049 PASSED'
+boot "cleared by a test (dmesg -C)" no $'[   42.1] test_bpf: Summary: 1049 PASSED'
+boot "a test that only names the banner" no $'[   12.3] execmem_rs-test: grep "Linux version"'
 exit $failed

@@ -243,10 +243,7 @@ fi
 if [ -f "$out/dmesg" ]; then
 	cp "$out/dmesg" "${EXECMEM_RS_DMESG:-/dev/null}" 2>/dev/null
 	scan=$out/dmesg
-	# The scan covers the whole run only if the buffer still starts at
-	# boot: a test that clears it, or a run that wraps it, would hide a
-	# splat from it.
-	if ! grep -q "Linux version" "$out/dmesg"; then
+	if ! from_boot "$out/dmesg"; then
 		echo "vm: the guest's dmesg lost its start (cleared, or the ring buffer wrapped): a splat before that would go unseen"
 		fail=1
 	fi

@@ -7,11 +7,14 @@
 # ("1..0 # SKIP", exit 4: a skip is not a pass), a script exited non-zero
 # ("vm: NAME exit R"), or nothing passed at all. unsplat drops from a
 # fault-injection run's dmesg what the kernel reports of the failures the
-# test injected; splats finds kernel splats in a dmesg.
+# test injected; splats finds kernel splats in a dmesg; from_boot says
+# whether a dmesg still starts at boot (nothing cleared or wrapped out of
+# it, so the scan saw the whole run).
 #
 #   judge CONSOLE
 #   unsplat DMESG >SCAN
 #   splats SCAN >FOUND
+#   from_boot DMESG
 judge() {
 	local console=$1
 	skip=$(( $(grep -c '^ok [0-9].* # SKIP' "$console") + $(grep -c '^1\.\.0 # SKIP' "$console") ))
@@ -40,4 +43,11 @@ unsplat() {
 # Prints the lines of a dmesg that are kernel splats; true if any.
 splats() {
 	grep -E "$SPLATS" "$1"
+}
+
+# True if a dmesg holds the boot banner: the ring buffer still starts at
+# boot (a test that cleared it, or a run that wrapped it, would hide a
+# splat from the scan).
+from_boot() {
+	grep -q '^\[ *0\.[0-9]*\] Linux version ' "$1"
 }

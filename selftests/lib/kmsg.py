@@ -25,7 +25,7 @@ def since(line):
     mark must still be there: without it, lines of an earlier step could
     be taken for this one's."""
     log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
-    head, found, tail = log.rpartition(line + "\n")
+    _, found, tail = log.rpartition(line + "\n")
     if not found:
         raise RuntimeError(f"kernel log: mark {line!r} not found (dropped, or the buffer wrapped)")
     return tail
