@@ -303,8 +303,10 @@ impl Code {
     /// ABI that returns and does nothing its caller may not do.
     pub unsafe fn call(&self, offset: usize) -> Access<u64> {
         self.0.span(offset, 1)?;
+        let win = self.0.win()?;
+        let _running = self.0.owner.running(self.0.ty.class());
         // SAFETY: forwarded from the caller; the window is ROX (class RX).
-        unsafe { self.0.win()?.call(offset) }.map_err(|r| {
+        unsafe { win.call(offset) }.map_err(|r| {
             let (err, reason) = r.why();
             Refusal { err, reason }
         })

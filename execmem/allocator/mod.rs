@@ -132,6 +132,18 @@ pub(crate) struct ClassStats {
     pub(crate) refill_bytes: AtomicU64,
     /// Longest time a parked range waited for its refill, in ns.
     pub(crate) refill_max_ns: AtomicU64,
+    /// Calls into the class's code under way ([`handle::Code::call`]).
+    pub(crate) running: AtomicU64,
+}
+
+/// A call into a class's code under way: counted in
+/// [`ClassStats::running`] from its creation to its drop.
+pub(crate) struct Running<'a>(&'a AtomicU64);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Everything one class owns, under its mutex.
@@ -257,6 +269,13 @@ impl Allocator {
             s.pokes.fetch_add(1, Ordering::Relaxed);
             s.poke_bytes.fetch_add(len as u64, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a call into `class` code until the returned guard drops.
+    pub(crate) fn running(&self, class: Class) -> Running<'_> {
+        let n = &self.stats(class).running;
+        n.fetch_add(1, Ordering::Relaxed);
+        Running(n)
     }
 
     /// `text_poke` calls made on callers' paths for `class` so far (not by

@@ -46,6 +46,8 @@ pub struct ClassReport {
     pub refill_pokes: u64,
     /// Longest time a parked range waited for its refill, in ns.
     pub refill_max_ns: u64,
+    /// Calls into the class's code under way.
+    pub running: u64,
     /// Per-type counters (the class's types only are non-zero).
     pub types: PerType<TypeCounters>,
 }
@@ -83,6 +85,7 @@ impl Allocator {
             poke_bytes: poke_bytes.wrapping_add(refill_bytes),
             refill_pokes,
             refill_max_ns: s.refill_max_ns.load(Ordering::Relaxed),
+            running: s.running.load(Ordering::Relaxed),
             types: st.counters.types,
         }
     }

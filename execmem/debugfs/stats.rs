@@ -21,9 +21,9 @@ fn type_values(c: &TypeCounters) -> [u64; 5] {
 }
 
 /// Per-class keys, in file order, and whether the value is summed into a
-/// `total.*` line (a wait or a queue length is not); values:
+/// `total.*` line (a wait, a queue length or a gauge is not); values:
 /// [`class_values`].
-const CLASS_KEYS: [(&str, bool); 11] = [
+const CLASS_KEYS: [(&str, bool); 12] = [
     ("packs", true),
     ("huge_packs", true),
     ("fallback_packs", true),
@@ -35,9 +35,10 @@ const CLASS_KEYS: [(&str, bool); 11] = [
     ("poke_bytes", true),
     ("refill_pokes", false),
     ("refill_max_ns", false),
+    ("running", false),
 ];
 
-fn class_values(r: &ClassReport) -> [u64; 11] {
+fn class_values(r: &ClassReport) -> [u64; 12] {
     let e = &r.engine;
     let n = |v: usize| v as u64;
     [
@@ -52,6 +53,7 @@ fn class_values(r: &ClassReport) -> [u64; 11] {
         r.poke_bytes,
         r.refill_pokes,
         r.refill_max_ns,
+        r.running,
     ]
 }
 
@@ -66,7 +68,7 @@ impl ShowFile for StatsFile {
     type Shared = Allocator;
 
     fn show(alloc: &Arc<Allocator>, out: &mut Buf) -> Result {
-        let (mut types, mut classes) = ([0u64; 5], [0u64; 11]);
+        let (mut types, mut classes) = ([0u64; 5], [0u64; 12]);
         for class in Class::ALL {
             let r = alloc.report(class);
             for ty in ExecmemType::ALL.into_iter().filter(|t| t.class() == class) {
