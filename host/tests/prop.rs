@@ -532,47 +532,152 @@ fn short_op() -> impl Strategy<Value = ShortOp> {
     ]
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+/// Two rx engines given the same operations, one with the search's
+/// shortcut for a list's sole block (`sole_block`, and the in-place carve
+/// it may choose) and one that always walks the lists and `carve`s: every
+/// placement, free and, at the end, every pack must be the same.
+struct Twin {
+    src: [FakeSource; 2],
+    e: [Engine<StdStorage>; 2],
+    live: Vec<[Handle; 2]>,
+}
 
-    /// The search's shortcut for a list's sole block (`sole_block`, and
-    /// the in-place carve it may choose) places every allocation where
-    /// the walk of the lists and `carve` would: two engines, one with the
-    /// shortcut and one without, given the same operations, give the same
-    /// placements and frees and end with the same packs.
-    #[test]
-    fn shortcut_places_as_the_search(ops in prop::collection::vec(short_op(), 1..600)) {
-        let mut src = [FakeSource::new(), FakeSource::new()];
+impl Twin {
+    fn new() -> Self {
         let mut e = [Engine::<StdStorage>::new(Class::Rx), Engine::new(Class::Rx)];
         e[1].search_always();
-        let mut live: Vec<[Handle; 2]> = Vec::new();
-        for op in &ops {
-            match *op {
-                ShortOp::Alloc { ty, size, align } => {
-                    let ty = ExecmemType::ALL[ty];
-                    let r0 = e[0].alloc(&mut src[0], ty, size, align);
-                    let r1 = e[1].alloc(&mut src[1], ty, size, align);
-                    let key = |r: &Result<Placement, Error>| {
-                        r.map(|p| (p.addr, p.size, p.offset, p.align, p.pack.index(), p.ty))
-                    };
-                    prop_assert_eq!(key(&r0), key(&r1), "alloc({:?}, {:#x}, {:?})", ty, size, align);
-                    if let (Ok(p0), Ok(p1)) = (r0, r1) {
-                        live.push([p0.handle, p1.handle]);
-                    }
-                }
-                ShortOp::Free(i) if !live.is_empty() => {
-                    let [h0, h1] = live.swap_remove(i % live.len());
-                    prop_assert_eq!(e[0].free(&mut src[0], h0), e[1].free(&mut src[1], h1));
-                }
-                ShortOp::Free(_) => {}
-            }
+        Twin {
+            src: [FakeSource::new(), FakeSource::new()],
+            e,
+            live: Vec::new(),
         }
+    }
+
+    /// Allocates in both; the placement (or error) must be the same.
+    /// Returns its pack slot.
+    fn alloc(
+        &mut self,
+        ty: ExecmemType,
+        size: usize,
+        align: Option<usize>,
+    ) -> Result<Option<usize>, TestCaseError> {
+        let r0 = self.e[0].alloc(&mut self.src[0], ty, size, align);
+        let r1 = self.e[1].alloc(&mut self.src[1], ty, size, align);
+        let key = |r: &Result<Placement, Error>| {
+            r.map(|p| (p.addr, p.size, p.offset, p.align, p.pack.index(), p.ty))
+        };
+        prop_assert_eq!(
+            key(&r0),
+            key(&r1),
+            "alloc({:?}, {:#x}, {:?})",
+            ty,
+            size,
+            align
+        );
+        let slot = r0.as_ref().ok().map(|p| p.pack.index());
+        if let (Ok(p0), Ok(p1)) = (r0, r1) {
+            self.live.push([p0.handle, p1.handle]);
+        }
+        Ok(slot)
+    }
+
+    /// Frees live allocation `i` in both; the results must be the same.
+    fn free(&mut self, i: usize) -> Result<(), TestCaseError> {
+        let [h0, h1] = self.live.swap_remove(i);
+        prop_assert_eq!(
+            self.e[0].free(&mut self.src[0], h0),
+            self.e[1].free(&mut self.src[1], h1)
+        );
+        Ok(())
+    }
+
+    /// Both engines are consistent and hold the same packs and regions.
+    fn same_packs(&self) -> Result<(), TestCaseError> {
+        let e = &self.e;
         prop_assert_eq!(e[0].check(), Ok(()));
         prop_assert_eq!(e[1].check(), Ok(()));
         prop_assert_eq!(e[0].pack_slots(), e[1].pack_slots());
         for i in 0..e[0].pack_slots() {
             prop_assert_eq!(e[0].pack_info(i), e[1].pack_info(i));
         }
-        prop_assert_eq!(&src[0].regions, &src[1].regions);
+        prop_assert_eq!(&self.src[0].regions, &self.src[1].regions);
+        Ok(())
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The shortcut places as the search does (see [`Twin`]), over random
+    /// operations of the JIT's shape and others.
+    #[test]
+    fn shortcut_places_as_the_search(ops in prop::collection::vec(short_op(), 1..600)) {
+        let mut t = Twin::new();
+        for op in &ops {
+            match *op {
+                ShortOp::Alloc { ty, size, align } => {
+                    t.alloc(ExecmemType::ALL[ty], size, align)?;
+                }
+                ShortOp::Free(i) if !t.live.is_empty() => t.free(i % t.live.len())?,
+                ShortOp::Free(_) => {}
+            }
+        }
+        t.same_packs()?;
+    }
+}
+
+/// The shortcut places as the search does (see [`Twin`]) where the random
+/// sequences cannot go: a list whose sole pack is past the first 64 (its
+/// bit in the second word of the list's row), and a list with blocks in
+/// packs 64 slots or more apart, where the walk takes the higher pack's
+/// (the tighter fit).
+#[test]
+fn shortcut_places_as_the_search_past_64_packs() -> Result<(), TestCaseError> {
+    const KIB: usize = 1024;
+    let mut t = Twin::new();
+    let text = ExecmemType::ALL[0];
+    // 66 packs full, slot 1 with a 9 728-byte piece (152 granules) first,
+    // then 4 KiB pieces and one of 2 560 bytes to its end; slot 66 takes
+    // one 4 KiB piece.
+    for _ in 0..512 {
+        t.alloc(text, 4 * KIB, None)?;
+    }
+    let odd = t.live.len();
+    t.alloc(text, 9728, None)?;
+    for _ in 0..509 {
+        t.alloc(text, 4 * KIB, None)?;
+    }
+    t.alloc(text, 2560, None)?;
+    prop_assert_eq!(
+        t.e[0].pack_info(1).map(|p| (p.live, p.free_extents)),
+        Some((511, 0))
+    );
+    while t.e[0].pack_slots() < 67 {
+        t.alloc(text, 4 * KIB, None)?;
+    }
+    prop_assert_eq!(t.e[0].pack_info(66).map(|p| p.live), Some(1));
+    // The JIT's shape, off slot 66's free tail: each its list's sole block.
+    let jit = [1000, 312, 4000, 64, 2900, 777];
+    for size in jit {
+        t.alloc(text, size, None)?;
+    }
+    // Holes in slot 66: several blocks of one pack.
+    let n = t.live.len();
+    t.free(n - 2)?;
+    t.free(n - 5)?;
+    for size in jit {
+        t.alloc(text, size, None)?;
+    }
+    // A hole of 8 320 bytes (130 granules) in slot 66 before a guard (only
+    // the tail holds its 64 KiB, so it follows at once), then
+    // slot 1's 9 728 bytes: one list, blocks in both words of its row. An
+    // 8 000-byte request fits both; the walk takes slot 66's.
+    prop_assert_eq!(t.alloc(text, 8320, None)?, Some(66));
+    t.alloc(text, 64 * KIB, None)?;
+    let n = t.live.len();
+    t.free(n - 2)?;
+    t.free(odd)?;
+    prop_assert_eq!(t.e[0].pack_info(1).map(|p| p.free_extents), Some(1));
+    prop_assert_eq!(t.alloc(text, 8000, None)?, Some(66));
+    t.same_packs()
 }
