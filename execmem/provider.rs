@@ -324,6 +324,7 @@ pub struct ServeFile(Arc<Provider>);
 
 impl FileOps for ServeFile {
     type Shared = Provider;
+    const WRITABLE: bool = true;
 
     fn open(shared: &Arc<Provider>) -> Result<Self> {
         Ok(ServeFile(shared.clone()))

@@ -16,10 +16,12 @@
 #   8  a free refills what was written, and nothing when it unmaps
 #  11  freed code is refilled within a bounded time (rx.refill_max_ns)
 #  13  reading selftest leaves nothing parked
-#  21  reads are positional: pread, lseek(0), zero-length reads
+#  21  reads are positional: pread, lseek(0), zero-length reads; a read
+#      that faults or a refused write loses nothing
 #  22  no text-patching call writes more than 64 KiB: a 1 MiB fill of code
 #      and its refill go in pieces (total.poke_max_bytes)
 
+import ctypes
 import errno
 import os
 import sys
@@ -209,6 +211,28 @@ def positional_reads(t):
         t.check("21_reply_reread_and_error_after_read",
                 first and reread == first and err == errno.ENOENT and reply.startswith("error: "),
                 f"{first!r} / {reread!r} / {reply!r}")
+        # A read that faults takes nothing: the next read still starts at
+        # the new reply's first byte (the file position is the last reply's
+        # end here).
+        os.write(s.fd, b"info " + a.encode())
+        libc = ctypes.CDLL(None, use_errno=True)
+        n = libc.read(s.fd, None, 4096)
+        fault = ctypes.get_errno()
+        after = os.read(s.fd, 65536)
+        t.check("21_faulting_read_keeps_reply", n == -1 and fault == errno.EFAULT and after == first,
+                f"read into NULL: {n} {errno.errorcode.get(fault, fault)}; then {after!r}")
+    # Root may open a read-only file for writing: the write fails and what
+    # reads show stays the file's text.
+    fd = os.open(f"{D}/types", os.O_RDWR)
+    try:
+        os.write(fd, b"x")
+        err = 0
+    except OSError as e:
+        err = e.errno
+    text = os.pread(fd, 65536, 0)
+    os.close(fd)
+    t.check("21_refused_write_keeps_text", err == errno.EPERM and text == whole,
+            f"{errno.errorcode.get(err, err)}; then {text[:40]!r}")
 
 
 def poke_calls_bounded(t):

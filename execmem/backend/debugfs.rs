@@ -63,6 +63,11 @@ pub trait FileOps: Send + Sync + Sized + 'static {
     /// State shared by every open of the file.
     type Shared: Send + Sync + 'static;
 
+    /// Whether write(2) takes commands: the file's mode is then 0600, else
+    /// 0400. Root may still open a read-only file for writing; its writes
+    /// fail with `EPERM` and leave what reads return as it was.
+    const WRITABLE: bool = false;
+
     /// open(2): creates the per-open value.
     fn open(shared: &Arc<Self::Shared>) -> Result<Self>;
 
@@ -72,9 +77,9 @@ pub trait FileOps: Send + Sync + Sized + 'static {
         Ok(())
     }
 
-    /// One write(2) = one command; its reply is what reads return next. A
-    /// failed command must change nothing: reserve room in `out` for the
-    /// reply before anything takes effect.
+    /// One write(2) = one command (only if [`Self::WRITABLE`]); its reply
+    /// is what reads return next. A failed command must change nothing:
+    /// reserve room in `out` for the reply before anything takes effect.
     fn command(&self, _input: &[u8], _out: &mut Buf) -> Result<(), Failure> {
         Err(Failure::new(EPERM, "file is read-only"))
     }
@@ -119,14 +124,15 @@ impl Dir {
         Ok(dir)
     }
 
-    /// Creates file `name` with `mode`, served by `T`.
+    /// Creates file `name`, served by `T`: mode 0600 if it takes commands
+    /// ([`FileOps::WRITABLE`]), else 0400.
     pub fn file<T: FileOps>(
         &self,
         name: &CStr,
-        mode: u16,
         shared: Arc<T::Shared>,
         module: &'static ThisModule,
     ) -> Result<File<T>> {
+        let mode = if T::WRITABLE { 0o600 } else { 0o400 };
         let fops = KBox::new(Vtable::<T>::build(module), GFP_KERNEL)?;
         let data = shared.into_foreign();
         // SAFETY: `name` is NUL-terminated, the parent is live (type
@@ -294,7 +300,6 @@ impl<T: FileOps> Vtable<T> {
             // SAFETY: the VFS passes a valid position for the duration of read.
             unsafe { *ppos }
         };
-        shown.fresh = false;
         let Some(at) = index(pos) else {
             return EINVAL.to_errno() as isize;
         };
@@ -309,8 +314,10 @@ impl<T: FileOps> Vtable<T> {
         let n = rest.len().min(count);
         let mut w = UserSlice::new(buf as usize, n).writer();
         if let Err(e) = w.write_slice(rest.get(..n).unwrap_or(&[])) {
+            // Nothing read: the next read starts where this one would have.
             return e.to_errno() as isize;
         }
+        shown.fresh = false;
         // SAFETY: as above; `n` is at most the text's length, so the sum
         // fits (a text is far below `loff_t::MAX`).
         unsafe { *ppos = pos.saturating_add(n as bindings::loff_t) };
@@ -327,6 +334,9 @@ impl<T: FileOps> Vtable<T> {
         count: usize,
         ppos: *mut bindings::loff_t,
     ) -> isize {
+        if !T::WRITABLE {
+            return EPERM.to_errno() as isize;
+        }
         // SAFETY: called by the VFS on an open file of ours.
         let open = unsafe { Self::state(file) };
         let mut out = Buf::new();

@@ -380,6 +380,7 @@ impl Drop for Session {
 
 impl FileOps for Session {
     type Shared = Allocator;
+    const WRITABLE: bool = true;
 
     fn open(shared: &Arc<Allocator>) -> Result<Self> {
         let table = KBox::pin_init(

@@ -65,11 +65,11 @@ impl Files {
     ) -> Result<Self> {
         let dir = Dir::new(c_str!("execmem_rs"))?;
         Ok(Files {
-            _types: dir.file(c_str!("types"), 0o400, alloc.clone(), module)?,
-            _ctl: dir.file(c_str!("ctl"), 0o600, alloc.clone(), module)?,
-            _stats: dir.file(c_str!("stats"), 0o400, alloc.clone(), module)?,
-            _packs: dir.file(c_str!("packs"), 0o400, alloc.clone(), module)?,
-            _serve: dir.file(c_str!("serve"), 0o600, provider.clone(), module)?,
+            _types: dir.file(c_str!("types"), alloc.clone(), module)?,
+            _ctl: dir.file(c_str!("ctl"), alloc.clone(), module)?,
+            _stats: dir.file(c_str!("stats"), alloc.clone(), module)?,
+            _packs: dir.file(c_str!("packs"), alloc.clone(), module)?,
+            _serve: dir.file(c_str!("serve"), provider.clone(), module)?,
             #[cfg(execmem_rs_test)]
             _test: crate::execmem::test::Files::new(&dir, module, alloc)?,
             _dir: dir,

@@ -37,9 +37,9 @@ impl Files {
     /// Creates `selftest`, `stress` and `bench` in `dir`.
     pub fn new(dir: &Dir, module: &'static ThisModule, alloc: &Arc<Allocator>) -> Result<Self> {
         Ok(Files {
-            _selftest: dir.file(c_str!("selftest"), 0o400, alloc.clone(), module)?,
-            _stress: dir.file(c_str!("stress"), 0o600, StressState::new(alloc)?, module)?,
-            _bench: dir.file(c_str!("bench"), 0o600, BenchState::new(alloc)?, module)?,
+            _selftest: dir.file(c_str!("selftest"), alloc.clone(), module)?,
+            _stress: dir.file(c_str!("stress"), StressState::new(alloc)?, module)?,
+            _bench: dir.file(c_str!("bench"), BenchState::new(alloc)?, module)?,
         })
     }
 }

@@ -517,6 +517,7 @@ pub struct Stress(Arc<StressState>);
 
 impl FileOps for Stress {
     type Shared = StressState;
+    const WRITABLE: bool = true;
 
     fn open(shared: &Arc<StressState>) -> Result<Self> {
         Ok(Stress(shared.clone()))

@@ -98,6 +98,7 @@ pub struct Bench(Arc<BenchState>);
 
 impl FileOps for Bench {
     type Shared = BenchState;
+    const WRITABLE: bool = true;
 
     fn open(shared: &Arc<BenchState>) -> Result<Self> {
         Ok(Bench(shared.clone()))
