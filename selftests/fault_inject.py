@@ -20,8 +20,8 @@
 #    direct-map splits under set_memory_* of 4 KiB areas) under a stress run;
 #  - fail-nth: every allocation of every ctl command failed in turn, each
 #    failure ENOMEM with the session's IDs unchanged (a failed command
-#    changes nothing), and every allocation of a stress start failed in
-#    turn, each returning at once.
+#    changes nothing), the same for a write of the longest line, and every
+#    allocation of a stress start failed in turn, each returning at once.
 # The VM runner then unloads the module and scans dmesg for splats. KTAP.
 
 import errno
@@ -152,39 +152,68 @@ def ctl_failures_change_nothing(check, start, end):
     victim = s.ok("alloc rodata 64")
     cmds = ["alloc text 100", "alloc rodata 5000", "alloc data 0x300000", "alloc text 0x200000 0x200000",
             f"write {keep} 0 90", f"read {keep} 0 64", f"info {keep}", f"probe {keep}",
-            "list", f"seal {victim}", f"free {victim}"]
+            "list", "seal {victim}", "free {victim}"]
     failures, bad = 0, []
     for c in cmds:
         for n in range(1, 100):
+            line = c.format(victim=victim)
             before = set(s.ok("list").split())
             arm_nth(n, start, end)
-            err, reply = s.cmd(c)
+            err, reply = s.cmd(line)
             left = nth_left()
             after = set(s.ok("list").split())
             if left:
                 # The n-th allocation never came: the command ran whole.
                 if err:
-                    bad.append(f"{c!r} failed uninjected: {errno.errorcode.get(err, err)}")
+                    bad.append(f"{line!r} failed uninjected: {errno.errorcode.get(err, err)}")
                 for i in after - before:
                     s.ok(f"free {i}")
                 break
             if err:
                 failures += 1
                 if err != errno.ENOMEM or after != before:
-                    bad.append(f"{c!r} nth={n}: {errno.errorcode.get(err, err)} {reply!r}, "
+                    bad.append(f"{line!r} nth={n}: {errno.errorcode.get(err, err)} {reply!r}, "
                                f"IDs {sorted(before)} -> {sorted(after)}")
             else:
                 # The failure landed on an allocation that is allowed to
-                # fail without failing the command (on the debug kernel:
-                # kmemleak's and KASAN's own metadata, which fall back): the
-                # command took effect. seal and free cannot run twice.
+                # fail without failing the command (one with a fallback:
+                # kvmalloc's retry, and on the debug kernel kmemleak's and
+                # KASAN's own metadata): the command took effect. seal and
+                # free cannot run twice: the next n gets a new victim.
                 for i in after - before:
                     s.ok(f"free {i}")
                 if c.split()[0] in ("seal", "free"):
-                    break
+                    if c.startswith("seal"):
+                        s.ok(f"free {victim}")
+                    victim = s.ok("alloc rodata 64")
     s.close()
     check("9_ctl_enomem_changes_nothing", failures > 0 and not bad,
           f"{failures} injected failures over {len(cmds)} commands" + (f"; {bad[0]}" if bad else ""))
+
+
+def long_write_failures(check, start, end):
+    """9: a write(2) of the longest line (one the parser refuses), every
+    allocation of it failed in turn until the n-th never comes: each
+    failure is ENOMEM with 'error: out of memory', or taken by a fallback
+    (the parser's refusal), and a reply is whole or, when its own memory
+    failed, empty; never a piece of one."""
+    s = Session()
+    line = b"x" * 65536
+    refused = (errno.EINVAL, "error: unknown command")
+    injected, bad, last = 0, [], None
+    for n in range(1, 20):
+        arm_nth(n, start, end)
+        err, reply = s.cmd(line)
+        left = nth_left()
+        if left:
+            last = (err, reply)
+            break
+        injected += 1
+        if (err, reply) not in ((errno.ENOMEM, "error: out of memory"), refused) and reply:
+            bad.append(f"nth={n}: {errno.errorcode.get(err, err)} {reply!r}")
+    s.close()
+    check("9_long_write_enomem", injected > 0 and last == refused and not bad,
+          f"{injected} injected failures, then {last!r}" + (f"; {bad[0]}" if bad else ""))
 
 
 class Alarm(Exception):
@@ -386,6 +415,7 @@ def main():
     check("19_order0_failures_surface_as_enomem", corrupt0 == 0 and other == 0 and enomem0 > 0,
           f"{len(runs)} run(s): enomem {enomem0} other {other} corruptions {corrupt0}")
     ctl_failures_change_nothing(check, start, end)
+    long_write_failures(check, start, end)
     stress_start_failures(check, start, end, start_points)
 
     # After injection, the allocator works normally again.

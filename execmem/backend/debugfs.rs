@@ -343,21 +343,35 @@ impl<T: FileOps> Vtable<T> {
         let result = if count > MAX_WRITE {
             Err(Failure::new(E2BIG, "line longer than 65536 bytes"))
         } else {
-            let mut input = KVec::new();
-            match UserSlice::new(buf as usize, count).read_all(&mut input, GFP_KERNEL) {
-                // No lock of ours is held while the command runs.
-                Ok(()) => open.ops.command(input.as_slice(), &mut out),
-                Err(e) => Err(Failure::new(e, "cannot read the written bytes")),
+            // Up to 64 KiB at the user's say: kvmalloc'ed, and a failure is
+            // the caller's ENOMEM, not a report in the kernel log.
+            match KVVec::from_elem(0u8, count, GFP_KERNEL | __GFP_NOWARN) {
+                Err(_) => Err(Failure::new(ENOMEM, "out of memory")),
+                Ok(mut input) => match UserSlice::new(buf as usize, count)
+                    .reader()
+                    .read_slice(&mut input)
+                {
+                    // No lock of ours is held while the command runs.
+                    Ok(()) => open.ops.command(input.as_slice(), &mut out),
+                    Err(e) => Err(Failure::new(e, "cannot read the written bytes")),
+                },
             }
         };
         let ret = match result {
             Ok(()) => count as isize,
             Err(f) => {
                 out = Buf::new();
-                // Best effort: the errno alone still tells the caller.
-                let _ = out.push(b"error: ");
-                let _ = out.push(f.reason.as_bytes());
-                let _ = out.push(b"\n");
+                // The whole line or, if there is no memory for it, none:
+                // the errno alone still tells the caller.
+                let (head, reason) = (b"error: ", f.reason.as_bytes());
+                if out
+                    .reserve(head.len().saturating_add(reason.len()).saturating_add(1))
+                    .is_ok()
+                {
+                    let _ = out.push(head);
+                    let _ = out.push(reason);
+                    let _ = out.push(b"\n");
+                }
                 f.err.to_errno() as isize
             }
         };
