@@ -238,6 +238,18 @@ def main():
     t.check("overflow_freed_unmapped", stats()["rx.overflow_extents"] == before["rx.overflow_extents"])
     s5.close()
 
+    # A reply larger than kmalloc gives (4 MiB): `list` of 200 000 IDs
+    # reserves 21 bytes each.
+    s6, n = Session(), 200000
+    for _ in range(n):
+        os.write(s6.fd, b"alloc data 1")
+        os.read(s6.fd, 64)
+    err, reply = s6.cmd("list")
+    ids = reply.split()
+    t.check("list_of_200000_ids", err == 0 and len(ids) == n and len(set(ids)) == n,
+            f"{errno.errorcode.get(err, err)}, {len(ids)} IDs {reply[:40]!r}")
+    s6.close()
+
     end = stats()
     t.check("close_frees_everything", end["total.live"] == 0 and end["total.live_bytes"] == 0 and
             end["total.allocs"] == end["total.frees"],

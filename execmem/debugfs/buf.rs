@@ -7,16 +7,19 @@ use kernel::prelude::*;
 
 /// Bytes a read of a debugfs file returns, built with `write!`.
 ///
-/// Every allocation is fallible (`GFP_KERNEL`); a failed one makes the
-/// `write!` fail, which [`Buf::result`] turns into `ENOMEM`.
+/// kvmalloc'ed: a reply grows with what a user made (`list` of a session's
+/// IDs), beyond what kmalloc gives. Every allocation is fallible
+/// (`GFP_KERNEL | __GFP_NOWARN`: the caller gets the `ENOMEM`, the log
+/// nothing); a failed one makes the `write!` fail, which [`Buf::result`]
+/// turns into `ENOMEM`.
 pub struct Buf {
-    buf: KVec<u8>,
+    buf: KVVec<u8>,
 }
 
 impl Buf {
     /// An empty buffer.
     pub fn new() -> Self {
-        Buf { buf: KVec::new() }
+        Buf { buf: KVVec::new() }
     }
 
     /// The bytes written so far.
@@ -24,9 +27,9 @@ impl Buf {
         self.buf.as_slice()
     }
 
-    /// Forgets the contents (6.12's `KVec` has no `clear`: drop the buffer).
+    /// Forgets the contents (6.12's `Vec` has no `clear`: drop the buffer).
     pub fn clear(&mut self) {
-        self.buf = KVec::new();
+        self.buf = KVVec::new();
     }
 
     /// Makes room for `n` more bytes, so that writing up to that many
@@ -38,7 +41,8 @@ impl Buf {
 
     /// Appends raw bytes.
     pub fn push(&mut self, bytes: &[u8]) -> Result {
-        self.buf.extend_from_slice(bytes, GFP_KERNEL)?;
+        self.buf
+            .extend_from_slice(bytes, GFP_KERNEL | __GFP_NOWARN)?;
         Ok(())
     }
 
