@@ -45,10 +45,11 @@
 //! the stock path makes there. All of it takes only our own mutexes, which
 //! no path of ours holds across a poke.
 //!
-//! kprobes keeps the last page of each instruction cache for ever
-//! (`collect_one_slot()` frees a page only if it is not its cache's only
-//! one): once such a page comes from here, the module stays pinned until
-//! reboot, `serve` or not.
+//! Two allocations the kernel never frees: kprobes' last page of each
+//! instruction cache (`collect_one_slot()` frees a page only if it is not
+//! its cache's only one) and the XDP dispatcher's image (allocated on the
+//! first XDP program attached, kept for ever). Once either comes from
+//! here, the module stays pinned until reboot, `serve` or not.
 
 use crate::execmem::allocator::{Allocator, Code, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};

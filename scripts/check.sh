@@ -112,11 +112,12 @@ vm_step "resource bounds: session and global caps, another module still loads" -
 vm_step "fault injection (failslab, fail_page_alloc, fail-nth)" --append slab_nomerge --injected-alloc-failures \
 	selftests/fault_inject.py
 # The kernel's own BPF JIT and kprobes served by execmem_rs, judged by the
-# kernel's own test suites. kprobes keeps its last insn page for ever, so
-# that run cannot unload the module.
+# kernel's own test suites. The XDP dispatcher's image and kprobes' last
+# insn page are kept for ever, so that run cannot unload the module.
 vm_step "the kernel's BPF JIT served: test_bpf stock vs served, lifecycle" --memory 2G \
 	"selftests/consumers.py bpf"
-vm_step "kprobes served: the kprobes KUnit suite" --no-unload "selftests/consumers.py kprobes"
+vm_step "kprobes served: the kprobes KUnit suite; what the kernel keeps pins the module" --no-unload \
+	"selftests/consumers.py xdp" "selftests/consumers.py kprobes"
 
 if [ -n "${KDIR:-}" ]; then
 	echo
@@ -143,8 +144,8 @@ else
 	# 0007). kprobes keeps its last insn page: that run cannot unload.
 	vm_step "arm64: the kernel's BPF JIT served: test_bpf stock vs served, lifecycle" \
 		--flavour arm64 --memory 2G --timeout 1200 "selftests/consumers.py bpf"
-	vm_step "arm64: kprobes served: the kprobes KUnit suite" --flavour arm64 --no-unload \
-		"selftests/consumers.py kprobes"
+	vm_step "arm64: kprobes served: the kprobes KUnit suite; what the kernel keeps pins the module" \
+		--flavour arm64 --no-unload "selftests/consumers.py xdp" "selftests/consumers.py kprobes"
 	# The same engine places the same way on both: the arm64 kernel's replay
 	# maps what the (x86-64) host's replay maps, phase by phase.
 	vm_step "arm64: the kernel bench's module-trace replay on a fresh module" --flavour arm64 \
@@ -169,8 +170,9 @@ else
 	vm_step "the kernel's BPF JIT served on the debug kernel, BPF alongside stress" \
 		--flavour debug --memory 2G --timeout 1800 \
 		"selftests/consumers.py bpf-served" "selftests/consumers.py stress 300"
-	vm_step "kprobes served on the debug kernel" --flavour debug --memory 2G --timeout 900 \
-		--no-unload "selftests/consumers.py kprobes"
+	vm_step "kprobes served on the debug kernel; what the kernel keeps pins the module" \
+		--flavour debug --memory 2G --timeout 900 --no-unload \
+		"selftests/consumers.py xdp" "selftests/consumers.py kprobes"
 
 	step "kasan kernel (KASAN without KASAN_VMALLOC: packs need a module shadow) and its module build"
 	make -s module-kasan

@@ -18,6 +18,10 @@
 #                          passes; serve off; rmmod stays refused, because
 #                          kprobes keeps its last insn page for ever (run
 #                          with the VM runner's --no-unload)
+#   consumers.py xdp       an XDP program run with repeat > 1 served: the
+#                          kernel's XDP dispatcher allocates its image once
+#                          and never frees it, so with serve off and the
+#                          program closed, rmmod stays refused (--no-unload)
 #   consumers.py stress N  N BPF programs loaded, run and closed while the
 #                          stress runner runs: every result right
 #
@@ -189,6 +193,28 @@ def kprobes(t):
             f"rmmod: {r.stderr.strip()}; kprobes.live {serve()['kprobes.live']}")
 
 
+def xdp_dispatcher(t):
+    """The XDP dispatcher's image: served once, kept for ever."""
+    serve("bpf")
+    base = stats()
+    fd, ret = bpf.load(4, prog_type=bpf.BPF_PROG_TYPE_XDP)
+    # repeat > 1 attaches the program to the XDP dispatcher for the run
+    # (net/bpf/test_run.c), which allocates its image on first use
+    # (kernel/bpf/dispatcher.c: bpf_dispatcher_change_prog()).
+    got = bpf.run(fd, repeat=2)
+    os.close(fd)
+    kept = wait_for(lambda: stats()["bpf.live"] - base["bpf.live"] == 1)
+    st = stats()
+    allocs = st["bpf.kernel_allocs"] - base["bpf.kernel_allocs"]
+    t.check("xdp_dispatcher_served_and_kept", got == ret and kept and allocs == 2,
+            f"r0 {got} (want {ret}); {allocs} bpf allocations from the kernel, "
+            f"{st['bpf.live'] - base['bpf.live']} live after the program closed")
+    serve("none")
+    r = rmmod("execmem_rs")
+    t.check("xdp_dispatcher_pins_module", r.returncode != 0 and stats()["bpf.live"] > 0,
+            f"rmmod: {r.stderr.strip()}; bpf.live {stats()['bpf.live']}")
+
+
 def stress_with_bpf(t, n):
     """BPF programs loaded, run and closed while the stress runner runs."""
     serve("bpf")
@@ -236,6 +262,8 @@ def main():
         test_bpf(t, stock_too=what == "bpf")
     elif what == "kprobes":
         kprobes(t)
+    elif what == "xdp":
+        xdp_dispatcher(t)
     elif what == "stress":
         stress_with_bpf(t, int(sys.argv[2]) if len(sys.argv) > 2 else 500)
     t.finish()

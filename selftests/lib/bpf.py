@@ -14,7 +14,7 @@ import struct
 # bpf(2)'s number: x86-64's, or the generic table's (arm64).
 SYS_BPF = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
 BPF_PROG_LOAD, BPF_PROG_TEST_RUN = 5, 10
-BPF_PROG_TYPE_SOCKET_FILTER = 1
+BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_XDP = 1, 6
 ATTR_SIZE = 160
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -47,23 +47,23 @@ def _bpf(cmd, attr):
     return r, buf
 
 
-def load(n_insns, name=b"execmem_rs"):
-    """Loads a socket filter of n_insns instructions; returns (fd, expected
-    return value)."""
+def load(n_insns, name=b"execmem_rs", prog_type=BPF_PROG_TYPE_SOCKET_FILTER):
+    """Loads a program (a socket filter unless told) of n_insns
+    instructions; returns (fd, expected return value)."""
     code, ret = program(n_insns)
     prog = ctypes.create_string_buffer(code, len(code))
     lic = ctypes.create_string_buffer(b"GPL")
-    attr = struct.pack("<IIQQIIQII16s", BPF_PROG_TYPE_SOCKET_FILTER, len(code) // 8,
+    attr = struct.pack("<IIQQIIQII16s", prog_type, len(code) // 8,
                        ctypes.addressof(prog), ctypes.addressof(lic), 0, 0, 0, 0, 0,
                        name[:15])
     fd, _ = _bpf(BPF_PROG_LOAD, attr)
     return fd, ret
 
 
-def run(fd):
-    """Runs a loaded socket filter once on a 64-byte packet; its r0."""
+def run(fd, repeat=1):
+    """Runs a loaded program on a 64-byte packet, `repeat` times; its r0."""
     data = ctypes.create_string_buffer(b"\x00" * 64, 64)
-    attr = struct.pack("<IIIIQQII", fd, 0, 64, 0, ctypes.addressof(data), 0, 1, 0)
+    attr = struct.pack("<IIIIQQII", fd, 0, 64, 0, ctypes.addressof(data), 0, repeat, 0)
     _, buf = _bpf(BPF_PROG_TEST_RUN, attr)
     return struct.unpack_from("<I", buf.raw, 4)[0]
 
