@@ -20,9 +20,10 @@
 //! does it the architecture's way. No page is ever writable and executable
 //! at once.
 //!
-//! A pack the engine releases is not unmapped on the spot: it moves to a
-//! retired list that the refill worker (or `trim`, or unload) drops with no
-//! lock held; dropping an area restores its permissions at 2 MiB
+//! A pack the engine releases is not unmapped under the class lock: it
+//! moves to a retired list that the refill worker (or `trim`, or unload,
+//! or the free of the kernel's memory that emptied it) drops with no lock
+//! held; dropping an area restores its permissions at 2 MiB
 //! granularity and `vfree()`s it (see `backend/mem.rs`). Every mapped byte,
 //! retired ones included, is charged to the allocator's [`Budget`], which
 //! the `global_cap` module parameter bounds.

@@ -250,15 +250,24 @@ impl Drop for Allocation {
                 st = owner.class(class).lock();
             }
         }
-        let retired = {
+        let (retired, unmap_now) = {
             let cs = &mut **st;
             if let Err(e) = cs.engine.free(&mut cs.packs, self.pl.handle) {
                 pr_err!("free of a {} allocation failed: {:?}\n", self.ty.name(), e);
             }
-            cs.packs.has_retired()
+            // Memory the kernel owned was not refilled if its free emptied
+            // a pack or extent (`unmaps`): it is unmapped before the free
+            // returns, as the stock path vfree()s an emptied BPF pack or a
+            // large image on the freeing thread.
+            let now = self.eager && unmaps && cs.packs.has_retired();
+            let unmap_now = now.then(|| cs.packs.take_retired());
+            (cs.packs.has_retired(), unmap_now)
         };
         drop(st);
-        if retired {
+        if let Some(areas) = unmap_now {
+            // vfree(), with no lock of ours held.
+            drop(areas);
+        } else if retired {
             // An emptied pack is unmapped by the worker, not on this path.
             owner.kick();
         }

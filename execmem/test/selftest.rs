@@ -10,7 +10,8 @@
 //! type: code is poked and called, read-only data is poked, read back and
 //! sealed, and every mapping is checked in the page tables (2 MiB, W^X,
 //! read-only after seal); an entry without the landing pad is refused.
-//! Then kprobes' deferred release, through a provider of the probe's own.
+//! Then kprobes' deferred release and a BPF free that empties its extent,
+//! through a provider of the probe's own.
 //! Last, the engines' invariants (`check()`) and the placement of every
 //! pack inside execmem's own range. Everything is freed and refilled before
 //! the read returns.
@@ -264,6 +265,34 @@ fn kprobes_deferred_release(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result 
     Ok(())
 }
 
+/// A BPF image whose free empties its extent (one above a pack's size has
+/// an extent of its own): the extent is unmapped by the time the kernel's
+/// free returns, as the stock path `vfree()`s such an image there, not
+/// left mapped and executable, untouched, for the refill worker.
+fn bpf_free_unmaps_at_once(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
+    const SIZE: usize = 3 << 20;
+    let p = Provider::new(alloc, parse_serve(b"bpf").unwrap_or(0))?;
+    // Nothing another free left for the worker counts below.
+    alloc.flush();
+    let before = alloc.mapped_bytes();
+    let a = p.alloc(Consumer::Bpf, SIZE);
+    let during = alloc.mapped_bytes();
+    let freed = a.is_some_and(|a| p.free(a));
+    let after = alloc.mapped_bytes();
+    t.check(
+        freed && during >= before.saturating_add(SIZE) && after <= before,
+        format_args!("provider_bpf_free_unmaps_at_once"),
+        format_args!(
+            "{} KiB mapped, {} KiB with a 3 MiB image, {} KiB when its free returned",
+            before >> 10,
+            during >> 10,
+            after >> 10
+        ),
+    )?;
+    drop(p);
+    Ok(())
+}
+
 /// Runs the probe, writing KTAP to `out`. Returns the number of failures.
 pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     Buf::result(writeln!(out, "KTAP version 1"))?;
@@ -277,6 +306,7 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     packed_probe(&mut t, alloc)?;
     pack_permissions(&mut t, alloc)?;
     kprobes_deferred_release(&mut t, alloc)?;
+    bpf_free_unmaps_at_once(&mut t, alloc)?;
     // What the probe wrote and freed is refilled before we return.
     alloc.flush();
     let pending: usize = Class::ALL
