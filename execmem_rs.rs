@@ -26,7 +26,7 @@ struct ExecmemRs {
     // our memory: it would pin the module), the files (no new users), then
     // our references.
     _served: execmem::backend::provider::Registration,
-    _files: execmem::debugfs::Files,
+    _files: Option<execmem::debugfs::Files>,
     _provider: Arc<execmem::provider::Provider>,
     alloc: Arc<execmem::allocator::Allocator>,
 }
@@ -40,11 +40,23 @@ impl kernel::Module for ExecmemRs {
         };
         let alloc = execmem::allocator::Allocator::new()?;
         let provider = execmem::provider::Provider::new(&alloc, mask)?;
-        let files = execmem::debugfs::Files::new(module, &alloc, &provider)?;
         let server: Arc<dyn execmem::backend::provider::Serve> = provider.clone();
         // SAFETY: the last fallible step of init; dropped only by exit.
         let served = unsafe { execmem::backend::provider::Registration::new(server) }?;
-        pr_info!("loaded: /sys/kernel/debug/execmem_rs/\n");
+        // The files last, and their failure not the module's (as debugfs
+        // wants): a file opened while init could still fail would outlive
+        // the code its release runs (a failed init frees the module
+        // whatever its references).
+        let files = match execmem::debugfs::Files::new(module, &alloc, &provider) {
+            Ok(files) => {
+                pr_info!("loaded: /sys/kernel/debug/execmem_rs/\n");
+                Some(files)
+            }
+            Err(e) => {
+                pr_warn!("loaded without /sys/kernel/debug/execmem_rs/: {:?}\n", e);
+                None
+            }
+        };
         Ok(ExecmemRs {
             _served: served,
             _files: files,
