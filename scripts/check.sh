@@ -164,7 +164,7 @@ else
 		--flavour debug --memory 2G --timeout 1800 \
 		selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
 	vm_step "fault injection on the debug kernel" --flavour debug --memory 2G --timeout 1800 \
-		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12"
+		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12 8"
 	# test_bpf served only: the stock-vs-served comparison is the base
 	# kernel's; here every program must pass with no splat and no leak.
 	vm_step "the kernel's BPF JIT served on the debug kernel, BPF alongside stress" \

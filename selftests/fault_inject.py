@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 #
-# Fault injection (fault_inject.py [OPS [START_POINTS]]: OPS stress ops per
-# failslab run, default 100000 (the order-0 run is always 100000: a shorter
-# one meets no order-0 failure); the first START_POINTS allocation points of
-# a stress start failed in turn, default all).
+# Fault injection (fault_inject.py [OPS [START_POINTS [INIT_STRIDE]]]: OPS
+# stress ops per failslab run, default 100000 (the order-0 run is always
+# 100000: a shorter one meets no order-0 failure); the first START_POINTS
+# allocation points of a stress start failed in turn, default all; every
+# INIT_STRIDE-th allocation point of the module's init failed, default 1:
+# every one).
 #
 # failslab (kmalloc caches) and fail_page_alloc (order >= 9: the 2 MiB
 # pages packs want) restricted, with the stack-trace filter, to allocations
@@ -20,13 +22,18 @@
 #    direct-map splits under set_memory_* of 4 KiB areas) under a stress run;
 #  - fail-nth: every allocation of every ctl command failed in turn, each
 #    failure ENOMEM with the session's IDs unchanged (a failed command
-#    changes nothing), the same for a write of the longest line, and every
-#    allocation of a stress start failed in turn, each returning at once.
+#    changes nothing), the same for a write of the longest line, every
+#    allocation of a stress start failed in turn, each returning at once,
+#    and every allocation of the module's init, each load failing with
+#    ENOMEM (or loading, without its files if it was theirs) and leaving
+#    nothing behind.
 # The VM runner then unloads the module and scans dmesg for splats. KTAP.
 
+import ctypes
 import errno
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -214,6 +221,78 @@ def long_write_failures(check, start, end):
     s.close()
     check("9_long_write_enomem", injected > 0 and last == refused and not bad,
           f"{injected} injected failures, then {last!r}" + (f"; {bad[0]}" if bad else ""))
+
+
+# finit_module(2): x86-64's number, or the generic table's (arm64).
+SYS_FINIT_MODULE = {"x86_64": 313, "aarch64": 273}[os.uname().machine]
+
+
+def finit_module(path):
+    """Loads the module at `path` from this thread (fail-nth is per task,
+    so not through insmod); 0 or the errno."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        r = libc.syscall(SYS_FINIT_MODULE, fd, ctypes.c_char_p(b""), 0)
+        return 0 if r == 0 else ctypes.get_errno()
+    finally:
+        os.close(fd)
+
+
+def module_window(lo, hi):
+    """Addresses where the module's code lands when it loads again: the
+    side of the kernel image its text is on now (the kernel's own code, on
+    every stack, must stay out of the stack filter's range)."""
+    stext = etext = None
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] in ("_stext", "_etext"):
+                if parts[2] == "_stext":
+                    stext = int(parts[0], 16)
+                else:
+                    etext = int(parts[0], 16)
+    if lo >= etext:
+        return etext, (1 << 64) - 1
+    if hi <= stext:
+        return 0, stext
+    raise SystemExit(f"fault_inject: module text {lo:#x}-{hi:#x} inside the kernel's")
+
+
+def init_failures_unwind(check, start, end, stride):
+    """9: every (stride-th) allocation of the module's init failed in turn (fail-nth,
+    module code on the stack): each load fails with ENOMEM and leaves
+    nothing behind, or succeeds (a fallback took the failure, or it hit
+    the debugfs files, whose failure is not the module's: it then loads
+    without them), until the n-th allocation never comes; the module then
+    loads whole. Each load is unloaded before the next."""
+    ko = os.environ.get("EXECMEM_RS_KO", "")
+    lo, hi = module_window(start, end)
+    r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+    failures, loaded, nofiles, bad, last = 0, 0, 0, [], None
+    for n in range(1, 500 * stride, stride):
+        if r.returncode != 0 or not ko:
+            bad.append(f"rmmod: {r.stderr.strip()} (module {ko!r})")
+            break
+        arm_nth(n, lo, hi)
+        err = finit_module(ko)
+        left = nth_left()
+        if left:
+            last = err
+            break
+        if err == 0:
+            loaded += 1
+            nofiles += not os.path.isdir(D)
+            r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+        elif err == errno.ENOMEM and not os.path.isdir("/sys/module/execmem_rs"):
+            failures += 1
+        else:
+            bad.append(f"nth={n}: {errno.errorcode.get(err, err)}, "
+                       f"module {'present' if os.path.isdir('/sys/module/execmem_rs') else 'gone'}")
+            break
+    check("9_init_failures_unwind", failures > 0 and last == 0 and os.path.isdir(D) and not bad,
+          f"every {stride}: {failures} loads failed with ENOMEM, {loaded} loaded anyway ({nofiles} without "
+          f"debugfs), then a whole load: {last}" + (f"; {bad[0]}" if bad else ""))
 
 
 class Alarm(Exception):
@@ -417,6 +496,7 @@ def main():
     ctl_failures_change_nothing(check, start, end)
     long_write_failures(check, start, end)
     stress_start_failures(check, start, end, start_points)
+    init_failures_unwind(check, start, end, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
 
     # After injection, the allocator works normally again.
     fd = os.open(f"{D}/ctl", os.O_RDWR)
