@@ -71,6 +71,18 @@ pub struct Mapping {
     pub present: bool,
 }
 
+impl Mapping {
+    /// `2M` if every page sits in a 2 MiB mapping, `4K` if none does, else
+    /// `mixed`: how `info` and `probe` name it.
+    pub fn name(&self) -> &'static str {
+        match self.huge_pages {
+            n if n == self.pages => "2M",
+            0 => "4K",
+            _ => "mixed",
+        }
+    }
+}
+
 /// An allocation of any type; the common part of every handle.
 ///
 /// # Invariants

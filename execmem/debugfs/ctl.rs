@@ -19,7 +19,7 @@
 //! read ID OFFSET LEN          -> hex bytes
 //! seal ID                     -> ok
 //! exec ID OFFSET              -> rax, decimal
-//! info ID                     -> type=.. size=.. align=.. pack=.. offset=.. mapping=2M|4K perms=r-x
+//! info ID                     -> type=.. size=.. align=.. pack=.. offset=.. mapping=2M|4K|mixed perms=r-x
 //! probe ID                    -> pages=N mapping=2M|4K|mixed writable=0|1 executable=0|1
 //! list                        -> the session's IDs
 //! trim                        -> ok
@@ -306,7 +306,7 @@ impl Session {
             c.align(),
             c.pack(),
             c.offset(),
-            if m.huge_pages == m.pages { "2M" } else { "4K" },
+            m.name(),
             perms
         ))
         .map_err(out_of_memory)
@@ -325,16 +325,11 @@ impl Session {
             .common()
             .probe()
             .map_err(refused)?;
-        let mapping = match m.huge_pages {
-            n if n == m.pages => "2M",
-            0 => "4K",
-            _ => "mixed",
-        };
         Buf::result(writeln!(
             out,
             "pages={} mapping={} writable={} executable={}",
             m.pages,
-            mapping,
+            m.name(),
             u8::from(m.writable),
             u8::from(m.executable)
         ))
