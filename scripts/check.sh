@@ -162,7 +162,7 @@ else
 	count "debug module build" $?
 	vm_step "kselftests, fuzz and 300k-op stress on the debug kernel, kmemleak after rmmod" \
 		--flavour debug --memory 2G --timeout 1800 \
-		selftests/execmem_rs.sh selftests/ctl_abi.py selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
+		selftests/execmem_rs.sh "selftests/ctl_abi.py 5000" selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
 	vm_step "fault injection on the debug kernel" --flavour debug --memory 2G --timeout 1800 \
 		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12 8"
 	# test_bpf served only: the stock-vs-served comparison is the base
@@ -178,7 +178,7 @@ else
 	make -s module-kasan
 	count "kasan module build" $?
 	vm_step "selftest, ABI checks and stress on the kasan kernel" --flavour kasan --memory 2G \
-		--timeout 1200 selftests/execmem_rs.sh selftests/ctl_abi.py "selftests/stress.sh 200000 2 3"
+		--timeout 1200 selftests/execmem_rs.sh "selftests/ctl_abi.py 5000" "selftests/stress.sh 200000 2 3"
 fi
 
 echo
