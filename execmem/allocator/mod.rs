@@ -392,10 +392,14 @@ impl Allocator {
     }
 
     /// Refills and releases every parked freed range now, on this thread,
-    /// and unmaps released packs; returns when nothing is parked, so that
-    /// no freed code of the caller's stays executable.
+    /// and unmaps released packs; returns when nothing is parked and the
+    /// worker holds none it took off a queue (it refills a chain with no
+    /// lock held, so an empty queue alone says nothing of those), so that
+    /// no freed code of the caller's stays executable. Not from the
+    /// worker.
     pub fn flush(&self) {
         self.drain(By::Caller);
+        self.refill.flush_sync();
     }
 
     /// Gives back what is not in use: [`Allocator::flush`], then unmaps

@@ -22,7 +22,8 @@
 //! is when a high-priority kworker gets a CPU, plus one poke per chain
 //! queued ahead of it (at most [`QUEUE`] ranges); `stats` shows the longest wait seen
 //! (`CLASS.refill_max_ns`). [`Allocator::flush`] does the same work on the
-//! caller's thread and returns only when every queue is empty.
+//! caller's thread and returns only when every queue is empty and the
+//! worker is done with what it took off them.
 
 use super::Allocator;
 use crate::execmem::backend::mem::PAGE_SIZE;

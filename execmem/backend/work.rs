@@ -160,6 +160,14 @@ impl<T: HasWork> Work<T> {
         }
     }
 
+    /// Waits until the work is idle: a queued run has run, a running one
+    /// returned. Not from the work's own run, which would wait for itself.
+    pub fn flush_sync(&self) {
+        // SAFETY: `work` is initialised (type invariant); this may sleep,
+        // and every caller is in process context.
+        unsafe { bindings::flush_work(self.work.get()) };
+    }
+
     /// Cancels a queued run and waits for a running one; afterwards the
     /// work is idle (even if it queued itself again while running).
     pub fn cancel_sync(&self) {

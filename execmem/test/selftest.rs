@@ -293,6 +293,35 @@ fn bpf_free_unmaps_at_once(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
     Ok(())
 }
 
+/// `flush()` returns once nothing parked is left unrefilled, also when the
+/// refill worker has taken a range off the queue and is still poking it:
+/// 1 MiB of code written and freed, its range taken by the worker (the
+/// queue empty), then a flush, after which the range is back in the engine.
+fn flush_waits_for_the_worker(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
+    const SIZE: usize = 1 << 20;
+    /// How long the worker may take to pick the range up.
+    const BOUND_NS: u64 = 1_000_000_000;
+    alloc.flush();
+    let live = alloc.report(Class::Rx).engine.live;
+    let mut c = alloc.alloc_code(ExecmemType::Text, SIZE, None, Requester::User)?;
+    c.fill(0, 0x90, SIZE)?;
+    drop(c);
+    let t0 = now_ns();
+    while alloc.report(Class::Rx).pending != 0 && now_ns().saturating_sub(t0) < BOUND_NS {
+        cond_resched();
+    }
+    alloc.flush();
+    let after = alloc.report(Class::Rx).engine.live;
+    t.check(
+        after == live,
+        format_args!("flush_waits_for_the_worker"),
+        format_args!(
+            "rx live {live} before a 1 MiB text allocation, {after} after its free and a flush"
+        ),
+    )?;
+    Ok(())
+}
+
 /// Runs the probe, writing KTAP to `out`. Returns the number of failures.
 pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     Buf::result(writeln!(out, "KTAP version 1"))?;
@@ -307,6 +336,7 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     pack_permissions(&mut t, alloc)?;
     kprobes_deferred_release(&mut t, alloc)?;
     bpf_free_unmaps_at_once(&mut t, alloc)?;
+    flush_waits_for_the_worker(&mut t, alloc)?;
     // What the probe wrote and freed is refilled before we return.
     alloc.flush();
     let pending: usize = Class::ALL
