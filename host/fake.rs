@@ -64,10 +64,16 @@ pub struct Region {
     pub pages: bool,
 }
 
+/// Where the first mapping goes.
+const START: usize = 0xffff_a000_0000_0000;
+
 /// See the module docs.
 #[derive(Debug)]
 pub struct FakeSource {
     next: usize,
+    /// Each mapping at the lowest base with a pack's hole on both sides,
+    /// as vmalloc reuses freed ranges, rather than above every earlier one.
+    reuse: bool,
     /// Calls to `map` and `map_pages`.
     pub maps: u64,
     /// Calls to `unmap` and `unmap_pages`.
@@ -94,7 +100,8 @@ pub struct FakeSource {
 impl Default for FakeSource {
     fn default() -> Self {
         FakeSource {
-            next: 0xffff_a000_0000_0000,
+            next: START,
+            reuse: false,
             maps: 0,
             unmaps: 0,
             mapped: 0,
@@ -113,6 +120,35 @@ impl FakeSource {
     /// A source whose first pack is at a fixed fake base.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A source that maps at the lowest free base, so that a new pack may
+    /// land below live ones.
+    pub fn reusing() -> Self {
+        FakeSource {
+            reuse: true,
+            ..Self::default()
+        }
+    }
+
+    /// The base of a new mapping of `bytes`, `lead` bytes past a pack
+    /// boundary, with at least a pack free on both sides; moves `next`.
+    fn place(&mut self, lead: usize, bytes: usize) -> usize {
+        let mut cand = self.next;
+        if self.reuse {
+            cand = START;
+            for (&b, r) in &self.regions {
+                if cand + lead + bytes + arch::PACK_SIZE <= b {
+                    break;
+                }
+                cand = cand.max((b + r.bytes).next_multiple_of(arch::PACK_SIZE) + arch::PACK_SIZE);
+            }
+        }
+        let base = cand + lead;
+        self.next = self
+            .next
+            .max((base + bytes).next_multiple_of(arch::PACK_SIZE) + arch::PACK_SIZE);
+        base
     }
 
     /// A source on which only the first `n` maps succeed.
@@ -168,10 +204,9 @@ impl FakeSource {
 impl PackSource for FakeSource {
     fn map(&mut self, class: Class, slot: usize, npacks: usize) -> Result<usize, Error> {
         self.take()?;
-        let base = self.next;
         let bytes = npacks * arch::PACK_SIZE;
-        // Leave a one-pack hole so neighbouring packs never touch.
-        self.next = base + bytes + arch::PACK_SIZE;
+        // A one-pack hole so neighbouring packs never touch.
+        let base = self.place(0, bytes);
         let region = Region {
             class,
             bytes,
@@ -207,10 +242,9 @@ impl PackSource for FakeSource {
         assert!((1..=arch::PACK_SIZE / arch::PAGE_SIZE).contains(&pages));
         self.take()?;
         self.page_aligns.push(align);
-        // Aligned to what is asked and not more (`next` is pack-aligned).
-        let base = self.next + align.max(arch::PAGE_SIZE);
+        // Aligned to what is asked and not more (past a pack boundary).
         let bytes = pages * arch::PAGE_SIZE;
-        self.next = (base + bytes).next_multiple_of(arch::PACK_SIZE) + arch::PACK_SIZE;
+        let base = self.place(align.max(arch::PAGE_SIZE), bytes);
         let region = Region {
             class,
             bytes,
