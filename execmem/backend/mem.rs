@@ -156,6 +156,9 @@ pub struct PageInfo {
     pub writable: bool,
     /// The entry allows execution.
     pub executable: bool,
+    /// An indirect branch into the page must land on a landing pad: arm64
+    /// BTI's guarded page (`PTE_GP`); x86-64 has no such bit.
+    pub guarded: bool,
 }
 
 impl PageInfo {
@@ -167,6 +170,15 @@ impl PageInfo {
             present,
             writable: present && writable,
             executable: present && executable,
+            guarded: false,
+        }
+    }
+
+    /// The same, guarded as the entry says.
+    pub fn with_guard(self, guarded: bool) -> PageInfo {
+        PageInfo {
+            guarded: self.present && guarded,
+            ..self
         }
     }
 

@@ -219,6 +219,35 @@ fn pack_permissions(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
     Ok(())
 }
 
+/// Code packs are guarded as the kernel guards the code it maps: on arm64
+/// with BTI, `set_memory_x()` makes a page guarded (`PTE_MAYBE_GP`), so an
+/// indirect branch into it must land on `BTI`; a pack mapped without it
+/// would lose that check for every BPF image served. (x86-64 has no such
+/// bit: both sides are unguarded.)
+fn guarded_as_kernel_code(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
+    let mut area = Area::execmem(ExecmemKind::ModuleText, 4096)?;
+    area.fill(crate::execmem::binpack::types::arch::TRAP)?;
+    area.protect(Perms::ReadExec)?;
+    let kernel = area.probe(0)?.guarded;
+    drop(area);
+    let held = alloc.alloc(ExecmemType::Text, 512, None, Requester::User)?;
+    let (mut n, mut same) = (0u32, 0u32);
+    alloc.for_each_pack(Class::Rx, |p| {
+        n += 1;
+        same += u32::from(p.page.is_some_and(|i| i.guarded == kernel));
+        Ok(())
+    })?;
+    drop(held);
+    t.check(
+        n > 0 && same == n,
+        format_args!("rx_packs_guarded_as_kernel_code"),
+        format_args!(
+            "kernel code guarded={}; {same} of {n} rx pack(s) the same",
+            u8::from(kernel)
+        ),
+    )
+}
+
 /// kprobes' free path as the kernel takes it, which the kernel's own
 /// suite never reaches (it frees no instruction page): the page moves to
 /// the freed tree and the provider's work item refills and releases it.
@@ -334,6 +363,7 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     data_probe(&mut t)?;
     packed_probe(&mut t, alloc)?;
     pack_permissions(&mut t, alloc)?;
+    guarded_as_kernel_code(&mut t, alloc)?;
     kprobes_deferred_release(&mut t, alloc)?;
     bpf_free_unmaps_at_once(&mut t, alloc)?;
     flush_waits_for_the_worker(&mut t, alloc)?;

@@ -43,16 +43,34 @@ pub const POKE_ALIGN: usize = 4;
 /// module documentation).
 pub const SEALED_AT_BIRTH: bool = true;
 
-/// The protection a sealed-at-birth area of `perms` is mapped with.
+/// The protection a sealed-at-birth area of `perms` is mapped with. Code
+/// is guarded (`PTE_GP`) when the kernel guards its own: `set_memory_x()`
+/// adds `PTE_MAYBE_GP`, which `PAGE_KERNEL_ROX` lacks.
 pub fn sealed_prot(perms: Perms) -> bindings::pgprot_t {
     // SAFETY: pure helpers returning constant protections.
     unsafe {
         match perms {
-            Perms::ReadExec => bindings::PAGE_KERNEL_ROX(),
+            Perms::ReadExec => {
+                let mut prot = bindings::PAGE_KERNEL_ROX();
+                if kernel_guards_code() {
+                    prot.pgprot |= PTE_GP;
+                }
+                prot
+            }
             Perms::ReadOnly => bindings::PAGE_KERNEL_RO(),
             Perms::ReadWrite | Perms::Unknown => bindings::PAGE_KERNEL(),
         }
     }
+}
+
+/// Whether the kernel maps code as BTI guarded pages (`PTE_MAYBE_GP`: a
+/// BTI kernel on a CPU with BTI), read off this module's own text, which
+/// the module loader made executable with `set_memory_x()`.
+fn kernel_guards_code() -> bool {
+    let own = (kernel_guards_code as *const ()).cast_mut().cast::<u8>();
+    NonNull::new(own)
+        .and_then(|p| probe(p).ok())
+        .is_some_and(|i| i.executable && i.guarded)
 }
 
 /// Takes away the linear-map alias of every page of a sealed-at-birth
@@ -174,12 +192,16 @@ pub unsafe fn poke_set(dst: *mut u8, fill: Fill, len: usize) -> Result {
 /// Bit 0 of an arm64 descriptor: the MMU uses the entry (`PTE_VALID`).
 const PTE_VALID: u64 = 1;
 
-/// Reads the page-table entry that maps `addr`, inside a live area.
+/// Bit 50 of a leaf descriptor: a BTI guarded page (`PTE_GP`).
+const PTE_GP: u64 = 1 << 50;
+
+/// Reads the page-table entry that maps `addr`, inside a live area (or
+/// this module's text).
 pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     let mut level: u32 = 0;
     // SAFETY: `addr` is a kernel virtual address inside a live area (or
-    // the linear alias of one of its pages); the walk only reads the kernel
-    // page tables.
+    // the linear alias of one of its pages, or this module's text, live
+    // while it runs); the walk only reads the kernel page tables.
     let pte = unsafe { bindings::arm64_lookup_address(addr.as_ptr() as _, &mut level) };
     if pte.is_null() {
         return Ok(PageInfo::new(level, false, false, false));
@@ -196,7 +218,7 @@ pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     // SAFETY: pure accessors on a copied entry value.
     let (writable, executable) = unsafe { (bindings::pte_write(entry), bindings::pte_exec(entry)) };
     // An invalid entry's other bits allow nothing (`PageInfo::new`).
-    Ok(PageInfo::new(level, present, writable, executable))
+    Ok(PageInfo::new(level, present, writable, executable).with_guard(entry.pte & PTE_GP != 0))
 }
 
 /// Length of [`ret_imm32`]'s function.
