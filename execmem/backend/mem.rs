@@ -274,8 +274,8 @@ impl Area {
     ///
     /// How is the architecture's ([`arch::SEALED_AT_BIRTH`]): either filled
     /// with plain stores while read-write, then protected (x86-64), or
-    /// mapped with its final protection from the start, filled through the
-    /// text-patching alias and its linear-map alias taken away (arm64, where
+    /// mapped with its final protection from the start, its linear-map
+    /// alias taken away, then filled through the text-patching alias (arm64, where
     /// `set_memory_*()` refuse areas mapped with PMDs). Either way no
     /// mapping of the pages is writable and executable at any time.
     pub fn sealed(
@@ -313,14 +313,21 @@ impl Area {
             arch::sealed_prot(perms),
             perms,
         )?;
-        if !zero {
-            let size = area.size;
-            area.window()?.fill(0, fill, size)?;
-        }
+        // The alias goes before the fill, which writes through the patching
+        // alias (a mapping of its own): the pages are never writable through
+        // the linear map while executable here.
         // SAFETY: our own live area, allocated with VM_FLUSH_RESET_PERMS
         // (`vmalloc_as` for sealed perms); nobody reaches its pages through
         // the linear map.
         unsafe { arch::seal_alias(area.addr(), area.size) }?;
+        // Mappings of these pages left by vmalloc areas freed lazily (their
+        // TLB entries may outlive them) go too, as set_memory_*() does.
+        // SAFETY: no precondition; it may sleep, as this path may.
+        unsafe { bindings::vm_unmap_aliases() };
+        if !zero {
+            let size = area.size;
+            area.window()?.fill(0, fill, size)?;
+        }
         Ok(area)
     }
 

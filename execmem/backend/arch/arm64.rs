@@ -7,10 +7,14 @@
 //!
 //! - `set_memory_ro()`/`set_memory_x()` refuse an area mapped with PMDs
 //!   (they only split nothing and change page entries), so a huge pack is
-//!   **born sealed**: vmalloc maps it with its final protection, it is
-//!   filled through the patching alias, and its linear-map alias is taken
-//!   away page by page ([`seal_alias`]). With `rodata=full` the linear map
-//!   is built from 4 KiB pages at boot, so that splits nothing.
+//!   **born sealed**: vmalloc maps it with its final protection, its
+//!   linear-map alias is taken away page by page ([`seal_alias`]), stale
+//!   lazy vmalloc aliases are flushed (`vm_unmap_aliases()`, as
+//!   `set_memory_*()` do), and then it is filled through the patching
+//!   alias. With `rodata=full` the linear map is built from 4 KiB pages at
+//!   boot, so that splits nothing; with `rodata=on` the kernel keeps linear
+//!   aliases writable (`can_set_direct_map()` is false, the alias stays
+//!   `rw-`), for its own module text as for these packs.
 //! - Patching (`aarch64_insn_copy()`/`aarch64_insn_set()`) writes through a
 //!   fixmap alias one page at a time and ends with an I-cache flush; it
 //!   works on word-aligned destinations only ([`POKE_ALIGN`]: the window
