@@ -54,7 +54,7 @@
 use crate::execmem::allocator::{Allocator, Code, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::mem::PAGE_SIZE;
-use crate::execmem::backend::provider::{pin_module, Consumer, Serve};
+use crate::execmem::backend::provider::{Consumer, ModulePin, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::storage::KernelStorage;
 use crate::execmem::backend::work::{HasWork, Work};
@@ -114,6 +114,9 @@ struct Held {
     who: Consumer,
     /// When the kernel freed it (`ktime_get()` ns), 0 while live.
     freed_at: u64,
+    /// Keeps the module while the kernel holds the memory (and until it is
+    /// refilled and released).
+    _pin: ModulePin,
 }
 
 /// What the kernel holds, and what it gave back.
@@ -247,15 +250,16 @@ impl Provider {
             code,
             who: Consumer::Bpf,
             freed_at: 0,
+            _pin: ModulePin::take(),
         };
         let mut book = self.book.lock();
         if let Err((_, held)) = book.bpf.insert(addr, held) {
             drop(book);
-            // Refilled on this thread, as a free of the JIT's would be.
+            // Refilled on this thread, as a free of the JIT's would be;
+            // unpinned with it.
             drop(held);
             return None;
         }
-        pin_module(true);
         Some(addr)
     }
 
@@ -267,20 +271,20 @@ impl Provider {
         let mut code = self.code(ExecmemType::Kprobes, size, Some(PAGE_SIZE))?;
         code.kernel_owned();
         let addr = code.common().addr();
-        pin_module(true);
         self.book.lock().kprobes.insert(node.into_node(
             addr,
             Held {
                 code,
                 who: Consumer::Kprobes,
                 freed_at: 0,
+                _pin: ModulePin::take(),
             },
         ));
         Some(addr)
     }
 
     /// Gives one of the kernel's allocations back: refilled and released
-    /// on this thread; then unpins the module.
+    /// on this thread; then unpins the module (`held`'s pin, dropped last).
     fn release(&self, held: Held) {
         let c = self.counts(held.who);
         let size = held.code.common().size() as u64;
@@ -289,7 +293,6 @@ impl Provider {
             .fetch_max(now_ns().saturating_sub(held.freed_at), Ordering::Relaxed);
         c.live.fetch_sub(1, Ordering::Relaxed);
         c.live_bytes.fetch_sub(size, Ordering::Relaxed);
-        pin_module(false);
     }
 }
 

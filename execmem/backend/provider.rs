@@ -90,19 +90,32 @@ static OPS: Ops = Ops(bindings::execmem_provider {
     owner: ptr::addr_of!(super::param::__this_module).cast_mut().cast(),
 });
 
-/// Pins or unpins this module once: one reference per piece of memory the
-/// kernel holds, so `rmmod` is refused while it holds any.
-pub fn pin_module(pin: bool) {
-    let m = ptr::addr_of!(super::param::__this_module).cast_mut().cast();
-    // SAFETY: this module is live (we run its code); __module_get()
-    // increments a reference held until the matching module_put().
-    unsafe {
-        if pin {
-            bindings::__module_get(m);
-        } else {
-            bindings::module_put(m);
-        }
+/// One reference on this module, dropped with it: one per piece of memory
+/// the kernel holds, so `rmmod` is refused while it holds any. An owning
+/// handle, so a put never comes without its get.
+pub struct ModulePin(());
+
+impl ModulePin {
+    /// Takes a reference on this module.
+    pub fn take() -> Self {
+        // SAFETY: this module is live (we run its code, called by the
+        // kernel's hook under a reference of its own, or by a debugfs file
+        // that pins the module); __module_get() increments a reference
+        // that only this value's drop puts.
+        unsafe { bindings::__module_get(this_module()) };
+        ModulePin(())
     }
+}
+
+impl Drop for ModulePin {
+    fn drop(&mut self) {
+        // SAFETY: puts the reference `new` took.
+        unsafe { bindings::module_put(this_module()) };
+    }
+}
+
+fn this_module() -> *mut bindings::module {
+    ptr::addr_of!(super::param::__this_module).cast_mut().cast()
 }
 
 /// The registered provider; unregistered on drop.
