@@ -500,10 +500,15 @@ impl Area {
     /// Sets the final permissions of the whole area. Allowed once, from
     /// read-write; the contents must be complete: nobody can have executed
     /// or relied on them before. On failure the area is read-write again
-    /// (or [`Perms::Unknown`] if even that failed).
+    /// (or [`Perms::Unknown`] if even that failed). `EINVAL` for an area
+    /// mapped with 2 MiB pages where `set_memory_*()` refuse those (arm64:
+    /// [`Area::sealed`] is the way there), before anything changes.
     pub fn protect(&mut self, perms: Perms) -> Result {
         if self.perms != Perms::ReadWrite || perms == Perms::Unknown {
             return Err(EPERM);
+        }
+        if arch::SEALED_AT_BIRTH && self.probe(0)?.level == arch::LEVEL_2M {
+            return Err(EINVAL);
         }
         let addr = self.addr();
         let n = pages(self.size)?;
