@@ -73,15 +73,22 @@ pub unsafe fn set_memory_rox(addr: usize, n: i32) -> i32 {
 
 /// Copies `data` to `dst` through a temporary writable alias of its pages
 /// (`text_poke_copy()`): how read-only and executable memory is written.
+/// Takes `text_mutex` and may sleep. `EINVAL` if the kernel refuses the
+/// address (core kernel text: NULL, with a WARN).
 ///
 /// # Safety
 ///
-/// `dst..dst + data.len()` must be mapped kernel memory that no one else
-/// writes or executes meanwhile, and must not overlap `data`.
+/// `dst..dst + data.len()` must be mapped vmalloc memory (`__text_poke()`
+/// finds its pages with `vmalloc_to_page()`) that no one else writes or
+/// executes meanwhile, and must not overlap `data`; the caller must not
+/// hold `text_mutex`.
 pub unsafe fn poke_copy(dst: *mut u8, data: &[u8]) -> Result {
     // SAFETY: the caller's contract; text_poke_copy() writes through a
     // temporary alias and handles any length and alignment.
-    unsafe { bindings::text_poke_copy(dst.cast(), data.as_ptr().cast(), data.len()) };
+    let r = unsafe { bindings::text_poke_copy(dst.cast(), data.as_ptr().cast(), data.len()) };
+    if r.is_null() {
+        return Err(EINVAL);
+    }
     Ok(())
 }
 
@@ -95,7 +102,10 @@ pub unsafe fn poke_copy(dst: *mut u8, data: &[u8]) -> Result {
 pub unsafe fn poke_set(dst: *mut u8, fill: Fill, len: usize) -> Result {
     let byte = fill.as_byte().ok_or(EINVAL)?;
     // SAFETY: the caller's contract; text_poke_set() fills through an alias.
-    unsafe { bindings::text_poke_set(dst.cast(), i32::from(byte), len) };
+    let r = unsafe { bindings::text_poke_set(dst.cast(), i32::from(byte), len) };
+    if r.is_null() {
+        return Err(EINVAL);
+    }
     Ok(())
 }
 
