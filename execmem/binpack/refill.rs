@@ -35,10 +35,15 @@ impl Dirty {
     /// 4-byte word). Allocations are granule-sized and granule-aligned, so
     /// the rounded range stays inside the allocation.
     pub fn add(&mut self, offset: usize, len: usize) {
+        self.add_in(offset, len, arch::TRAP.width());
+    }
+
+    /// [`Dirty::add`] with the trap's width given (a power of two): how
+    /// the host checks arm64's 4-byte rounding whatever it runs on.
+    pub fn add_in(&mut self, offset: usize, len: usize, w: usize) {
         if len == 0 {
             return;
         }
-        let w = arch::TRAP.width();
         let end = offset.saturating_add(len);
         let end = end.checked_next_multiple_of(w).unwrap_or(end);
         let offset = offset & !w.wrapping_sub(1);

@@ -5,7 +5,7 @@
 //! (review finding 19: its parking logic had no host test).
 
 use execmem_core::{
-    arch, on_free, Class, Dirty, Engine, ExecmemType, FakeSource, FreeAction, Ring, StdStorage,
+    arch, on_free, Class, Dirty, Engine, ExecmemType, FakeSource, FreeAction, Ring, Rng, StdStorage,
 };
 
 #[test]
@@ -103,4 +103,32 @@ fn frees_that_unmap_their_backing() {
     // A stale handle is not "unmapped".
     assert!(!e.free_unmaps(big.handle));
     e.check().unwrap();
+}
+
+/// arm64's trap is a 4-byte word: the range to refill is whole words that
+/// cover every write, and no more than the words those writes touch, so
+/// it stays inside a granule-sized, granule-aligned allocation. Checked
+/// with the width given, whatever the host's own trap is.
+#[test]
+fn dirty_in_words_covers_whole_words() {
+    let mut rng = Rng::new(7);
+    for _ in 0..10_000 {
+        let mut d = Dirty::clean();
+        let (mut lo, mut hi) = (usize::MAX, 0);
+        for _ in 0..1 + rng.below(4) {
+            let off = rng.below(4096) as usize;
+            let len = 1 + rng.below(64) as usize;
+            d.add_in(off, len, 4);
+            lo = lo.min(off);
+            hi = hi.max(off + len);
+        }
+        let (o, n) = d.range().expect("written");
+        assert_eq!((o % 4, n % 4), (0, 0), "whole words: {o} + {n}");
+        assert!(o <= lo && o + n >= hi, "covers [{lo}, {hi}): {o} + {n}");
+        assert_eq!(
+            (o, o + n),
+            (lo & !3, hi.next_multiple_of(4)),
+            "no more than the words touched"
+        );
+    }
 }
