@@ -53,7 +53,12 @@ impl kernel::Module for ExecmemRs {
                 Some(files)
             }
             Err(e) => {
-                pr_warn!("loaded without /sys/kernel/debug/execmem_rs/: {:?}\n", e);
+                // Without the serve file, serving as serve= said at load
+                // cannot be switched off (the parameter is read-only).
+                pr_warn!(
+                    "loaded without /sys/kernel/debug/execmem_rs/ (serve cannot be switched): {:?}\n",
+                    e
+                );
                 None
             }
         };

@@ -18,7 +18,8 @@
 //! the stock `bpf_prog_pack_free()` invalidates at once: on the freeing
 //! thread for BPF, in this provider's work item for kprobes (below), not
 //! in the refill worker: when the kernel's free returns, the image is
-//! trap-filled, whatever the worker's queue holds. A fill costs what the
+//! trap-filled (or unmapped, if the free emptied its pack or extent),
+//! whatever the worker's queue holds. A fill costs what the
 //! stock path's costs (the same `text_poke_set()` over the same bytes:
 //! 744 ms for a 617 KB `test_bpf` image under TCG). While any such
 //! allocation is live this module holds a reference on itself (one per

@@ -164,10 +164,18 @@ def lifecycle(t):
     t.check("lifecycle_reload", r.returncode == 0 and os.path.isdir(D), r.stderr.strip())
 
 
+def refcnt():
+    """The module's reference count: one per live allocation the kernel
+    holds, plus open files (none between the tests' reads)."""
+    with open("/sys/module/execmem_rs/refcnt") as f:
+        return int(f.read())
+
+
 def kprobes(t):
     """The kprobes KUnit suite, served."""
     serve("kprobes")
     before = stats()["kprobes.kernel_allocs"]
+    live0, ref0 = int(serve()["kprobes.live"]), refcnt()
     r, log = run_suite("test_kprobes")
     m = re.search(r"# kprobes_test: pass:(\d+) fail:(\d+) skip:(\d+) total:(\d+)", log)
     print(f"# {m.group(0) if m else 'no kprobes_test summary'}")
@@ -188,15 +196,19 @@ def kprobes(t):
             and rel <= refill_bound_ns() and stats()["rx.pending"] == 0,
             f"{freed} pages freed, longest free-to-refill {rel / 1e6:.2f} ms")
     serve("none")
+    # One reference per live page: measured here, as the XDP dispatcher's
+    # image (consumers.py xdp, run before in the same VM) pins the module
+    # too.
+    live, pins = int(serve()["kprobes.live"]) - live0, refcnt() - ref0
     r = rmmod("execmem_rs")
-    t.check("kprobes_page_pins_module", r.returncode != 0 and int(serve()["kprobes.live"]) > 0,
-            f"rmmod: {r.stderr.strip()}; kprobes.live {serve()['kprobes.live']}")
+    t.check("kprobes_page_pins_module", r.returncode != 0 and live > 0 and pins == live,
+            f"rmmod: {r.stderr.strip() or 'unloaded'}; kprobes.live +{live}, module references +{pins}")
 
 
 def xdp_dispatcher(t):
     """The XDP dispatcher's image: served once, kept for ever."""
     serve("bpf")
-    base = stats()
+    base, ref0 = stats(), refcnt()
     fd, ret = bpf.load(4, prog_type=bpf.BPF_PROG_TYPE_XDP)
     # repeat > 1 attaches the program to the XDP dispatcher for the run
     # (net/bpf/test_run.c), which allocates its image on first use
@@ -210,9 +222,10 @@ def xdp_dispatcher(t):
             f"r0 {got} (want {ret}); {allocs} bpf allocations from the kernel, "
             f"{st['bpf.live'] - base['bpf.live']} live after the program closed")
     serve("none")
+    live, pins = stats()["bpf.live"], refcnt() - ref0
     r = rmmod("execmem_rs")
-    t.check("xdp_dispatcher_pins_module", r.returncode != 0 and stats()["bpf.live"] > 0,
-            f"rmmod: {r.stderr.strip()}; bpf.live {stats()['bpf.live']}")
+    t.check("xdp_dispatcher_pins_module", r.returncode != 0 and pins == 1 and live > 0,
+            f"rmmod: {r.stderr.strip() or 'unloaded'}; bpf.live {live}, module references +{pins}")
 
 
 def stress_with_bpf(t, n):

@@ -208,7 +208,7 @@ def long_write_failures(check, start, end):
     line = b"x" * 65536
     refused = (errno.EINVAL, "error: unknown command")
     injected, bad, last = 0, [], None
-    for n in range(1, 20):
+    for n in range(1, 100):
         arm_nth(n, start, end)
         err, reply = s.cmd(line)
         left = nth_left()
@@ -259,37 +259,53 @@ def module_window(lo, hi):
     raise SystemExit(f"fault_inject: module text {lo:#x}-{hi:#x} inside the kernel's")
 
 
+def module_loaded():
+    return os.path.isdir("/sys/module/execmem_rs")
+
+
 def init_failures_unwind(check, start, end, stride):
     """9: every (stride-th) allocation of the module's init failed in turn (fail-nth,
     module code on the stack): each load fails with ENOMEM and leaves
     nothing behind, or succeeds (a fallback took the failure, or it hit
     the debugfs files, whose failure is not the module's: it then loads
     without them), until the n-th allocation never comes; the module then
-    loads whole. Each load is unloaded before the next."""
+    loads whole. Each load is unloaded before the next; whatever happens,
+    the module is loaded again at the end (the later checks and the VM
+    runner's unload expect it)."""
     ko = os.environ.get("EXECMEM_RS_KO", "")
+    if not ko or not os.path.exists(ko):
+        check("9_init_failures_unwind", False, f"no module file to load: EXECMEM_RS_KO={ko!r}")
+        return
     lo, hi = module_window(start, end)
-    r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
     failures, loaded, nofiles, bad, last = 0, 0, 0, [], None
-    for n in range(1, 500 * stride, stride):
-        if r.returncode != 0 or not ko:
-            bad.append(f"rmmod: {r.stderr.strip()} (module {ko!r})")
-            break
-        arm_nth(n, lo, hi)
-        err = finit_module(ko)
-        left = nth_left()
-        if left:
-            last = err
-            break
-        if err == 0:
-            loaded += 1
-            nofiles += not os.path.isdir(D)
-            r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
-        elif err == errno.ENOMEM and not os.path.isdir("/sys/module/execmem_rs"):
-            failures += 1
-        else:
-            bad.append(f"nth={n}: {errno.errorcode.get(err, err)}, "
-                       f"module {'present' if os.path.isdir('/sys/module/execmem_rs') else 'gone'}")
-            break
+    try:
+        r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+        for n in range(1, 500 * stride, stride):
+            if r.returncode != 0:
+                bad.append(f"rmmod: {r.stderr.strip()}")
+                break
+            arm_nth(n, lo, hi)
+            err = finit_module(ko)
+            left = nth_left()
+            if left:
+                last = err
+                break
+            if err == 0:
+                loaded += 1
+                nofiles += not os.path.isdir(D)
+                r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+            elif err == errno.ENOMEM and not module_loaded():
+                failures += 1
+            else:
+                bad.append(f"nth={n}: {errno.errorcode.get(err, err)}, "
+                           f"module {'present' if module_loaded() else 'gone'}")
+                break
+    finally:
+        nth_left()
+        if not module_loaded():
+            err = finit_module(ko)
+            if err:
+                bad.append(f"reload: {errno.errorcode.get(err, err)}")
     check("9_init_failures_unwind", failures > 0 and last == 0 and os.path.isdir(D) and not bad,
           f"every {stride}: {failures} loads failed with ENOMEM, {loaded} loaded anyway ({nofiles} without "
           f"debugfs), then a whole load: {last}" + (f"; {bad[0]}" if bad else ""))
@@ -499,13 +515,15 @@ def main():
     init_failures_unwind(check, start, end, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
 
     # After injection, the allocator works normally again.
-    fd = os.open(f"{D}/ctl", os.O_RDWR)
     try:
-        os.write(fd, b"alloc text 64")
-        ok = os.read(fd, 64).strip().isdigit()
+        fd = os.open(f"{D}/ctl", os.O_RDWR)
+        try:
+            os.write(fd, b"alloc text 64")
+            ok = os.read(fd, 64).strip().isdigit()
+        finally:
+            os.close(fd)
     except OSError:
         ok = False
-    os.close(fd)
     check("works_after_injection", ok)
     print(f"1..{n}")
     sys.exit(1 if failed else 0)

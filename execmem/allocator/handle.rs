@@ -342,7 +342,8 @@ impl Code {
     /// `text_poke` itself, so the free refills all of it, and does so on
     /// the freeing thread (one `text_poke_set()`, as the kernel's own
     /// `bpf_prog_pack_free()` does) rather than in the refill worker: the
-    /// memory is trap-filled when the kernel's free returns.
+    /// memory is trap-filled (or unmapped, if the free empties its pack or
+    /// extent) when the kernel's free returns.
     pub(crate) fn kernel_owned(&mut self) {
         self.0.dirty.add(0, self.0.size);
         self.0.eager = true;

@@ -14,7 +14,9 @@
 //! through a provider of the probe's own.
 //! Last, the engines' invariants (`check()`) and the placement of every
 //! pack inside execmem's own range. Everything is freed and refilled before
-//! the read returns.
+//! the read returns. Some checks read allocator-wide counters (live
+//! allocations, mapped bytes): read it while nothing else allocates (no
+//! other session, `serve` off), as the tests do.
 
 use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::arch::{ret_imm32, LEVEL_2M, RET_IMM32_LEN};

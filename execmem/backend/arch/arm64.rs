@@ -12,9 +12,10 @@
 //!   lazy vmalloc aliases are flushed (`vm_unmap_aliases()`, as
 //!   `set_memory_*()` do), and then it is filled through the patching
 //!   alias. With `rodata=full` the linear map is built from 4 KiB pages at
-//!   boot, so that splits nothing; with `rodata=on` the kernel keeps linear
-//!   aliases writable (`can_set_direct_map()` is false, the alias stays
-//!   `rw-`), for its own module text as for these packs.
+//!   boot, so that splits nothing; with `rodata=on` (and neither
+//!   `debug_pagealloc` nor a late KFENCE pool) the kernel cannot change
+//!   the linear map (`can_set_direct_map()` is false) and keeps linear
+//!   aliases writable, for its own module text as for these packs.
 //! - Patching (`aarch64_insn_copy()`/`aarch64_insn_set()`) writes through a
 //!   fixmap alias one page at a time and ends with an I-cache flush; it
 //!   works on word-aligned destinations only ([`POKE_ALIGN`]: the window
