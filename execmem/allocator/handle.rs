@@ -271,8 +271,7 @@ impl Drop for Allocation {
             // a pack or extent (`unmaps`): it is unmapped before the free
             // returns, as the stock path vfree()s an emptied BPF pack or a
             // large image on the freeing thread.
-            let now = self.eager && unmaps && cs.packs.has_retired();
-            let unmap_now = now.then(|| cs.packs.take_retired());
+            let unmap_now = (self.eager && unmaps).then(|| cs.packs.take_retired());
             (cs.packs.has_retired(), unmap_now)
         };
         drop(st);

@@ -77,9 +77,11 @@ pub trait FileOps: Send + Sync + Sized + 'static {
         Ok(())
     }
 
-    /// One write(2) = one command (only if [`Self::WRITABLE`]); its reply
-    /// is what reads return next. A failed command must change nothing:
-    /// reserve room in `out` for the reply before anything takes effect.
+    /// One write(2) = one command; its reply is what reads return next. A
+    /// failed command must change nothing: reserve room in `out` for the
+    /// reply before anything takes effect. Called only if
+    /// [`Self::WRITABLE`]: every such file implements it, so the default
+    /// is only a refusal for one that would not.
     fn command(&self, _input: &[u8], _out: &mut Buf) -> Result<(), Failure> {
         Err(Failure::new(EPERM, "file is read-only"))
     }

@@ -109,7 +109,8 @@ impl ModulePin {
 
 impl Drop for ModulePin {
     fn drop(&mut self) {
-        // SAFETY: puts the reference `new` took.
+        // SAFETY: puts the reference `take` took for this value (one per
+        // value, and a value is dropped once).
         unsafe { bindings::module_put(this_module()) };
     }
 }
