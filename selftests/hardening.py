@@ -10,7 +10,8 @@
 #   4  exec runs with no allocator or session lock: another session
 #      allocates while a function spins (rx.running is 1 before and after
 #      the allocation); an entry without the landing pad (ENDBR64, BTI c)
-#      is EINVAL
+#      is EINVAL; a free refills written data with no class lock held
+#      (another session allocates while rw.refilling is 1)
 #   7  no direct-map split over a whole lifecycle, every class (x86-64:
 #      arm64 never splits its linear map, and has no such counters)
 #   8  a free refills what was written, and nothing when it unmaps
@@ -155,6 +156,52 @@ def exec_holds_no_lock(t):
                 f"({took * 1000:.2f} ms), 0 expected once the call returned")
 
 
+def refill_holds_no_lock(t):
+    """4: a free memsets what was written of 63 MiB of data (an extent
+    whose tail keeps it mapped) while another session allocates data.
+
+    The memset takes ~15 ms under TCG, so an attempt may miss it; it is
+    tried up to 20 times. With the class lock held across the memset no
+    attempt can pass: the stats read that would see rw.refilling at 1
+    waits for the lock too."""
+    size = 63 * MIB
+    seen = []
+    with Session() as a, Session() as b:
+        for attempt in range(1, 21):
+            big = a.ok(f"alloc data {size}")
+            a.ok(f"fill {big} 0 {size} 0x5a")
+            # Into the extent's free tail, so that the free does not unmap
+            # it (and has something to fill).
+            tail = a.ok(f"alloc data {MIB}")
+            placed = [kv(a.ok(f"info {i}"))["pack"] for i in (big, tail)]
+            result = {}
+
+            def run():
+                result["reply"] = a.cmd(f"free {big}")
+
+            th = threading.Thread(target=run)
+            th.start()
+            before = 0
+            while before == 0 and th.is_alive():
+                before = stats()["rw.refilling"]
+            t1 = time.monotonic()
+            g = b.ok("alloc data 64") if before else None
+            took = time.monotonic() - t1
+            after = stats()["rw.refilling"] if before else 0
+            th.join()
+            if g is not None:
+                b.ok(f"free {g}")
+            a.ok(f"free {tail}")
+            seen.append((before, after))
+            if placed[0] != placed[1] or result.get("reply") != (0, "ok") or after:
+                break
+    t.check("4_refill_holds_no_lock",
+            placed[0] == placed[1] and result.get("reply") == (0, "ok") and (before, after) == (1, 1),
+            f"63 MiB and 1 MiB in pack {placed[0]} / {placed[1]}, free {result.get('reply')}; "
+            f"attempt {attempt}: rw.refilling {before} before alloc data 64, {after} after it "
+            f"({took * 1000:.2f} ms); (before, after) per attempt {seen}")
+
+
 def refill_bounded_in_time(t):
     """11: a quiet sequence of writes and frees; each refill waits little."""
     with Session() as s:
@@ -276,6 +323,7 @@ def main():
     parked_frees_do_not_pin(t)
     refill_only_what_was_written(t)
     exec_holds_no_lock(t)
+    refill_holds_no_lock(t)
     refill_bounded_in_time(t)
     selftest_leaves_nothing_parked(t)
     positional_reads(t)

@@ -216,15 +216,6 @@ impl Drop for Allocation {
         let now = self.eager || st.queue.is_full();
         match on_free(class, &self.dirty, unmaps, now) {
             FreeAction::Release => {}
-            FreeAction::FillThenRelease => {
-                if let Some((off, len)) = self.dirty.range() {
-                    // Plain memory: a memset, no text_poke.
-                    let mut win = win;
-                    if let Err(e) = win.fill(off, class.fill(), len) {
-                        pr_err!("refill of freed {} memory failed: {:?}\n", class.name(), e);
-                    }
-                }
-            }
             FreeAction::Park => {
                 let parked = Parked {
                     handle: self.pl.handle,
@@ -256,7 +247,12 @@ impl Drop for Allocation {
                     }
                 }
             }
-            FreeAction::RefillThenRelease => {
+            FreeAction::FillThenRelease | FreeAction::RefillThenRelease => {
+                // A memset of writable memory, or text_poke calls, of up to
+                // MAX_ALLOC bytes: with no lock, which would hold up the
+                // class for as long. The block is still allocated in the
+                // engine, so nobody else reaches it meanwhile; if the free
+                // now unmaps what it would not have, the fill was wasted.
                 drop(st);
                 owner.refill_now(class, win, &self.dirty);
                 st = owner.class(class).lock();

@@ -12,8 +12,8 @@
 //! refilled, and nothing when the free unmaps the backing.
 //!
 //! Locking: one mutex per permission class, held for the engine and the
-//! pack table of that class, never across a `text_poke`, a `vfree()` of a
-//! released pack, or code of anyone else: handles write, read and call
+//! pack table of that class, never across a `text_poke`, a free's memset,
+//! a `vfree()` of a released pack, or code of anyone else: handles write, read and call
 //! through their own window without any allocator lock. Mapping a new pack
 //! (vmalloc, fill, one permission change) happens under the class mutex:
 //! bounded, and the rare path.
@@ -134,11 +134,23 @@ pub(crate) struct ClassStats {
     pub(crate) refill_max_ns: AtomicU64,
     /// Calls into the class's code under way ([`handle::Code::call`]).
     pub(crate) running: AtomicU64,
+    /// Refills of freed memory under way, by freeing threads and the
+    /// worker.
+    pub(crate) refilling: AtomicU64,
 }
 
-/// A call into a class's code under way: counted in
-/// [`ClassStats::running`] from its creation to its drop.
+/// Something under way in a class: counted in one of its gauges
+/// ([`ClassStats::running`], [`ClassStats::refilling`]) from its creation
+/// to its drop.
 pub(crate) struct Running<'a>(&'a AtomicU64);
+
+impl<'a> Running<'a> {
+    /// Counts one more in `gauge` until the result drops.
+    pub(crate) fn start(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Running(gauge)
+    }
+}
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
@@ -273,9 +285,7 @@ impl Allocator {
 
     /// Counts a call into `class` code until the returned guard drops.
     pub(crate) fn running(&self, class: Class) -> Running<'_> {
-        let n = &self.stats(class).running;
-        n.fetch_add(1, Ordering::Relaxed);
-        Running(n)
+        Running::start(&self.stats(class).running)
     }
 
     /// `text_poke` calls made on callers' paths for `class` so far (not by

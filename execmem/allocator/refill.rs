@@ -25,7 +25,7 @@
 //! caller's thread and returns only when every queue is empty and the
 //! worker is done with what it took off them.
 
-use super::Allocator;
+use super::{Allocator, Running};
 use crate::execmem::backend::mem::PAGE_SIZE;
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::storage::KernelStorage;
@@ -184,6 +184,7 @@ impl Allocator {
         let Some((off, len)) = dirty.range() else {
             return;
         };
+        let _refilling = Running::start(&self.stats(class).refilling);
         if let Err(e) = win.fill(off, class.fill(), len) {
             pr_err!("refill of freed {} memory failed: {:?}\n", class.name(), e);
             return;
@@ -198,8 +199,9 @@ impl Allocator {
         }
     }
 
-    /// A free's own refill, on the caller (the queue was full); the window
-    /// ends here.
+    /// A free's own refill, on the caller, with no lock of the class held
+    /// (writable memory, the queue was full, or the owner asked); the
+    /// window ends here.
     pub(super) fn refill_now(&self, class: Class, mut win: Window<'_>, dirty: &Dirty) {
         self.refill(class, &mut win, dirty, By::Caller);
     }

@@ -48,6 +48,8 @@ pub struct ClassReport {
     pub refill_max_ns: u64,
     /// Calls into the class's code under way.
     pub running: u64,
+    /// Refills of freed memory under way.
+    pub refilling: u64,
     /// Per-type counters (the class's types only are non-zero).
     pub types: PerType<TypeCounters>,
 }
@@ -86,6 +88,7 @@ impl Allocator {
             refill_pokes,
             refill_max_ns: s.refill_max_ns.load(Ordering::Relaxed),
             running: s.running.load(Ordering::Relaxed),
+            refilling: s.refilling.load(Ordering::Relaxed),
             types: st.counters.types,
         }
     }

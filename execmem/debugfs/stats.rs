@@ -23,7 +23,7 @@ fn type_values(c: &TypeCounters) -> [u64; 5] {
 /// Per-class keys, in file order, and whether the value is summed into a
 /// `total.*` line (a wait, a queue length or a gauge is not); values:
 /// [`class_values`].
-const CLASS_KEYS: [(&str, bool); 12] = [
+const CLASS_KEYS: [(&str, bool); 13] = [
     ("packs", true),
     ("huge_packs", true),
     ("fallback_packs", true),
@@ -36,9 +36,10 @@ const CLASS_KEYS: [(&str, bool); 12] = [
     ("refill_pokes", false),
     ("refill_max_ns", false),
     ("running", false),
+    ("refilling", false),
 ];
 
-fn class_values(r: &ClassReport) -> [u64; 12] {
+fn class_values(r: &ClassReport) -> [u64; 13] {
     let e = &r.engine;
     let n = |v: usize| v as u64;
     [
@@ -54,6 +55,7 @@ fn class_values(r: &ClassReport) -> [u64; 12] {
         r.refill_pokes,
         r.refill_max_ns,
         r.running,
+        r.refilling,
     ]
 }
 
@@ -68,7 +70,7 @@ impl ShowFile for StatsFile {
     type Shared = Allocator;
 
     fn show(alloc: &Arc<Allocator>, out: &mut Buf) -> Result {
-        let (mut types, mut classes) = ([0u64; 5], [0u64; 12]);
+        let (mut types, mut classes) = ([0u64; 5], [0u64; 13]);
         for class in Class::ALL {
             let r = alloc.report(class);
             for ty in ExecmemType::ALL.into_iter().filter(|t| t.class() == class) {
