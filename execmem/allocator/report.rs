@@ -3,7 +3,7 @@
 //! What the allocator tells debugfs: counters per class and type, and a
 //! view of each pack.
 
-use super::Allocator;
+use super::{Allocator, ClassState};
 use crate::execmem::backend::arch::LEVEL_2M;
 use crate::execmem::backend::mem::PageInfo;
 use crate::execmem::binpack::{
@@ -93,26 +93,41 @@ impl Allocator {
         }
     }
 
-    /// Calls `f` for every mapped pack of `class`, under the class lock.
+    /// Calls `f` for every mapped pack of `class`, with no lock held: the
+    /// class lock is taken once per pack, for that pack's report only (a
+    /// walk of its blocks and two page-table probes). So the listing is
+    /// not one snapshot: each pack is as it was when its report was taken.
     pub fn for_each_pack(&self, class: Class, mut f: impl FnMut(&PackReport) -> Result) -> Result {
-        let st = self.class(class).lock();
-        for i in 0..st.engine.pack_slots() {
-            let (Some(info), Some(map)) = (st.engine.pack_info(i), st.engine.pack_map(i)) else {
-                continue;
+        let mut i = 0;
+        loop {
+            let report = {
+                let st = self.class(class).lock();
+                if i >= st.engine.pack_slots() {
+                    return Ok(());
+                }
+                Self::pack_report(&st, i)
             };
-            let area = st.packs.area(i);
-            let page = area.and_then(|a| a.probe(0).ok());
-            let alias = area.and_then(|a| a.probe_alias(0).ok());
-            f(&PackReport {
-                index: i,
-                info,
-                map,
-                huge: page.is_some_and(|p| p.level == LEVEL_2M),
-                page,
-                alias,
-            })?;
+            if let Some(r) = report {
+                f(&r)?;
+            }
+            i += 1;
         }
-        Ok(())
+    }
+
+    /// Pack slot `i` of a class, if it is mapped.
+    fn pack_report(st: &ClassState, i: usize) -> Option<PackReport> {
+        let (info, map) = (st.engine.pack_info(i)?, st.engine.pack_map(i)?);
+        let area = st.packs.area(i);
+        let page = area.and_then(|a| a.probe(0).ok());
+        let alias = area.and_then(|a| a.probe_alias(0).ok());
+        Some(PackReport {
+            index: i,
+            info,
+            map,
+            huge: page.is_some_and(|p| p.level == LEVEL_2M),
+            page,
+            alias,
+        })
     }
 
     /// Whether every mapped area of every class lies in the range execmem

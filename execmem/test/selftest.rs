@@ -11,7 +11,8 @@
 //! sealed, and every mapping is checked in the page tables (2 MiB, W^X,
 //! read-only after seal); an entry without the landing pad is refused.
 //! Then kprobes' deferred release and a BPF free that empties its extent,
-//! through a provider of the probe's own.
+//! through a provider of the probe's own, and the `packs` listing's
+//! locking.
 //! Last, the engines' invariants (`check()`) and the placement of every
 //! pack inside execmem's own range. Everything is freed and refilled before
 //! the read returns. Some checks read allocator-wide counters (live
@@ -20,6 +21,7 @@
 
 use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::arch::{ret_imm32, LEVEL_2M, RET_IMM32_LEN};
+use crate::execmem::backend::kthread::Thread;
 use crate::execmem::backend::mem::{
     Area, ExecmemKind, PageInfo, Perms, Range, RangeKind, PAGE_SIZE,
 };
@@ -30,8 +32,9 @@ use crate::execmem::debugfs::buf::Buf;
 use crate::execmem::debugfs::show::ShowFile;
 use crate::execmem::provider::{parse_serve, Provider};
 use core::fmt::{Arguments, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use kernel::{bindings, sync::Arc};
+use kernel::{bindings, c_str, sync::Arc};
 
 /// The value the probe's function returns.
 const MAGIC: u32 = 0x2a5e_c0de;
@@ -379,6 +382,52 @@ fn flush_waits_for_the_worker(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Resul
     Ok(())
 }
 
+/// `packs` is listed without the class lock: while [`Allocator::for_each_pack`]
+/// calls back for an rx pack, another thread reads the rx counters (which
+/// take that lock) and is expected to be done within a second.
+fn packs_listed_without_the_lock(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
+    /// How long the other thread may take.
+    const BOUND_NS: u64 = 1_000_000_000;
+    // At least one rx pack to list.
+    let code = alloc.alloc_code(ExecmemType::Text, 64, None, Requester::User)?;
+    let done = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+    let (mut listed, mut waited, mut read) = (0usize, 0u64, false);
+    let mut reader = None;
+    alloc.for_each_pack(Class::Rx, |_| {
+        listed += 1;
+        if reader.is_some() {
+            return Ok(());
+        }
+        let (a, d) = (alloc.clone(), done.clone());
+        reader = Some(Thread::spawn(c_str!("execmem_probe"), move || {
+            let _ = a.report(Class::Rx);
+            d.store(true, Ordering::Release);
+        })?);
+        let t0 = now_ns();
+        while !done.load(Ordering::Acquire) && now_ns().saturating_sub(t0) < BOUND_NS {
+            cond_resched();
+        }
+        waited = now_ns().saturating_sub(t0);
+        read = done.load(Ordering::Acquire);
+        Ok(())
+    })?;
+    // Done by now either way: the lock, if it was held, is free again.
+    if let Some(r) = reader {
+        r.join();
+    }
+    drop(code);
+    t.check(
+        read,
+        format_args!("packs_listed_without_the_lock"),
+        format_args!(
+            "{listed} rx pack(s) listed; the rx counters read meanwhile: {} after {} us",
+            if read { "done" } else { "not done" },
+            waited / 1000
+        ),
+    )?;
+    Ok(())
+}
+
 /// Runs the probe, writing KTAP to `out`. Returns the number of failures.
 pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     Buf::result(writeln!(out, "KTAP version 1"))?;
@@ -396,6 +445,7 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     kprobes_deferred_release(&mut t, alloc)?;
     bpf_free_unmaps_at_once(&mut t, alloc)?;
     flush_waits_for_the_worker(&mut t, alloc)?;
+    packs_listed_without_the_lock(&mut t, alloc)?;
     // What the probe wrote and freed is refilled before we return.
     alloc.flush();
     let pending: usize = Class::ALL
