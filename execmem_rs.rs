@@ -33,13 +33,9 @@ struct ExecmemRs {
 
 impl kernel::Module for ExecmemRs {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let serve = execmem::params::SERVE.get();
-        let Some(mask) = execmem::provider::parse_serve(serve.as_bytes()) else {
-            pr_err!("serve={}: want bpf,kprobes (any of them) or none\n", serve);
-            return Err(EINVAL);
-        };
         let alloc = execmem::allocator::Allocator::new()?;
-        let provider = execmem::provider::Provider::new(&alloc, mask)?;
+        // Serves what the parameter says (the kernel refused a bad value).
+        let provider = execmem::provider::Provider::new(&alloc, &execmem::params::SERVE)?;
         let server: Arc<dyn execmem::backend::provider::Serve> = provider.clone();
         // SAFETY: the last fallible step of init; dropped only by exit.
         let served = unsafe { execmem::backend::provider::Registration::new(server) }?;
@@ -53,12 +49,8 @@ impl kernel::Module for ExecmemRs {
                 Some(files)
             }
             Err(e) => {
-                // Without the serve file, serving as serve= said at load
-                // cannot be switched off (the parameter is read-only).
-                pr_warn!(
-                    "loaded without /sys/kernel/debug/execmem_rs/ (serve cannot be switched): {:?}\n",
-                    e
-                );
+                // Serving is still switched by the parameter's sysfs file.
+                pr_warn!("loaded without /sys/kernel/debug/execmem_rs/: {:?}\n", e);
                 None
             }
         };

@@ -13,8 +13,10 @@
 //! - `session_cap`: bytes one `ctl` session may have allocated (requested
 //!   sizes; default 256 MiB). A request above it fails with `EDQUOT`.
 //! - `serve`: which of the kernel's users of executable memory to serve
-//!   from load on (`bpf`, `kprobes`, both comma-separated, or `none`, the
-//!   default); read-only, the debugfs file `serve` switches at run time.
+//!   (`bpf`, `kprobes`, both comma-separated, or `none`, the default): at
+//!   load, and at run time by a write to its sysfs file (or to the debugfs
+//!   file `serve`, which shows what is served too). A bad value is
+//!   `EINVAL`.
 
 crate::module_param_ulong!(
     GLOBAL_CAP,
@@ -24,11 +26,13 @@ crate::module_param_ulong!(
     "Bytes of packs mapped at most, all classes (default 512 MiB)"
 );
 
-crate::module_param_charp!(
+crate::module_param_flags!(
     SERVE,
     "serve",
-    c"none",
-    "Which of the kernel's users to serve at load: bpf,kprobes (any) or none"
+    0,
+    &crate::execmem::provider::SERVE_NAMES,
+    0o644,
+    "Which of the kernel's users to serve: bpf,kprobes (any) or none (default)"
 );
 
 crate::module_param_ulong!(

@@ -24,7 +24,8 @@
 //! 744 ms for a 617 KB `test_bpf` image under TCG). While any such
 //! allocation is live this module holds a reference on itself (one per
 //! allocation), so `rmmod` is refused ("in use") rather than pulling memory
-//! from under the JIT. `serve` set to `none` stops new allocations at once
+//! from under the JIT. `serve` (the module parameter, written in sysfs or
+//! through the debugfs file) set to `none` stops new allocations at once
 //! and leaves the live ones valid until the kernel frees them. A failed
 //! allocation returns NULL, and the kernel uses its stock path.
 //!
@@ -55,6 +56,7 @@
 use crate::execmem::allocator::{Allocator, Code, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::mem::PAGE_SIZE;
+use crate::execmem::backend::param::Flags;
 use crate::execmem::backend::provider::{Consumer, ModulePin, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::storage::KernelStorage;
@@ -62,7 +64,7 @@ use crate::execmem::backend::work::{HasWork, Work};
 use crate::execmem::binpack::{addrmap::AddrMap, types::ExecmemType};
 use crate::execmem::debugfs::buf::Buf;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -70,30 +72,20 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
-/// The consumers, in the order `serve` lists them.
-const CONSUMERS: [(Consumer, &str, u32); 2] =
-    [(Consumer::Bpf, "bpf", 1), (Consumer::Kprobes, "kprobes", 2)];
+/// `serve`'s bit for the BPF JIT.
+pub const SERVE_BPF: u32 = 1;
+/// `serve`'s bit for kprobes.
+pub const SERVE_KPROBES: u32 = 2;
 
-/// Parses `bpf,kprobes` (any subset, comma-separated) or `none` into a
-/// mask of consumers.
-pub fn parse_serve(s: &[u8]) -> Option<u32> {
-    let s = s.strip_suffix(b"\n").unwrap_or(s);
-    if s == b"none" || s.is_empty() {
-        return Some(0);
-    }
-    let mut mask = 0;
-    for word in s.split(|&c| c == b',') {
-        let (_, _, bit) = CONSUMERS.iter().find(|(_, n, _)| n.as_bytes() == word)?;
-        mask |= bit;
-    }
-    Some(mask)
-}
+/// The consumers' names in `serve`, with their bits, in the order it lists
+/// them.
+pub static SERVE_NAMES: [(&str, u32); 2] = [("bpf", SERVE_BPF), ("kprobes", SERVE_KPROBES)];
 
 fn bit(who: Consumer) -> u32 {
-    CONSUMERS
-        .iter()
-        .find(|(c, _, _)| *c == who)
-        .map_or(0, |(_, _, b)| *b)
+    match who {
+        Consumer::Bpf => SERVE_BPF,
+        Consumer::Kprobes => SERVE_KPROBES,
+    }
 }
 
 /// Counters of one consumer.
@@ -140,7 +132,9 @@ pub struct Provider {
     #[pin]
     release: Work<Provider>,
     alloc: Arc<Allocator>,
-    serve: AtomicU32,
+    /// Which consumers are served: the module parameter `serve`, or a
+    /// probe's own.
+    serve: &'static Flags,
     #[pin]
     book: Mutex<Book>,
     bpf: Counts,
@@ -148,13 +142,14 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// A provider over `alloc`, serving the consumers in `mask`.
-    pub fn new(alloc: &Arc<Allocator>, mask: u32) -> Result<Arc<Self>> {
+    /// A provider over `alloc`, serving the consumers `serve` says, whenever
+    /// it says them.
+    pub fn new(alloc: &Arc<Allocator>, serve: &'static Flags) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Provider {
                 release <- Work::new(),
                 alloc: alloc.clone(),
-                serve: AtomicU32::new(mask),
+                serve,
                 book <- new_mutex!(Book {
                     bpf: AddrMap::new(),
                     kprobes: RBTree::new(),
@@ -182,7 +177,7 @@ impl Provider {
 
 impl Serve for Provider {
     fn alloc(&self, who: Consumer, size: usize) -> Option<usize> {
-        if self.serve.load(Ordering::Relaxed) & bit(who) == 0 {
+        if self.serve.get() & bit(who) == 0 {
             return None;
         }
         let c = self.counts(who);
@@ -336,17 +331,12 @@ impl FileOps for ServeFile {
     }
 
     fn show(&self, out: &mut Buf) -> Result {
-        let mask = self.0.serve.load(Ordering::Relaxed);
-        let mut sep = "";
+        let serve = self.0.serve;
         out.push(b"serve ")?;
-        for (_, name, b) in CONSUMERS {
-            if mask & b != 0 {
-                Buf::result(write!(out, "{sep}{name}"))?;
-                sep = ",";
-            }
-        }
-        Buf::result(writeln!(out, "{}", if mask == 0 { "none" } else { "" }))?;
-        for (who, n, _) in CONSUMERS {
+        Buf::result(serve.show(serve.get(), out))?;
+        out.push(b"\n")?;
+        for who in [Consumer::Bpf, Consumer::Kprobes] {
+            let n = self.0.serve.name(bit(who)).unwrap_or("?");
             let c = self.0.counts(who);
             let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
             Buf::result(write!(
@@ -367,11 +357,11 @@ impl FileOps for ServeFile {
     fn command(&self, input: &[u8], out: &mut Buf) -> core::result::Result<(), Failure> {
         out.reserve(8)
             .map_err(|e| Failure::new(e, "out of memory"))?;
-        let mask = parse_serve(input).ok_or(Failure::new(
+        let mask = self.0.serve.parse(input).ok_or(Failure::new(
             EINVAL,
             "usage: bpf,kprobes (any of them) or none",
         ))?;
-        self.0.serve.store(mask, Ordering::Relaxed);
+        self.0.serve.set(mask);
         out.push(b"ok\n")
             .map_err(|e| Failure::new(e, "out of memory"))
     }

@@ -6,7 +6,8 @@
 #
 #   consumers.py bpf       lib/test_bpf.ko with the JIT on, stock then served
 #                          (summary lines identical, >= M served
-#                          allocations); lifecycle: 100 programs served,
+#                          allocations); the serve parameter switches in
+#                          sysfs (a bad value EINVAL); lifecycle: 100 programs served,
 #                          serve off, rmmod refused, programs closed, rmmod
 #                          succeeds, reload
 #   consumers.py bpf-served
@@ -28,6 +29,7 @@
 # Needs $EXECMEM_RS_KDIR (the test kernel's tree, for its test modules) and
 # $EXECMEM_RS_KO (this module, to reload it).
 
+import errno
 import os
 import re
 import subprocess
@@ -119,6 +121,50 @@ def test_bpf(t, stock_too=True):
             f"{served[1]} bpf allocations from the kernel, {jited} programs JIT'ed")
     if stock_too:
         t.check("test_bpf_stock_run_not_served", stock[1] == 0, f"{stock[1]}")
+
+
+def serve_parameter(t):
+    """The module parameter serve is the switch, also without debugfs:
+    written in sysfs it starts and stops serving at once, reads back as
+    written, shows in the debugfs file, and refuses a bad value."""
+    param = "/sys/module/execmem_rs/parameters/serve"
+
+    def write(value):
+        try:
+            with open(param, "w") as f:
+                f.write(value)
+            return 0
+        except OSError as e:
+            return e.errno
+
+    def read():
+        with open(param) as f:
+            return f.read().strip()
+
+    base, live = int(serve()["bpf.allocs"]), int(serve()["bpf.live"])
+    err = write("bpf\n")
+    on = bpf.load(60)
+    served = int(serve()["bpf.allocs"]) - base
+    shown = (read(), open(f"{D}/serve").readline().strip())
+    bad = write("bpf,ftrace")
+    kept = read()
+    off_err = write("none")
+    off = bpf.load(70)
+    after = int(serve()["bpf.allocs"]) - base
+    ok = bpf.run(on[0]) == on[1] and bpf.run(off[0]) == off[1]
+    for fd, _ in (on, off):
+        os.close(fd)
+    # Freed from a kworker after an RCU grace period: gone before the
+    # lifecycle counts.
+    wait_for(lambda: int(serve()["bpf.live"]) == live)
+    t.check("serve_parameter_switches",
+            err == 0 and served >= 1 and off_err == 0 and after == served and ok,
+            f"write bpf: {errno.errorcode.get(err, err)}, {served} served load(s); write none: "
+            f"{errno.errorcode.get(off_err, off_err)}, {after - served} served after it")
+    t.check("serve_parameter_reads_back", shown == ("bpf", "serve bpf") and read() == "none",
+            f"after bpf: {shown}; after none: {read()!r}")
+    t.check("serve_parameter_refuses_bad_value", bad == errno.EINVAL and kept == "bpf",
+            f"bpf,ftrace: {errno.errorcode.get(bad, bad)}, still {kept!r}")
 
 
 def lifecycle(t):
@@ -271,6 +317,7 @@ def main():
         # from counters that test_bpf's huge images (hundreds of KB, each
         # filled by one long text_poke_set(), as the stock path does) would
         # dominate.
+        serve_parameter(t)
         lifecycle(t)
         test_bpf(t, stock_too=what == "bpf")
     elif what == "kprobes":

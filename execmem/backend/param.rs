@@ -10,10 +10,13 @@
 //! `.modinfo` strings make `modinfo` list it.
 //!
 //! [`module_param_ulong!`] defines one `unsigned long` parameter; the
-//! value is read with [`ULong::get`].
+//! value is read with [`ULong::get`]. [`module_param_flags!`] defines a set
+//! of named flags (`bpf,kprobes`, `none`), parsed and shown by callbacks of
+//! ours ([`Flags`]), as zswap's `enabled` is a switch in sysfs.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
-use kernel::bindings;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use kernel::ffi::{c_char, c_int, c_void};
+use kernel::{bindings, error::code::EINVAL, str::CStr};
 
 /// The value of an `unsigned long` parameter.
 ///
@@ -40,37 +43,176 @@ impl ULong {
     }
 }
 
-/// The value of a `charp` parameter: a pointer to a NUL-terminated string,
-/// ours (the default) or one the kernel allocated when parsing `insmod`
-/// arguments.
-#[repr(transparent)]
-pub struct CharP(core::sync::atomic::AtomicPtr<core::ffi::c_char>);
+/// The value of a flags parameter: a mask of the bits `names` gives,
+/// written as names separated by commas, or `none` for no bit.
+///
+/// The kernel sets it (while parsing `insmod` arguments, or on a write to
+/// its sysfs file) through [`FLAGS_OPS`] under the parameter lock; a bad
+/// value is `EINVAL` and changes nothing. Readers load it once per use.
+pub struct Flags {
+    mask: AtomicU32,
+    names: &'static [(&'static str, u32)],
+}
 
-impl CharP {
-    /// A parameter whose value is `v` until the kernel sets it.
-    pub const fn new(v: &'static core::ffi::CStr) -> Self {
-        CharP(core::sync::atomic::AtomicPtr::new(v.as_ptr().cast_mut()))
-    }
-
-    /// The current value. Only for parameters the kernel never rewrites
-    /// after load (sysfs mode without write permission): the string then
-    /// lives, unchanged, until the module is unloaded.
-    pub fn get(&self) -> &kernel::str::CStr {
-        let p = self.0.load(Ordering::Relaxed);
-        if p.is_null() {
-            return kernel::c_str!("");
+impl Flags {
+    /// A parameter whose value is `mask` until set, with these names.
+    pub const fn new(mask: u32, names: &'static [(&'static str, u32)]) -> Self {
+        Flags {
+            mask: AtomicU32::new(mask),
+            names,
         }
-        // SAFETY: the kernel sets the pointer only while parsing our
-        // arguments, before init, to a NUL-terminated string it frees only
-        // after module exit (`param_free_charp()`); the default is a static
-        // C string. The macro refuses write permission, so nothing replaces
-        // it meanwhile.
-        unsafe { kernel::str::CStr::from_char_ptr(p.cast()) }
     }
 
-    /// For the `kernel_param` that the kernel writes through.
-    pub const fn as_arg(&self) -> *mut core::ffi::c_void {
-        self.0.as_ptr().cast()
+    /// The current mask.
+    pub fn get(&self) -> u32 {
+        self.mask.load(Ordering::Relaxed)
+    }
+
+    /// Sets the mask (the debugfs file that switches it too).
+    pub fn set(&self, mask: u32) {
+        self.mask.store(mask, Ordering::Relaxed);
+    }
+
+    /// The mask `s` names: names separated by commas, or `none` or
+    /// nothing for no bit; a trailing newline is ignored. `None` for a
+    /// name that is not one.
+    pub fn parse(&self, s: &[u8]) -> Option<u32> {
+        let s = s.strip_suffix(b"\n").unwrap_or(s);
+        if s == b"none" || s.is_empty() {
+            return Some(0);
+        }
+        let mut mask = 0;
+        for word in s.split(|&c| c == b',') {
+            let (_, bit) = self.names.iter().find(|(n, _)| n.as_bytes() == word)?;
+            mask |= bit;
+        }
+        Some(mask)
+    }
+
+    /// The name of `bit`, if it has one.
+    pub fn name(&self, bit: u32) -> Option<&'static str> {
+        self.names.iter().find(|(_, b)| *b == bit).map(|(n, _)| *n)
+    }
+
+    /// Writes `mask` as [`Flags::parse`] reads it.
+    pub fn show(&self, mask: u32, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let mut sep = "";
+        for (name, bit) in self.names {
+            if mask & bit != 0 {
+                write!(out, "{sep}{name}")?;
+                sep = ",";
+            }
+        }
+        if sep.is_empty() {
+            out.write_str("none")?;
+        }
+        Ok(())
+    }
+
+    /// For the `kernel_param` that [`FLAGS_OPS`] reaches it through.
+    pub const fn as_arg(&'static self) -> *mut c_void {
+        (self as *const Self).cast_mut().cast()
+    }
+}
+
+/// The `Flags` a parameter of [`module_param_flags!`] holds.
+///
+/// # Safety
+///
+/// `kp` is such a parameter: its `arg` is [`Flags::as_arg`] of a static.
+unsafe fn flags_of(kp: *const bindings::kernel_param) -> &'static Flags {
+    // SAFETY: the caller's contract: `arg` points to a `Flags` that lives
+    // for ever (a static), which is only ever shared.
+    unsafe { &*(*kp).__bindgen_anon_1.arg.cast::<Flags>() }
+}
+
+/// `kernel_param_ops::set` of a flags parameter.
+///
+/// # Safety
+///
+/// Called by the kernel for a parameter of [`module_param_flags!`] (whose
+/// `ops` is [`FLAGS_OPS`]), with `val` null or a NUL-terminated string.
+unsafe extern "C" fn flags_set(val: *const c_char, kp: *const bindings::kernel_param) -> c_int {
+    if val.is_null() {
+        // `insmod execmem_rs.ko serve`: a name is needed.
+        return EINVAL.to_errno();
+    }
+    // SAFETY: non-null, NUL-terminated (the caller's contract), and read
+    // only during this call.
+    let s = unsafe { CStr::from_char_ptr(val) };
+    // SAFETY: the caller's contract.
+    let flags = unsafe { flags_of(kp) };
+    match flags.parse(s.as_bytes()) {
+        Some(mask) => {
+            flags.set(mask);
+            0
+        }
+        None => EINVAL.to_errno(),
+    }
+}
+
+/// A line of at most `N` bytes, cut short if longer.
+struct Line<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> core::fmt::Write for Line<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            let slot = self.buf.get_mut(self.len).ok_or(core::fmt::Error)?;
+            *slot = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+/// `kernel_param_ops::get` of a flags parameter: the names and a newline.
+///
+/// # Safety
+///
+/// Called by the kernel for a parameter of [`module_param_flags!`], with
+/// `buf` a buffer of `PAGE_SIZE` bytes (`param_attr_show()`).
+unsafe extern "C" fn flags_get(buf: *mut c_char, kp: *const bindings::kernel_param) -> c_int {
+    // SAFETY: the caller's contract.
+    let flags = unsafe { flags_of(kp) };
+    // Every name and a comma each fit: names are short.
+    let mut line = Line::<64> {
+        buf: [0; 64],
+        len: 0,
+    };
+    if flags.show(flags.get(), &mut line).is_err()
+        || core::fmt::Write::write_str(&mut line, "\n").is_err()
+    {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: `buf` has PAGE_SIZE bytes (the caller's contract), more than
+    // `line.len <= 64`; `line` is a local, so the two do not overlap.
+    unsafe { core::ptr::copy_nonoverlapping(line.buf.as_ptr(), buf.cast::<u8>(), line.len) };
+    // At most 64.
+    line.len as c_int
+}
+
+/// The `struct kernel_param_ops` of a flags parameter.
+#[repr(transparent)]
+pub struct ParamOps(bindings::kernel_param_ops);
+
+// SAFETY: read-only; the kernel only reads it.
+unsafe impl Sync for ParamOps {}
+
+/// The operations [`module_param_flags!`] parameters use.
+pub static FLAGS_OPS: ParamOps = ParamOps(bindings::kernel_param_ops {
+    flags: 0,
+    set: Some(flags_set),
+    get: Some(flags_get),
+    free: None,
+});
+
+impl ParamOps {
+    /// For `kernel_param::ops`.
+    pub const fn as_ptr(&'static self) -> *const bindings::kernel_param_ops {
+        &self.0
     }
 }
 
@@ -78,14 +220,14 @@ impl CharP {
 ///
 /// # Invariants
 ///
-/// `name` points to a static NUL-terminated string, `ops` to the kernel's
-/// `param_ops_*` for the type `arg` points to, and `arg` to a static value
-/// of that type.
+/// `name` points to a static NUL-terminated string, and `ops` to the
+/// kernel's `param_ops_*` for the type `arg` points to, with `arg` a static
+/// value of that type, or to [`FLAGS_OPS`], with `arg` a static [`Flags`].
 #[repr(transparent)]
 pub struct KernelParam(pub bindings::kernel_param);
 
 // SAFETY: only the kernel touches the parameter, under its parameter lock;
-// Rust code never reads it (it reads the value through `ULong`).
+// Rust code never reads it (it reads the value through `ULong` or `Flags`).
 unsafe impl Sync for KernelParam {}
 
 /// `s` as a byte array of its length, for `.modinfo` strings.
@@ -108,12 +250,13 @@ extern "C" {
 }
 
 /// The `struct kernel_param` in `__param` and the two `.modinfo` strings of
-/// a parameter `$name` whose value is `$value` (a [`ULong`] or [`CharP`]),
-/// parsed by `$ops`, typed `$ty` for modinfo. Used by the macros below.
+/// a parameter `$name` whose value is `$value` (a [`ULong`] or [`Flags`]),
+/// parsed by `$ops` (a pointer to its `kernel_param_ops`), typed `$ty` for
+/// modinfo. Used by the macros below.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __module_param {
-    ($value:ident, $name:literal, $ops:ident, $ty:literal, $perm:expr, $desc:literal) => {
+    ($value:ident, $name:literal, $ops:expr, $ty:literal, $perm:expr, $desc:literal) => {
         const _: () = {
             #[link_section = "__param"]
             #[used(compiler)]
@@ -123,7 +266,7 @@ macro_rules! __module_param {
                     mod_: ::core::ptr::addr_of!($crate::execmem::backend::param::__this_module)
                         .cast_mut()
                         .cast(),
-                    ops: ::core::ptr::addr_of!(::kernel::bindings::$ops),
+                    ops: $ops,
                     perm: $perm,
                     level: -1,
                     flags: 0,
@@ -144,20 +287,6 @@ macro_rules! __module_param {
     };
 }
 
-/// Defines `$value: CharP`, a read-only string module parameter `$name`
-/// (set with `insmod ... $name=...`, shown in sysfs with mode 0444),
-/// default `$default` (a C string literal), description `$desc`.
-#[macro_export]
-macro_rules! module_param_charp {
-    ($value:ident, $name:literal, $default:expr, $desc:literal) => {
-        /// Module parameter (see its `.modinfo` description).
-        pub static $value: $crate::execmem::backend::param::CharP =
-            $crate::execmem::backend::param::CharP::new($default);
-        // Read-only in sysfs: `CharP::get` relies on it.
-        $crate::__module_param!($value, $name, param_ops_charp, "charp", 0o444, $desc);
-    };
-}
-
 /// Defines `$value: ULong`, an `unsigned long` module parameter `$name`
 /// with sysfs mode `$perm`, default `$default` and description `$desc`.
 #[macro_export]
@@ -166,6 +295,33 @@ macro_rules! module_param_ulong {
         /// Module parameter (see its `.modinfo` description).
         pub static $value: $crate::execmem::backend::param::ULong =
             $crate::execmem::backend::param::ULong::new($default);
-        $crate::__module_param!($value, $name, param_ops_ulong, "ulong", $perm, $desc);
+        $crate::__module_param!(
+            $value,
+            $name,
+            ::core::ptr::addr_of!(::kernel::bindings::param_ops_ulong),
+            "ulong",
+            $perm,
+            $desc
+        );
+    };
+}
+
+/// Defines `$value: Flags`, a flags module parameter `$name` over the bits
+/// `$names` names (`&[(name, bit)]`, a static), with sysfs mode `$perm`,
+/// default mask `$default` and description `$desc`.
+#[macro_export]
+macro_rules! module_param_flags {
+    ($value:ident, $name:literal, $default:expr, $names:expr, $perm:expr, $desc:literal) => {
+        /// Module parameter (see its `.modinfo` description).
+        pub static $value: $crate::execmem::backend::param::Flags =
+            $crate::execmem::backend::param::Flags::new($default, $names);
+        $crate::__module_param!(
+            $value,
+            $name,
+            $crate::execmem::backend::param::FLAGS_OPS.as_ptr(),
+            "flags",
+            $perm,
+            $desc
+        );
     };
 }

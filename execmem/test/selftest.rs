@@ -25,12 +25,13 @@ use crate::execmem::backend::kthread::Thread;
 use crate::execmem::backend::mem::{
     Area, ExecmemKind, PageInfo, Perms, Range, RangeKind, PAGE_SIZE,
 };
+use crate::execmem::backend::param::Flags;
 use crate::execmem::backend::provider::{Consumer, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::binpack::types::{Class, ExecmemType};
 use crate::execmem::debugfs::buf::Buf;
 use crate::execmem::debugfs::show::ShowFile;
-use crate::execmem::provider::{parse_serve, Provider};
+use crate::execmem::provider::{Provider, SERVE_BPF, SERVE_KPROBES, SERVE_NAMES};
 use core::fmt::{Arguments, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
@@ -289,7 +290,8 @@ fn kprobes_deferred_release(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result 
     const PAGES: usize = 300;
     /// How long the work item may take to release them all.
     const BOUND_NS: u64 = 5_000_000_000;
-    let p = Provider::new(alloc, parse_serve(b"kprobes").unwrap_or(0))?;
+    static KPROBES_ONLY: Flags = Flags::new(SERVE_KPROBES, &SERVE_NAMES);
+    let p = Provider::new(alloc, &KPROBES_ONLY)?;
     let mut addrs = KVec::with_capacity(PAGES, GFP_KERNEL)?;
     for _ in 0..PAGES {
         match p.alloc(Consumer::Kprobes, PAGE_SIZE) {
@@ -331,7 +333,8 @@ fn kprobes_deferred_release(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result 
 /// left mapped and executable, untouched, for the refill worker.
 fn bpf_free_unmaps_at_once(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
     const SIZE: usize = 3 << 20;
-    let p = Provider::new(alloc, parse_serve(b"bpf").unwrap_or(0))?;
+    static BPF_ONLY: Flags = Flags::new(SERVE_BPF, &SERVE_NAMES);
+    let p = Provider::new(alloc, &BPF_ONLY)?;
     // Nothing another free left for the worker counts below.
     alloc.flush();
     let before = alloc.mapped_bytes();
