@@ -21,7 +21,7 @@ pub use binpack::addrmap::AddrMap;
 pub use binpack::engine::{
     ClassStats, Engine, Freed, Handle, PackId, PackInfo, Placement, HYST_OPS, OVERFLOW_PAGES,
 };
-pub use binpack::refill::{on_free, Dirty, FreeAction, Ring};
+pub use binpack::refill::{chain, on_free, Dirty, FreeAction, Parked, Ring, Span, CHAIN, GAP};
 pub use binpack::storage::{Error, PackSource, Storage, Vector};
 pub use binpack::types::{arch, Class, ExecmemType, Fill, TypeInfo, MAX_ALLOC};
 pub use binpack::workload::{bpf_size, expand, Event, Module, ModuleChurn, Rng, Step, BPF_SEED};

@@ -9,7 +9,7 @@
 //! unbound high-priority workqueue. A kworker then, step by step: takes the
 //! oldest parked range off the queue under the class lock, with the ranges
 //! parked right after it whose blocks continue it in memory (up to
-//! [`CHAIN`], with at most [`GAP`] unwritten bytes between two written
+//! [`CHAIN`], with at most [`refill::GAP`] unwritten bytes between two written
 //! ones); refills them with one `text_poke_set()` with *no* lock held; and
 //! gives them back to the engine under the class lock. So no caller does
 //! more than one poke (a full queue makes the free refill its own range),
@@ -26,14 +26,12 @@
 //! worker is done with what it took off them.
 
 use super::{Allocator, Running};
-use crate::execmem::backend::mem::PAGE_SIZE;
 use crate::execmem::backend::sched::{cond_resched, now_ns};
-use crate::execmem::backend::storage::KernelStorage;
 use crate::execmem::backend::window::Window;
 use crate::execmem::backend::work::HasWork;
 use crate::execmem::binpack::{
     engine::Handle,
-    refill::{Dirty, Ring},
+    refill::{self, chain, Dirty, Span, CHAIN},
     types::Class,
 };
 use core::sync::atomic::Ordering;
@@ -45,13 +43,7 @@ use kernel::prelude::*;
 pub const QUEUE: usize = 256;
 
 /// A freed range waiting for its refill: still allocated in the engine.
-pub struct Parked {
-    pub(super) handle: Handle,
-    pub(super) win: Window<'static>,
-    pub(super) dirty: Dirty,
-    /// When it was parked (`ktime_get()` ns).
-    pub(super) since: u64,
-}
+pub type Parked = refill::Parked<Handle, Window<'static>>;
 
 /// Who refills: the worker's pokes and the callers' pokes are counted
 /// apart, so that a benchmark can show what a call itself did.
@@ -61,64 +53,18 @@ pub(super) enum By {
     Caller,
 }
 
-/// Parked ranges one poke refills together at most.
-const CHAIN: usize = 32;
-/// Bytes between two written ranges that a chain refills although nobody
-/// wrote them (the untouched rest of a parked block): at most a page per
-/// link, so that a chain costs one poke and not much more memset.
-const GAP: usize = PAGE_SIZE;
+impl Span for Window<'_> {
+    fn addr(&self) -> usize {
+        Window::addr(self)
+    }
 
-/// Takes the oldest parked range off `queue` and, after it, those parked
-/// right after it whose blocks continue it in memory (frees in address
-/// order, as a module unload or a benchmark does them): one window over
-/// all of their blocks and the part of it to refill, `(window, offset,
-/// len)`. Their handles and park times go to `done`, to be freed after the
-/// refill. `None` if nothing is parked.
-fn chain(
-    queue: &mut Ring<Parked, KernelStorage>,
-    done: &mut [Option<(Handle, u64)>; CHAIN],
-) -> Option<(Window<'static>, usize, usize)> {
-    let first = queue.pop()?;
-    let (mut lo, len) = first.dirty.range().unwrap_or((0, 0));
-    let mut hi = lo.saturating_add(len);
-    let mut win = first.win;
-    let mut slots = done.iter_mut();
-    if let Some(d) = slots.next() {
-        *d = Some((first.handle, first.since));
+    fn bytes(&self) -> usize {
+        Window::len(self)
     }
-    for d in slots {
-        let Some(next) = queue.front() else { break };
-        let Some((nlo, nlen)) = next.dirty.range() else {
-            break;
-        };
-        let touches = win.addr().checked_add(win.len()) == Some(next.win.addr());
-        let gap = win.len().saturating_sub(hi).saturating_add(nlo);
-        if !touches || gap > GAP {
-            break;
-        }
-        let Some(next) = queue.pop() else { break };
-        let base = win.len();
-        match win.join(next.win) {
-            Ok(w) => {
-                win = w;
-                hi = base.saturating_add(nlo).saturating_add(nlen);
-                *d = Some((next.handle, next.since));
-            }
-            Err((w, other)) => {
-                // Cannot happen (checked above); put it back at the end,
-                // it is refilled on its own later.
-                win = w;
-                let back = Parked { win: other, ..next };
-                // The slot it came from is free, so this cannot fail.
-                let _ = queue.push(back);
-                break;
-            }
-        }
+
+    fn join(self, next: Self) -> core::result::Result<Self, (Self, Self)> {
+        Window::join(self, next)
     }
-    if lo > hi {
-        lo = hi;
-    }
-    Some((win, lo, hi - lo))
 }
 
 // SAFETY: `refill` is a `Work<Allocator>` field at this offset, and

@@ -15,7 +15,8 @@
 //! - [`tlsf`]: size-class arithmetic of the segregated free lists.
 //! - [`engine`]: the per-class free-space engine, one concept per file
 //!   under `engine/`.
-//! - [`refill`]: what a free does with its range (refill, park, release).
+//! - [`refill`]: what a free does with its range (refill, park, release),
+//!   and which parked ranges one poke refills together.
 //! - [`workload`]: the PRNG and size distributions the benchmarks and
 //!   stress runs replay, on the host and in the kernel alike.
 

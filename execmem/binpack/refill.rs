@@ -9,8 +9,9 @@
 //! unmaps the backing. Refilling RO/RX memory is a `text_poke`, so the
 //! kernel defers it: the range is *parked* in a bounded FIFO ([`Ring`]) and
 //! a worker refills parked ranges one poke at a time, outside the class
-//! lock, then frees them. [`on_free`] is the decision; the kernel's
-//! allocator carries it out.
+//! lock, then frees them; [`chain`] picks the ranges one poke refills
+//! together. [`on_free`] is the decision; the kernel's allocator carries
+//! it out.
 
 use super::storage::{Error, Storage, Vector};
 use super::types::{arch, Class};
@@ -188,4 +189,90 @@ impl<T, S: Storage> Ring<T, S> {
         }
         self.slots.get(self.head)?.as_ref()
     }
+}
+
+/// Parked ranges one poke refills together at most.
+pub const CHAIN: usize = 32;
+
+/// Bytes between two written ranges that a chain refills although nobody
+/// wrote them (the untouched rest of a parked block): at most a page per
+/// link, so that a chain costs one poke and not much more memset.
+pub const GAP: usize = arch::PAGE_SIZE;
+
+/// The memory of a parked range as [`chain`] joins it: the kernel's
+/// window over the block, a plain span on the host.
+pub trait Span: Sized {
+    /// Address of the first byte.
+    fn addr(&self) -> usize;
+    /// Its length in bytes.
+    fn bytes(&self) -> usize;
+    /// One span over `self` and `next` if `next` starts where `self` ends
+    /// (and the embedder can join them); both back otherwise.
+    fn join(self, next: Self) -> Result<Self, (Self, Self)>;
+}
+
+/// A freed range waiting for its refill: its block, handle `H`, still
+/// allocated in the engine, its memory `W`, what was written of it, and
+/// when it was parked (ns).
+pub struct Parked<H, W> {
+    /// The block's handle, freed once refilled.
+    pub handle: H,
+    /// Its memory: nobody else reaches it until the handle is freed.
+    pub win: W,
+    /// What was written of it.
+    pub dirty: Dirty,
+    /// When it was parked.
+    pub since: u64,
+}
+
+/// Takes the oldest parked range off `queue` and, after it, those parked
+/// right after it whose blocks continue it in memory (frees in address
+/// order, as a module unload or a benchmark does them), with at most
+/// [`GAP`] unwritten bytes between two written ranges: one span over all
+/// of their blocks and the part of it to refill, `(span, offset, len)`.
+/// Their handles and park times go to `done` (at most [`CHAIN`]), to be
+/// freed after the refill. `None` if nothing is parked.
+pub fn chain<H: Copy, W: Span, S: Storage>(
+    queue: &mut Ring<Parked<H, W>, S>,
+    done: &mut [Option<(H, u64)>; CHAIN],
+) -> Option<(W, usize, usize)> {
+    let first = queue.pop()?;
+    let (lo, len) = first.dirty.range().unwrap_or((0, 0));
+    let mut hi = lo.saturating_add(len);
+    let mut win = first.win;
+    let mut slots = done.iter_mut();
+    if let Some(d) = slots.next() {
+        *d = Some((first.handle, first.since));
+    }
+    for d in slots {
+        let Some(next) = queue.front() else { break };
+        let Some((nlo, nlen)) = next.dirty.range() else {
+            break;
+        };
+        let touches = win.addr().checked_add(win.bytes()) == Some(next.win.addr());
+        let gap = win.bytes().saturating_sub(hi).saturating_add(nlo);
+        if !touches || gap > GAP {
+            break;
+        }
+        let Some(next) = queue.pop() else { break };
+        let base = win.bytes();
+        match win.join(next.win) {
+            Ok(w) => {
+                win = w;
+                hi = base.saturating_add(nlo).saturating_add(nlen);
+                *d = Some((next.handle, next.since));
+            }
+            Err((w, other)) => {
+                // Not joinable after all: put it back at the end, it is
+                // refilled on its own later.
+                win = w;
+                let back = Parked { win: other, ..next };
+                // The slot it came from is free, so this cannot fail.
+                let _ = queue.push(back);
+                break;
+            }
+        }
+    }
+    let lo = lo.min(hi);
+    Some((win, lo, hi.saturating_sub(lo)))
 }
