@@ -206,6 +206,13 @@ def lifecycle(t):
     t.check("lifecycle_rmmod_succeeds", r.returncode == 0, r.stderr.strip() or "unloaded")
     log = kmsg.since(m)
     t.check("lifecycle_unload_clean", "unloaded: 0 live allocations" in log)
+    # A bad serve= is the kernel's to refuse (the parameter's own parser).
+    m = kmsg.mark()
+    r = subprocess.run(["insmod", KO, "serve=bpf,bogus"], capture_output=True, text=True)
+    log = kmsg.since(m)
+    t.check("lifecycle_bad_serve_refused", r.returncode != 0 and
+            "`bpf,bogus' invalid for parameter `serve'" in log and not os.path.isdir(D),
+            f"insmod rc {r.returncode}: {r.stderr.strip()}; {log.strip()[-80:]}")
     r = insmod(KO)
     t.check("lifecycle_reload", r.returncode == 0 and os.path.isdir(D), r.stderr.strip())
 

@@ -9,7 +9,9 @@
 //! allocations start clean and freed code is never handed to a new owner:
 //! writable memory with a memset on the spot, RO/RX memory by the refill
 //! worker within a bounded time ([`refill`]). Only what was written is
-//! refilled, and nothing when the free unmaps the backing.
+//! refilled, and nothing when the free is known to unmap the backing (when
+//! frees race, a fill decided before another free may still be wasted on
+//! memory the last free unmaps).
 //!
 //! Locking: one mutex per permission class, held for the engine and the
 //! pack table of that class, never across a `text_poke`, a free's memset,

@@ -124,8 +124,9 @@ impl Allocator {
         }
     }
 
-    /// Refills the written part of `win` with the class's fill byte: one
-    /// `text_poke_set()`, counted for `by`.
+    /// Refills the written part of `win` with the class's fill: a memset
+    /// for writable memory, else `text_poke_set()` (in 64 KiB pieces),
+    /// counted for `by`; `refilling` while under way.
     fn refill(&self, class: Class, win: &mut Window<'_>, dirty: &Dirty, by: By) {
         let Some((off, len)) = dirty.range() else {
             return;

@@ -87,6 +87,9 @@ impl Allocator {
             poke_bytes: poke_bytes.wrapping_add(refill_bytes),
             refill_pokes,
             refill_max_ns: s.refill_max_ns.load(Ordering::Relaxed),
+            // Read under the class lock, as the rest: hardening.py's
+            // 4_refill_holds_no_lock relies on it (a memset under the lock
+            // could never be seen under way).
             running: s.running.load(Ordering::Relaxed),
             refilling: s.refilling.load(Ordering::Relaxed),
             types: st.counters.types,

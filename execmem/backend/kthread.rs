@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Kernel threads, for the test harness's stress runner (compiled with the
-//! harness only, see `execmem/test/`).
+//! Kernel threads, for the test harness's stress runner and selftest
+//! (compiled with the harness only, see `execmem/test/`).
 //!
 //! [`Thread::spawn`] runs a closure on a new kernel thread; [`Thread::join`]
 //! (or drop) stops and reaps it with `kthread_stop()`, which returns only

@@ -12,7 +12,7 @@
 //! landing pad, page-table probe and text-patching primitives), [`debugfs`] (a directory and files backed by Rust types),
 //! [`storage`] (the engine's metadata vectors), [`sched`] (the clock and
 //! `cond_resched()`), and, with the test harness only, `kthread` (kernel
-//! threads for the stress runner).
+//! threads for the stress runner and the selftest).
 
 pub mod arch;
 pub mod cfi;

@@ -43,6 +43,36 @@ impl ULong {
     }
 }
 
+/// A value the kernel sets through a `struct kernel_param`: the
+/// `kernel_param_ops` that parse and show it. [`__module_param!`] takes
+/// the ops from the value's type, so a parameter cannot pair a value with
+/// ops for another type.
+///
+/// # Safety
+///
+/// `OPS` must read and write the parameter's `arg` as `Self` (what the
+/// type's `as_arg()` returns): the kernel's `param_ops_ulong` for an
+/// `unsigned long`, [`FLAGS_OPS`] for a [`Flags`].
+pub unsafe trait ParamValue: Sync {
+    /// The operations for this type.
+    const OPS: *const bindings::kernel_param_ops;
+}
+
+// SAFETY: `ULong` is a transparent `unsigned long`; `as_arg` points to it.
+unsafe impl ParamValue for ULong {
+    const OPS: *const bindings::kernel_param_ops = core::ptr::addr_of!(bindings::param_ops_ulong);
+}
+
+// SAFETY: `FLAGS_OPS` reads `arg` as the `Flags` that `as_arg` points to.
+unsafe impl ParamValue for Flags {
+    const OPS: *const bindings::kernel_param_ops = &FLAGS_OPS;
+}
+
+/// The ops of `value`'s type, for [`__module_param!`].
+pub const fn ops_of<T: ParamValue>(_value: &T) -> *const bindings::kernel_param_ops {
+    T::OPS
+}
+
 /// The value of a flags parameter: a mask of the bits `names` gives,
 /// written as names separated by commas, or `none` for no bit.
 ///
@@ -119,7 +149,8 @@ impl Flags {
 ///
 /// # Safety
 ///
-/// `kp` is such a parameter: its `arg` is [`Flags::as_arg`] of a static.
+/// `kp` is a parameter whose ops are [`FLAGS_OPS`]: its `arg` is then
+/// [`Flags::as_arg`] of a static (the [`ParamValue`] pairing).
 unsafe fn flags_of(kp: *const bindings::kernel_param) -> &'static Flags {
     // SAFETY: the caller's contract: `arg` points to a `Flags` that lives
     // for ever (a static), which is only ever shared.
@@ -134,7 +165,8 @@ unsafe fn flags_of(kp: *const bindings::kernel_param) -> &'static Flags {
 /// `ops` is [`FLAGS_OPS`]), with `val` null or a NUL-terminated string.
 unsafe extern "C" fn flags_set(val: *const c_char, kp: *const bindings::kernel_param) -> c_int {
     if val.is_null() {
-        // `insmod execmem_rs.ko serve`: a name is needed.
+        // Defensive: parse_one() refuses a parameter given without a
+        // value unless its ops have KERNEL_PARAM_OPS_FL_NOARG.
         return EINVAL.to_errno();
     }
     // SAFETY: non-null, NUL-terminated (the caller's contract), and read
@@ -150,6 +182,10 @@ unsafe extern "C" fn flags_set(val: *const c_char, kp: *const bindings::kernel_p
         None => EINVAL.to_errno(),
     }
 }
+
+/// The longest line a flags parameter shows: every name of `serve`, the
+/// commas and the newline fit.
+const LINE: usize = 64;
 
 /// A line of at most `N` bytes, cut short if longer.
 struct Line<const N: usize> {
@@ -177,9 +213,9 @@ impl<const N: usize> core::fmt::Write for Line<N> {
 unsafe extern "C" fn flags_get(buf: *mut c_char, kp: *const bindings::kernel_param) -> c_int {
     // SAFETY: the caller's contract.
     let flags = unsafe { flags_of(kp) };
-    // Every name and a comma each fit: names are short.
-    let mut line = Line::<64> {
-        buf: [0; 64],
+    // A longer line (which `serve`'s names cannot make) is refused.
+    let mut line = Line::<LINE> {
+        buf: [0; LINE],
         len: 0,
     };
     if flags.show(flags.get(), &mut line).is_err()
@@ -188,33 +224,20 @@ unsafe extern "C" fn flags_get(buf: *mut c_char, kp: *const bindings::kernel_par
         return EINVAL.to_errno();
     }
     // SAFETY: `buf` has PAGE_SIZE bytes (the caller's contract), more than
-    // `line.len <= 64`; `line` is a local, so the two do not overlap.
+    // `line.len <= LINE`; `line` is a local, so the two do not overlap.
     unsafe { core::ptr::copy_nonoverlapping(line.buf.as_ptr(), buf.cast::<u8>(), line.len) };
-    // At most 64.
+    // At most LINE.
     line.len as c_int
 }
 
-/// The `struct kernel_param_ops` of a flags parameter.
-#[repr(transparent)]
-pub struct ParamOps(bindings::kernel_param_ops);
-
-// SAFETY: read-only; the kernel only reads it.
-unsafe impl Sync for ParamOps {}
-
-/// The operations [`module_param_flags!`] parameters use.
-pub static FLAGS_OPS: ParamOps = ParamOps(bindings::kernel_param_ops {
+/// The operations of a flags parameter (one that [`module_param_flags!`]
+/// defines).
+pub static FLAGS_OPS: bindings::kernel_param_ops = bindings::kernel_param_ops {
     flags: 0,
     set: Some(flags_set),
     get: Some(flags_get),
     free: None,
-});
-
-impl ParamOps {
-    /// For `kernel_param::ops`.
-    pub const fn as_ptr(&'static self) -> *const bindings::kernel_param_ops {
-        &self.0
-    }
-}
+};
 
 /// A `struct kernel_param` the module loader finds in `__param`.
 ///
@@ -250,13 +273,13 @@ extern "C" {
 }
 
 /// The `struct kernel_param` in `__param` and the two `.modinfo` strings of
-/// a parameter `$name` whose value is `$value` (a [`ULong`] or [`Flags`]),
-/// parsed by `$ops` (a pointer to its `kernel_param_ops`), typed `$ty` for
-/// modinfo. Used by the macros below.
+/// a parameter `$name` whose value is the static `$value` (a
+/// [`ParamValue`]: [`ULong`] or [`Flags`], whose ops parse it), typed `$ty`
+/// for modinfo. Used by the macros below.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __module_param {
-    ($value:ident, $name:literal, $ops:expr, $ty:literal, $perm:expr, $desc:literal) => {
+    ($value:ident, $name:literal, $ty:literal, $perm:expr, $desc:literal) => {
         const _: () = {
             #[link_section = "__param"]
             #[used(compiler)]
@@ -266,7 +289,7 @@ macro_rules! __module_param {
                     mod_: ::core::ptr::addr_of!($crate::execmem::backend::param::__this_module)
                         .cast_mut()
                         .cast(),
-                    ops: $ops,
+                    ops: $crate::execmem::backend::param::ops_of(&$value),
                     perm: $perm,
                     level: -1,
                     flags: 0,
@@ -295,14 +318,7 @@ macro_rules! module_param_ulong {
         /// Module parameter (see its `.modinfo` description).
         pub static $value: $crate::execmem::backend::param::ULong =
             $crate::execmem::backend::param::ULong::new($default);
-        $crate::__module_param!(
-            $value,
-            $name,
-            ::core::ptr::addr_of!(::kernel::bindings::param_ops_ulong),
-            "ulong",
-            $perm,
-            $desc
-        );
+        $crate::__module_param!($value, $name, "ulong", $perm, $desc);
     };
 }
 
@@ -315,13 +331,6 @@ macro_rules! module_param_flags {
         /// Module parameter (see its `.modinfo` description).
         pub static $value: $crate::execmem::backend::param::Flags =
             $crate::execmem::backend::param::Flags::new($default, $names);
-        $crate::__module_param!(
-            $value,
-            $name,
-            $crate::execmem::backend::param::FLAGS_OPS.as_ptr(),
-            "flags",
-            $perm,
-            $desc
-        );
+        $crate::__module_param!($value, $name, "flags", $perm, $desc);
     };
 }

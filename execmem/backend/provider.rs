@@ -30,6 +30,11 @@ pub enum Consumer {
     Kprobes,
 }
 
+impl Consumer {
+    /// Every consumer.
+    pub const ALL: [Consumer; 2] = [Consumer::Bpf, Consumer::Kprobes];
+}
+
 /// What serves the kernel's requests.
 pub trait Serve: Send + Sync {
     /// `size` bytes for `who`, read-only + executable and trap-filled: the

@@ -80,8 +80,9 @@ pub enum FreeAction {
     /// Give it straight back: it still holds the fill byte, or its backing
     /// is unmapped by this free.
     Release,
-    /// Writable memory: set the written bytes with a plain memset, then
-    /// give it back (cheap, nothing to defer).
+    /// Writable memory: set the written bytes with a plain memset (no
+    /// `text_poke`, nothing to defer, but up to `MAX_ALLOC` bytes: with no
+    /// lock held), then give it back.
     FillThenRelease,
     /// RO/RX memory: park it for the worker to refill (one `text_poke`).
     Park,
