@@ -22,7 +22,8 @@ count() { # count NAME STATUS: one pass or one failure
 
 if [ -f Cargo.toml ]; then
 	step "host: cargo test (the binpacking core, compiled from the module's own files)"
-	cargo test --release 2>&1 | tee "$log/cargo"
+	# Every test binary runs and is counted, whichever fails.
+	cargo test --release --no-fail-fast 2>&1 | tee "$log/cargo"
 	rc=${PIPESTATUS[0]}
 	p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log/cargo" | paste -sd+ | bc)
 	f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$log/cargo" | paste -sd+ | bc)

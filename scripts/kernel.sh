@@ -37,8 +37,9 @@ kkey() {
 		clang-19 --version | head -n1
 		"$BINDGEN" --version
 		grep -h -v -e '^#[^ ]' -e '^# [^C]' -e '^#$' -e '^$' "${frags[@]}"
-		# Only the diffs count: a reworded commit message changes no output.
-		[ -n "${PATCHLESS:-}" ] || sed -n '/^diff --git/,$p' "${patches[@]}"
+		# Only the diffs count: a reworded commit message changes no output
+		# (-s: each patch from its first diff to its own end).
+		[ -n "${PATCHLESS:-}" ] || sed -s -n '/^diff --git/,$p' "${patches[@]}"
 	} | sha256sum | cut -c1-16
 }
 key=$(kkey)
@@ -139,7 +140,10 @@ done < <(wanted "$dir/fragment.config")
 
 echo "kernel: compiling in $kdir (log: $dir/build.log)"
 # Not silent, so that the log says where the build is: a line every 30 s.
-make -C "$kdir" "${KMAKE_ARGS[@]}" -j"$(nproc)" all >"$dir/build.log" 2>&1 &
+# Not make's flags either: `make -s module-arm64 CLIPPY=1` would pass -s
+# and CLIPPY=1 down to the whole kernel's build through MAKEFLAGS.
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	make -C "$kdir" "${KMAKE_ARGS[@]}" -j"$(nproc)" all >"$dir/build.log" 2>&1 &
 build=$!
 while kill -0 "$build" 2>/dev/null; do
 	for _ in $(seq 30); do kill -0 "$build" 2>/dev/null || break; sleep 1; done
