@@ -74,7 +74,7 @@ def main():
         # more than the kernel's path: a class of 5-9 MB rounds up to 2 MiB
         # packs; the host replay shows the same, scripts/replay-compare.sh).
         t.check("backing_covers_requested",
-                all(int(p["execmem_rs"]) >= int(p["requested"]) and
+                phases and ratios and all(int(p["execmem_rs"]) >= int(p["requested"]) and
                     int(p["baseline"]) >= int(p["requested"]) for p in phases) and
                 all(len(r) == 2 for r in ratios),
                 "\n".join(line for line in out.splitlines() if line.startswith("phase=")))

@@ -216,7 +216,10 @@ def long_write_failures(check, start, end):
             last = (err, reply)
             break
         injected += 1
-        if (err, reply) not in ((errno.ENOMEM, "error: out of memory"), refused) and reply:
+        # An empty reply (its own memory failed) still fails the write
+        # with one of the two errnos.
+        whole = (err, reply) in ((errno.ENOMEM, "error: out of memory"), refused)
+        if not whole and (reply or err not in (errno.ENOMEM, errno.EINVAL)):
             bad.append(f"nth={n}: {errno.errorcode.get(err, err)} {reply!r}")
     s.close()
     check("9_long_write_enomem", injected > 0 and last == refused and not bad,
@@ -455,7 +458,8 @@ def main():
           str(sorted(set(write_errs))))
     check("stress_failures_surface_as_enomem", enomem > 0 and other == 0,
           f"errors.enomem {enomem}, other errors {other}")
-    check("stress_no_corruption", corrupt == 0, f"corruptions {corrupt}")
+    check("stress_no_corruption", len(reports) == 3 and corrupt == 0,
+          f"corruptions {corrupt} in {len(reports)} runs")
     # Injection must have reached ctl at all: all() of nothing is true.
     check("ctl_failures_are_enomem", ctl_errs and all(e == errno.ENOMEM for e in ctl_errs),
           f"{ctl_ok} ok, {len(ctl_errs)} failed: {sorted(set(ctl_errs))}")

@@ -25,6 +25,7 @@
 import ctypes
 import errno
 import os
+import re
 import sys
 import threading
 import time
@@ -38,6 +39,10 @@ MIB = 1 << 20
 
 def lifecycle_splits(t):
     """7: a pack of every class allocated, written, freed and released."""
+    # The counters can only move if the direct map has large pages to
+    # split (debug_pagealloc, for one, maps it all with 4 KiB pages).
+    with open("/proc/meminfo") as f:
+        large = sum(int(m) for m in re.findall(r"^DirectMap(?:2M|1G):\s+(\d+)", f.read(), re.M))
     before = splits()
     with Session() as s:
         for ty in ("text", "rodata", "data"):
@@ -54,8 +59,8 @@ def lifecycle_splits(t):
         err, reply = s.cmd("trim")
     after_release = splits()
     d = lambda x: (x[0] - before[0], x[1] - before[1])  # noqa: E731
-    t.check("7_no_split_after_free", d(after_free) == (0, 0),
-            f"level2/level3 splits {d(after_free)}")
+    t.check("7_no_split_after_free", large > 0 and d(after_free) == (0, 0),
+            f"level2/level3 splits {d(after_free)}; {large >> 10} MiB of 2M/1G direct map")
     t.check("7_no_split_after_release", err == 0 and d(after_release) == (0, 0),
             f"trim: {errno.errorcode.get(err, err)} {reply}; splits {d(after_release)}")
 
@@ -204,6 +209,7 @@ def refill_holds_no_lock(t):
 
 def refill_bounded_in_time(t):
     """11: a quiet sequence of writes and frees; each refill waits little."""
+    pokes = stats()["rx.refill_pokes"]
     with Session() as s:
         for i in range(50):
             a = s.ok("alloc text 256")
@@ -218,8 +224,12 @@ def refill_bounded_in_time(t):
     st = stats()
     t.check("11_refill_worker_drained", st["rx.pending"] == 0 and waited < 0.1,
             f"pending {st['rx.pending']} after {waited * 1000:.1f} ms")
-    t.check("11_refill_within_bound", 0 < st["rx.refill_max_ns"] <= REFILL_BOUND_NS,
-            f"longest wait {st['rx.refill_max_ns'] / 1e6:.2f} ms (bound {REFILL_BOUND_NS / 1e6:.0f} ms)")
+    # The worker refilled these frees (refill_max_ns is the longest wait
+    # since load: these and earlier ones).
+    worker = st["rx.refill_pokes"] - pokes
+    t.check("11_refill_within_bound", worker > 0 and 0 < st["rx.refill_max_ns"] <= REFILL_BOUND_NS,
+            f"{worker} refill pokes by the worker; longest wait {st['rx.refill_max_ns'] / 1e6:.2f} ms "
+            f"(bound {REFILL_BOUND_NS / 1e6:.0f} ms)")
 
 
 def selftest_leaves_nothing_parked(t):
@@ -242,7 +252,7 @@ def positional_reads(t):
     tail = os.pread(fd, 65536, 5)
     os.close(fd)
     t.check("21_pread_restarts", whole and again == whole, f"{len(whole)} then {len(again)} bytes")
-    t.check("21_lseek_and_offsets", head == whole[:5] and tail == whole[5:])
+    t.check("21_lseek_and_offsets", len(whole) > 5 and head == whole[:5] and tail == whole[5:])
     before = stats()["total.allocs"]
     fd = os.open(f"{D}/selftest", os.O_RDONLY)
     empty = os.read(fd, 0)

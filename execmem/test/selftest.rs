@@ -257,6 +257,10 @@ fn huge_area_protect(t: &mut Ktap<'_>) -> Result {
 /// would lose that check for every BPF image served. (x86-64 has no such
 /// bit: both sides are unguarded.)
 fn guarded_as_kernel_code(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
+    if !cfg!(target_arch = "aarch64") {
+        // Nothing to compare: no page is ever guarded.
+        return Ok(());
+    }
     let mut area = Area::execmem(ExecmemKind::ModuleText, 4096)?;
     area.fill(crate::execmem::binpack::types::arch::TRAP)?;
     area.protect(Perms::ReadExec)?;
@@ -270,8 +274,10 @@ fn guarded_as_kernel_code(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
         Ok(())
     })?;
     drop(held);
+    // The test VM's CPU has BTI (run_vm_arm64.sh: -cpu max), so the
+    // kernel guards its code; unguarded, the comparison would say nothing.
     t.check(
-        n > 0 && same == n,
+        kernel && n > 0 && same == n,
         format_args!("rx_packs_guarded_as_kernel_code"),
         format_args!(
             "kernel code guarded={}; {same} of {n} rx pack(s) the same",
@@ -364,22 +370,34 @@ fn flush_waits_for_the_worker(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Resul
     const SIZE: usize = 1 << 20;
     /// How long the worker may take to pick the range up.
     const BOUND_NS: u64 = 1_000_000_000;
+    /// Tries to catch the worker between taking the range and freeing it
+    /// (one in one to five did, x86-64 and arm64 under TCG).
+    const TRIES: u32 = 50;
     alloc.flush();
     let live = alloc.report(Class::Rx).engine.live;
-    let mut c = alloc.alloc_code(ExecmemType::Text, SIZE, None, Requester::User)?;
-    c.fill(0, 0x90, SIZE)?;
-    drop(c);
-    let t0 = now_ns();
-    while alloc.report(Class::Rx).pending != 0 && now_ns().saturating_sub(t0) < BOUND_NS {
-        cond_resched();
+    let (mut tries, mut caught, mut after) = (0, false, live);
+    while tries < TRIES && !caught {
+        tries += 1;
+        let mut c = alloc.alloc_code(ExecmemType::Text, SIZE, None, Requester::User)?;
+        c.fill(0, 0x90, SIZE)?;
+        drop(c);
+        let t0 = now_ns();
+        while alloc.report(Class::Rx).pending != 0 && now_ns().saturating_sub(t0) < BOUND_NS {
+            cond_resched();
+        }
+        // Off the queue and not back in the engine: the worker has it.
+        let r = alloc.report(Class::Rx);
+        caught = r.pending == 0 && r.engine.live > live;
+        alloc.flush();
+        after = alloc.report(Class::Rx).engine.live;
     }
-    alloc.flush();
-    let after = alloc.report(Class::Rx).engine.live;
     t.check(
-        after == live,
+        caught && after == live,
         format_args!("flush_waits_for_the_worker"),
         format_args!(
-            "rx live {live} before a 1 MiB text allocation, {after} after its free and a flush"
+            "rx live {live} before a 1 MiB text allocation, {after} after its free and a flush; \
+             worker {} mid-refill (try {tries} of {TRIES})",
+            if caught { "caught" } else { "never caught" }
         ),
     )?;
     Ok(())

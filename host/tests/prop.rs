@@ -206,13 +206,18 @@ impl World {
                 assert!(info.live >= 1);
             }
             assert_eq!(e.find(p.addr), Ok(p.handle));
+            // placement() gives the address's natural alignment (up to
+            // MAX_ALIGN), at least what was asked.
+            let again = e.placement(p.handle).unwrap();
             assert_eq!(
-                e.placement(p.handle),
-                Ok(Placement {
-                    align: e.placement(p.handle).unwrap().align,
+                again,
+                Placement {
+                    align: again.align,
                     ..*p
-                })
+                }
             );
+            assert!(again.align >= p.align && again.align.is_power_of_two());
+            assert_eq!(p.addr % again.align, 0);
             all.push((p.addr, p.addr + p.size));
         }
         all.sort();
