@@ -14,8 +14,8 @@ ops=${1:-200000} threads=${2:-2} seed=${3:-1}
 [ -d "$D" ] || ktap_skip_all "execmem_rs is not loaded"
 ktap_header
 
-stat() { awk -v k="$1" '$1 == k { print $2 }' "$D/stats"; }
-allocs0=$(stat total.allocs) frees0=$(stat total.frees)
+stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$D/stats"; }
+allocs0=$(stat_of total.allocs) frees0=$(stat_of total.frees)
 echo "threads=$threads ops=$ops seed=$seed types=all max_size=65536" >"$D/stress"
 ktap_check "stress_run" $? "threads=$threads ops=$ops seed=$seed"
 report=$(cat "$D/stress")
@@ -26,7 +26,7 @@ ktap_expect "stress_no_corruptions" "$(val corruptions)" 0
 # The runner's own counts, against the allocator's: every allocation it
 # reports went through the allocator and was freed there.
 a=$(val allocs) f=$(val frees)
-da=$(( $(stat total.allocs) - allocs0 )) df=$(( $(stat total.frees) - frees0 ))
+da=$(( $(stat_of total.allocs) - allocs0 )) df=$(( $(stat_of total.frees) - frees0 ))
 ktap_check "stress_allocs_equal_frees" $(( ${a:-0} > 0 && a == f && da == a && df == a ? 0 : 1 )) \
 	"runner allocs $a frees $f; stats allocs +$da frees +$df"
 errs=$(awk '$1 ~ /^errors\./ { s += $2 } END { print s + 0 }' <<<"$report")

@@ -15,7 +15,7 @@
 //! ours ([`Flags`]), as zswap's `enabled` is a switch in sysfs.
 
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use kernel::ffi::{c_char, c_int, c_void};
+use kernel::ffi::{c_char, c_int};
 use kernel::{bindings, error::code::EINVAL, str::CStr};
 
 /// The value of an `unsigned long` parameter.
@@ -36,41 +36,32 @@ impl ULong {
     pub fn get(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
-
-    /// For the `kernel_param` that the kernel writes through.
-    pub const fn as_arg(&self) -> *mut core::ffi::c_void {
-        self.0.as_ptr().cast()
-    }
 }
 
 /// A value the kernel sets through a `struct kernel_param`: the
-/// `kernel_param_ops` that parse and show it. [`__module_param!`] takes
+/// `kernel_param_ops` that parse and show it. [`KernelParam::new`] takes
 /// the ops from the value's type, so a parameter cannot pair a value with
 /// ops for another type.
 ///
 /// # Safety
 ///
-/// `OPS` must read and write the parameter's `arg` as `Self` (what the
-/// type's `as_arg()` returns): the kernel's `param_ops_ulong` for an
-/// `unsigned long`, [`FLAGS_OPS`] for a [`Flags`].
+/// `OPS` must read and write the parameter's `arg`, a pointer to a
+/// `Self`, as a `Self`: the kernel's `param_ops_ulong` for an `unsigned
+/// long`, [`FLAGS_OPS`] for a [`Flags`].
 pub unsafe trait ParamValue: Sync {
     /// The operations for this type.
     const OPS: *const bindings::kernel_param_ops;
 }
 
-// SAFETY: `ULong` is a transparent `unsigned long`; `as_arg` points to it.
+// SAFETY: `ULong` is a transparent `AtomicUsize`, laid out as a `usize`,
+// which is `unsigned long` on every Linux target.
 unsafe impl ParamValue for ULong {
     const OPS: *const bindings::kernel_param_ops = core::ptr::addr_of!(bindings::param_ops_ulong);
 }
 
-// SAFETY: `FLAGS_OPS` reads `arg` as the `Flags` that `as_arg` points to.
+// SAFETY: `FLAGS_OPS` reads `arg` as a `Flags`.
 unsafe impl ParamValue for Flags {
     const OPS: *const bindings::kernel_param_ops = &FLAGS_OPS;
-}
-
-/// The ops of `value`'s type, for [`__module_param!`].
-pub const fn ops_of<T: ParamValue>(_value: &T) -> *const bindings::kernel_param_ops {
-    T::OPS
 }
 
 /// The value of a flags parameter: a mask of the bits `names` gives,
@@ -138,19 +129,14 @@ impl Flags {
         }
         Ok(())
     }
-
-    /// For the `kernel_param` that [`FLAGS_OPS`] reaches it through.
-    pub const fn as_arg(&'static self) -> *mut c_void {
-        (self as *const Self).cast_mut().cast()
-    }
 }
 
 /// The `Flags` a parameter of [`module_param_flags!`] holds.
 ///
 /// # Safety
 ///
-/// `kp` is a parameter whose ops are [`FLAGS_OPS`]: its `arg` is then
-/// [`Flags::as_arg`] of a static (the [`ParamValue`] pairing).
+/// `kp` is a parameter whose ops are [`FLAGS_OPS`]: its `arg` then points
+/// to a static [`Flags`] ([`KernelParam`]'s invariant).
 unsafe fn flags_of(kp: *const bindings::kernel_param) -> &'static Flags {
     // SAFETY: the caller's contract: `arg` points to a `Flags` that lives
     // for ever (a static), which is only ever shared.
@@ -243,11 +229,30 @@ pub static FLAGS_OPS: bindings::kernel_param_ops = bindings::kernel_param_ops {
 ///
 /// # Invariants
 ///
-/// `name` points to a static NUL-terminated string, and `ops` to the
-/// kernel's `param_ops_*` for the type `arg` points to, with `arg` a static
-/// value of that type, or to [`FLAGS_OPS`], with `arg` a static [`Flags`].
+/// `name` points to a static NUL-terminated string, `arg` to a static
+/// [`ParamValue`] and `ops` to that type's [`ParamValue::OPS`]
+/// ([`KernelParam::new`], the only constructor).
 #[repr(transparent)]
-pub struct KernelParam(pub bindings::kernel_param);
+pub struct KernelParam(bindings::kernel_param);
+
+impl KernelParam {
+    /// Parameter `name` (NUL-terminated) of this module, holding `value`,
+    /// parsed and shown by its type's ops, with sysfs mode `perm`.
+    pub const fn new<T: ParamValue>(name: &'static str, value: &'static T, perm: u16) -> Self {
+        // INVARIANT: `ops` from `value`'s own type, `arg` pointing to it.
+        KernelParam(bindings::kernel_param {
+            name: name.as_ptr().cast(),
+            mod_: core::ptr::addr_of!(__this_module).cast_mut().cast(),
+            ops: T::OPS,
+            perm,
+            level: -1,
+            flags: 0,
+            __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 {
+                arg: core::ptr::from_ref(value).cast_mut().cast(),
+            },
+        })
+    }
+}
 
 // SAFETY: only the kernel touches the parameter, under its parameter lock;
 // Rust code never reads it (it reads the value through `ULong` or `Flags`).
@@ -284,19 +289,11 @@ macro_rules! __module_param {
             #[link_section = "__param"]
             #[used(compiler)]
             static PARAM: $crate::execmem::backend::param::KernelParam =
-                $crate::execmem::backend::param::KernelParam(::kernel::bindings::kernel_param {
-                    name: ::core::concat!($name, "\0").as_ptr().cast(),
-                    mod_: ::core::ptr::addr_of!($crate::execmem::backend::param::__this_module)
-                        .cast_mut()
-                        .cast(),
-                    ops: $crate::execmem::backend::param::ops_of(&$value),
-                    perm: $perm,
-                    level: -1,
-                    flags: 0,
-                    __bindgen_anon_1: ::kernel::bindings::kernel_param__bindgen_ty_1 {
-                        arg: $value.as_arg(),
-                    },
-                });
+                $crate::execmem::backend::param::KernelParam::new(
+                    ::core::concat!($name, "\0"),
+                    &$value,
+                    $perm,
+                );
 
             const TYPE: &str = ::core::concat!("parmtype=", $name, ":", $ty, "\0");
             const DESC: &str = ::core::concat!("parm=", $name, ":", $desc, "\0");

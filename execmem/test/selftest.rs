@@ -280,7 +280,7 @@ fn guarded_as_kernel_code(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result {
         kernel && n > 0 && same == n,
         format_args!("rx_packs_guarded_as_kernel_code"),
         format_args!(
-            "kernel code guarded={}; {same} of {n} rx pack(s) the same",
+            "kernel code guarded={} (wants a CPU with BTI); {same} of {n} rx pack(s) the same",
             u8::from(kernel)
         ),
     )
