@@ -22,9 +22,12 @@
 //! whatever the worker's queue holds. A fill costs what the
 //! stock path's costs (the same `text_poke_set()` over the same bytes:
 //! 744 ms for a 617 KB `test_bpf` image under TCG). While any such
-//! allocation is live this module holds a reference on itself (one per
-//! allocation), so `rmmod` is refused ("in use") rather than pulling memory
-//! from under the JIT. `serve` (the module parameter, written in sysfs or
+//! allocation is live the kernel holds a reference on this module (one per
+//! allocation: the hook, patch 0004, takes it for each allocation we make
+//! and drops it when our free returns), so `rmmod` is refused ("in use")
+//! rather than pulling memory from under the JIT. A kprobes page freed but
+//! not yet released by the work item pins nothing: module exit waits for
+//! the work item and releases what it has not. `serve` (the module parameter, written in sysfs or
 //! through the debugfs file) set to `none` stops new allocations at once
 //! and leaves the live ones valid until the kernel frees them. A failed
 //! allocation returns NULL, and the kernel uses its stock path.
@@ -57,7 +60,7 @@ use crate::execmem::allocator::{Allocator, Code, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::mem::PAGE_SIZE;
 use crate::execmem::backend::param::Flags;
-use crate::execmem::backend::provider::{Consumer, ModulePin, Serve};
+use crate::execmem::backend::provider::{Consumer, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::storage::KernelStorage;
 use crate::execmem::backend::work::{HasWork, Work};
@@ -107,9 +110,6 @@ struct Held {
     who: Consumer,
     /// When the kernel freed it (`ktime_get()` ns), 0 while live.
     freed_at: u64,
-    /// Keeps the module while the kernel holds the memory (and until it is
-    /// refilled and released).
-    _pin: ModulePin,
 }
 
 /// What the kernel holds, and what it gave back.
@@ -246,13 +246,12 @@ impl Provider {
             code,
             who: Consumer::Bpf,
             freed_at: 0,
-            _pin: ModulePin::take(),
         };
         let mut book = self.book.lock();
         if let Err((_, held)) = book.bpf.insert(addr, held) {
             drop(book);
-            // Refilled on this thread, as a free of the JIT's would be;
-            // unpinned with it.
+            // Refilled on this thread, as a free of the JIT's would be
+            // (the hook drops its module reference: we return NULL).
             drop(held);
             return None;
         }
@@ -273,14 +272,13 @@ impl Provider {
                 code,
                 who: Consumer::Kprobes,
                 freed_at: 0,
-                _pin: ModulePin::take(),
             },
         ));
         Some(addr)
     }
 
     /// Gives one of the kernel's allocations back: refilled and released
-    /// on this thread; then unpins the module (`held`'s pin, dropped last).
+    /// on this thread.
     fn release(&self, held: Held) {
         let c = self.counts(held.who);
         let size = held.code.common().size() as u64;

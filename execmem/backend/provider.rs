@@ -95,35 +95,6 @@ static OPS: Ops = Ops(bindings::execmem_provider {
     owner: ptr::addr_of!(super::param::__this_module).cast_mut().cast(),
 });
 
-/// One reference on this module, dropped with it: one per piece of memory
-/// the kernel holds, so `rmmod` is refused while it holds any. An owning
-/// handle, so a put never comes without its get.
-pub struct ModulePin(());
-
-impl ModulePin {
-    /// Takes a reference on this module.
-    pub fn take() -> Self {
-        // SAFETY: this module is live (we run its code, called by the
-        // kernel's hook under a reference of its own, or by a debugfs file
-        // that pins the module); __module_get() increments a reference
-        // that only this value's drop puts.
-        unsafe { bindings::__module_get(this_module()) };
-        ModulePin(())
-    }
-}
-
-impl Drop for ModulePin {
-    fn drop(&mut self) {
-        // SAFETY: puts the reference `take` took for this value (one per
-        // value, and a value is dropped once).
-        unsafe { bindings::module_put(this_module()) };
-    }
-}
-
-fn this_module() -> *mut bindings::module {
-    ptr::addr_of!(super::param::__this_module).cast_mut().cast()
-}
-
 /// The registered provider; unregistered on drop.
 ///
 /// # Invariants
