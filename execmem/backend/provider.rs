@@ -9,9 +9,10 @@
 //! and `_free()` make each call inside an SRCU read section, which
 //! `execmem_provider_unregister()` waits for; the allocation is asked only
 //! while this module can be pinned (`try_module_get()`, which fails once
-//! its exit has begun). [`Registration`] is made as the last step of module
-//! init and dropped first in module exit, so no callback is in flight once
-//! it has unregistered.
+//! its exit has begun), and each allocation we return keeps that reference
+//! until our free of it returns. [`Registration`] is made as the last step
+//! of module init and dropped first in module exit, so no callback is in
+//! flight once it has unregistered.
 
 use core::{
     ffi::c_void,
