@@ -23,8 +23,10 @@ module! {
 
 struct ExecmemRs {
     // Dropped in order: the kernel's users are told we are gone (none holds
-    // our memory: it would pin the module), the files (no new users), then
-    // our references.
+    // our memory: the hook's reference per allocation would pin the
+    // module; kprobes pages freed but not yet released may still be parked
+    // in the provider, whose drop releases them), the files (no new users),
+    // then our references.
     _served: execmem::backend::provider::Registration,
     _files: Option<execmem::debugfs::Files>,
     _provider: Arc<execmem::provider::Provider>,

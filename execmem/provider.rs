@@ -24,13 +24,15 @@
 //! 744 ms for a 617 KB `test_bpf` image under TCG). While any such
 //! allocation is live the kernel holds a reference on this module (one per
 //! allocation: the hook, patch 0004, takes it for each allocation we make
-//! and drops it when our free returns), so `rmmod` is refused ("in use")
-//! rather than pulling memory from under the JIT. A kprobes page freed but
-//! not yet released by the work item pins nothing: module exit waits for
-//! the work item and releases what it has not. `serve` (the module parameter, written in sysfs or
-//! through the debugfs file) set to `none` stops new allocations at once
-//! and leaves the live ones valid until the kernel frees them. A failed
-//! allocation returns NULL, and the kernel uses its stock path.
+//! and drops it when our free returns true), so `rmmod` is refused ("in
+//! use") rather than pulling memory from under the JIT. A kprobes page
+//! freed but not yet released by the work item pins nothing: module exit
+//! cancels a queued work item or waits for a running one (`Work`'s drop),
+//! then the book's drop releases what is left. `serve` (the module
+//! parameter, written in sysfs or through the debugfs file) set to `none`
+//! stops new allocations at once and leaves the live ones valid until the
+//! kernel frees them. A failed allocation returns NULL, and the kernel uses
+//! its stock path.
 //!
 //! Contexts: every allocation and free comes from process context, but
 //! not always a free one. BPF programs are freed from a kworker after an

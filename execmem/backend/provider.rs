@@ -41,7 +41,10 @@ pub trait Serve: Send + Sync {
     /// `size` bytes for `who`, read-only + executable and trap-filled: the
     /// address, or `None` (the kernel then uses its own path).
     fn alloc(&self, who: Consumer, size: usize) -> Option<usize>;
-    /// Frees `addr` if [`Serve::alloc`] returned it; whether it did.
+    /// Frees `addr` if [`Serve::alloc`] returned it; whether it did. The
+    /// hook drops the module reference an allocation holds when this
+    /// returns true: true exactly once per address `alloc` returned
+    /// through the hook, never for anything else.
     fn free(&self, addr: usize) -> bool;
 }
 

@@ -327,8 +327,8 @@ fn kprobes_deferred_release(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result 
             BOUND_NS / 1_000_000
         ),
     )?;
-    // (A page still in the freed tree at this drop would be released, and
-    // unpinned, with the provider.)
+    // (A page still in the freed tree at this drop would be released with
+    // the provider.)
     drop(p);
     Ok(())
 }
