@@ -336,7 +336,7 @@ impl FileOps for ServeFile {
         Buf::result(serve.show(serve.get(), out))?;
         out.push(b"\n")?;
         for who in Consumer::ALL {
-            let n = self.0.serve.name(bit(who)).unwrap_or("?");
+            let n = serve.name(bit(who)).unwrap_or("?");
             let c = self.0.counts(who);
             let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
             Buf::result(write!(

@@ -37,12 +37,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import bpf  # noqa: E402
-from execmem import D, splits, stats  # noqa: E402
-
-
-def meminfo(key):
-    with open("/proc/meminfo") as f:
-        return int(re.search(rf"^{key}:\s+(\d+)", f.read(), re.M).group(1))
+from execmem import D, meminfo, splits, stats  # noqa: E402
 
 
 def stock_ptes():

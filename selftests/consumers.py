@@ -40,7 +40,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import bpf  # noqa: E402
 import kmsg  # noqa: E402
-from execmem import D, REFILL_BOUND_NS, Ktap, keyvalues, require_module, stats, stress  # noqa: E402
+from execmem import (D, REFILL_BOUND_NS, Ktap, keyvalues, param, require_module,  # noqa: E402
+                     stats, stress)
 
 KDIR = os.environ.get("EXECMEM_RS_KDIR", "")
 KO = os.environ.get("EXECMEM_RS_KO", "")
@@ -61,8 +62,8 @@ def serve(what=None):
     return keyvalues(f"{D}/serve")
 
 
-def insmod(path):
-    return subprocess.run(["insmod", path], capture_output=True, text=True)
+def insmod(path, *args):
+    return subprocess.run(["insmod", path, *args], capture_output=True, text=True)
 
 
 def rmmod(name):
@@ -127,22 +128,18 @@ def serve_parameter(t):
     """The module parameter serve is the switch, also without debugfs:
     written in sysfs it starts and stops serving at once, reads back as
     written, shows in the debugfs file, and refuses a bad value."""
-    param = "/sys/module/execmem_rs/parameters/serve"
-
     def write(value):
         try:
-            with open(param, "w") as f:
-                f.write(value)
+            param("serve", value)
             return 0
         except OSError as e:
             return e.errno
 
     def read():
-        with open(param) as f:
-            return f.read().strip()
+        return param("serve")
 
     base, live = int(serve()["bpf.allocs"]), int(serve()["bpf.live"])
-    err = write("bpf\n")
+    err = write("bpf")
     on = bpf.load(60)
     served = int(serve()["bpf.allocs"]) - base
     shown = (read(), open(f"{D}/serve").readline().strip())
@@ -208,7 +205,7 @@ def lifecycle(t):
     t.check("lifecycle_unload_clean", "unloaded: 0 live allocations" in log)
     # A bad serve= is the kernel's to refuse (the parameter's own parser).
     m = kmsg.mark()
-    r = subprocess.run(["insmod", KO, "serve=bpf,bogus"], capture_output=True, text=True)
+    r = insmod(KO, "serve=bpf,bogus")
     log = kmsg.since(m)
     t.check("lifecycle_bad_serve_refused", r.returncode != 0 and
             "`bpf,bogus' invalid for parameter `serve'" in log and not os.path.isdir(D),

@@ -25,13 +25,12 @@
 import ctypes
 import errno
 import os
-import re
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from execmem import (ARM64, D, REFILL_BOUND_NS, TRAP, Ktap, Session, kv,  # noqa: E402
+from execmem import (ARM64, D, REFILL_BOUND_NS, TRAP, Ktap, Session, kv, meminfo,  # noqa: E402
                      require_module, ret1_without_landing_pad, ret_imm32, spin, splits, stats)
 
 MIB = 1 << 20
@@ -41,8 +40,7 @@ def lifecycle_splits(t):
     """7: a pack of every class allocated, written, freed and released."""
     # The counters can only move if the direct map has large pages to
     # split (debug_pagealloc, for one, maps it all with 4 KiB pages).
-    with open("/proc/meminfo") as f:
-        large = sum(int(m) for m in re.findall(r"^DirectMap(?:2M|1G):\s+(\d+)", f.read(), re.M))
+    large = (meminfo("DirectMap2M") or 0) + (meminfo("DirectMap1G") or 0)
     before = splits()
     with Session() as s:
         for ty in ("text", "rodata", "data"):

@@ -185,6 +185,14 @@ def vmstat(key):
     return None if v is None else int(v)
 
 
+def meminfo(key):
+    """A /proc/meminfo value in kB, or None where the kernel has none (no
+    DirectMap1G line without 1 GiB pages)."""
+    with open("/proc/meminfo") as f:
+        v = {k.rstrip(":"): rest for k, *rest in (line.split() for line in f)}.get(key)
+    return None if not v else int(v[0])
+
+
 def splits():
     return vmstat("direct_map_level2_splits"), vmstat("direct_map_level3_splits")
 
