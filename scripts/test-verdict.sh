@@ -24,6 +24,22 @@ expect "one script skipped, others pass" fail $'ok 1 a\nvm: a.py exit 0\n1..0 # 
 expect "one test skipped" fail $'ok 1 a\nok 2 b # SKIP why\nvm: t.py exit 0'
 expect "script crashed after passing" fail $'ok 1 a\nvm: t.py exit 134'
 expect "no results at all" fail $'vm: t.py exit 0'
+# suite NAME WANT(pass|fail) BODY: a bash suite on selftests/ktap.sh (one
+# command per line, as in a script file), its output and exit status
+# judged as the runner judges a guest's.
+suite() {
+	{ echo ". '$here/selftests/ktap.sh'"; tr ';' '\n' <<<"$3"; } >"$tmp/t.sh"
+	bash "$tmp/t.sh" >"$tmp/c" 2>/dev/null
+	echo "vm: t.sh exit $?" >>"$tmp/c"
+	if judge "$tmp/c"; then got=pass; else got=fail; fi
+	if [ "$got" = "$2" ]; then echo "ok - $1"; else echo "not ok - $1 (judged $got)"; failed=1; fi
+}
+suite "bash suite, every planned check reported" pass 'ktap_plan 2; ktap_ok a; ktap_check b 0; ktap_finish'
+# A missing value makes the condition a syntax error, which aborts only
+# that command: the check printed nothing (stress.sh, review of stop 23).
+suite "bash suite, a check vanished" fail \
+	'ktap_plan 2; ktap_ok a; ktap_check b $(( $(true) > 0 ? 0 : 1 )); ktap_finish'
+suite "bash suite, no result at all" fail 'ktap_finish'
 # scan NAME WANT(clean|splat) INJECTED(0|1) DMESG-TEXT
 scan() {
 	printf '%s\n' "$4" >"$tmp/d"

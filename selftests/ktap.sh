@@ -2,7 +2,10 @@
 #
 # Minimal KTAP output for the execmem_rs selftests (sourced). Results are
 # numbered as they come; ktap_finish prints the plan and exits with
-# kselftest's convention: 0 all passed, 1 any failed, 4 all skipped.
+# kselftest's convention: 0 all passed, 1 any failed, 4 none passed.
+# A suite whose checks are fixed declares how many (ktap_plan N): a check
+# that never reported (a shell error in its condition only aborts that
+# command) then fails the suite instead of vanishing from it.
 
 KSFT_PASS=0
 KSFT_FAIL=1
@@ -11,9 +14,15 @@ ktap_n=0
 ktap_pass=0
 ktap_fail=0
 ktap_skip=0
+ktap_planned=
 
 ktap_header() {
 	echo "KTAP version 1"
+}
+
+# ktap_plan N: the suite reports exactly N results.
+ktap_plan() {
+	ktap_planned=$1
 }
 
 ktap_ok() {
@@ -51,10 +60,13 @@ ktap_expect() {
 }
 
 ktap_finish() {
+	if [ -n "$ktap_planned" ] && [ "$ktap_n" != "$ktap_planned" ]; then
+		ktap_not_ok "plan_complete # $ktap_n result(s), $ktap_planned planned: a check did not report"
+	fi
 	echo "1..$ktap_n"
 	echo "# totals: pass:$ktap_pass fail:$ktap_fail skip:$ktap_skip"
 	if [ "$ktap_fail" -gt 0 ]; then exit $KSFT_FAIL; fi
-	if [ "$ktap_pass" -eq 0 ] && [ "$ktap_skip" -gt 0 ]; then exit $KSFT_SKIP; fi
+	if [ "$ktap_pass" -eq 0 ]; then exit $KSFT_SKIP; fi
 	exit $KSFT_PASS
 }
 

@@ -13,6 +13,7 @@ ops=${1:-200000} threads=${2:-2} seed=${3:-1}
 [ "$(id -u)" = 0 ] || ktap_skip_all "must be run as root"
 [ -d "$D" ] || ktap_skip_all "execmem_rs is not loaded"
 ktap_header
+ktap_plan 7
 
 stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$D/stats"; }
 allocs0=$(stat_of total.allocs) frees0=$(stat_of total.frees)
@@ -26,15 +27,17 @@ ktap_expect "stress_no_corruptions" "$(val corruptions)" 0
 # The runner's own counts, against the allocator's: every allocation it
 # reports went through the allocator and was freed there.
 a=$(val allocs) f=$(val frees)
-da=$(( $(stat_of total.allocs) - allocs0 )) df=$(( $(stat_of total.frees) - frees0 ))
+allocs1=$(stat_of total.allocs) frees1=$(stat_of total.frees)
+da=$(( ${allocs1:-0} - ${allocs0:-0} )) df=$(( ${frees1:-0} - ${frees0:-0} ))
 ktap_check "stress_allocs_equal_frees" $(( ${a:-0} > 0 && a == f && da == a && df == a ? 0 : 1 )) \
 	"runner allocs $a frees $f; stats allocs +$da frees +$df"
 errs=$(awk '$1 ~ /^errors\./ { s += $2 } END { print s + 0 }' <<<"$report")
 ktap_expect "stress_no_errors" "$errs" 0
-ktap_check "stress_exercised_exec_and_seal" $(( $(val execs) > 0 && $(val seals) > 0 ? 0 : 1 )) \
-	"execs $(val execs) seals $(val seals)"
+execs=$(val execs) seals=$(val seals)
+ktap_check "stress_exercised_exec_and_seal" $(( ${execs:-0} > 0 && ${seals:-0} > 0 ? 0 : 1 )) \
+	"execs ${execs:-none} seals ${seals:-none}"
 live=$(awk '$1 == "total.live" { print $2 }' "$D/stats")
 ktap_expect "stress_stats_back_to_zero" "$live" 0
-ms=$(( $(val elapsed_ns) / 1000000 ))
-echo "# $ops ops in $ms ms"
+ns=$(val elapsed_ns)
+echo "# $ops ops in $(( ${ns:-0} / 1000000 )) ms"
 ktap_finish
