@@ -85,7 +85,9 @@ vm-test-arm64: module-arm64
 demo: module
 	@selftests/run_vm.sh --flavour $(FLAVOUR) --demo
 
-check: deps
+# deps is check.sh's first counted step: a failed install still ends with
+# the "N passed, N failed" line.
+check:
 	@scripts/check.sh
 
 clean:

@@ -20,6 +20,23 @@ count() { # count NAME STATUS: one pass or one failure
 	else failed=$((failed + 1)); failures+=("$1"); echo "check: $1: FAILED"; fi
 }
 
+# Everything else needs what deps installs: if it cannot, say so in the
+# count and stop (scripts/test-check.sh).
+step "deps: the toolchain, kernel source, virtme-ng and QEMU (scripts/deps.sh)"
+scripts/deps.sh
+rc=$?
+count deps "$rc"
+if [ "$rc" != 0 ]; then
+	echo
+	echo "check: failed: deps (nothing else can run)"
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+
+step "host: make check's last line when deps fail"
+scripts/test-check.sh
+count "check summary when deps fail" $?
+
 if [ -f Cargo.toml ]; then
 	step "host: cargo test (the binpacking core, compiled from the module's own files)"
 	# Every test binary runs and is counted, whichever fails.
