@@ -6,8 +6,10 @@
 # offset+len, odd hex, other sessions' IDs, use after free, commands split
 # across writes, very long lines) mixed with valid commands over two
 # sessions. Every write must either succeed or fail with a documented errno
-# and an "error: " reply, and the module's live count must always equal
-# what the successful commands left alive. KTAP out.
+# and an "error: " reply; a well-formed command on an ID its session does
+# not hold (another session's, or one it freed) must fail with ENOENT; and
+# the module's live count must always equal what the successful commands
+# left alive. KTAP out.
 #
 #   ctl_fuzz.py [LINES] [SEED]      (default 10000 lines, seed 1)
 
@@ -21,7 +23,9 @@ import execmem  # noqa: E402
 from execmem import RX, Ktap, ret_imm32, require_module, stats  # noqa: E402
 
 TYPES = list(execmem.TYPES)
-ERRNOS = {errno.EINVAL, errno.ENOENT, errno.ERANGE, errno.EPERM, errno.E2BIG, errno.ENOMEM}
+# EDQUOT, ENOSPC: the session and global caps (large allocations add up).
+ERRNOS = {errno.EINVAL, errno.ENOENT, errno.ERANGE, errno.EPERM, errno.E2BIG, errno.ENOMEM,
+          errno.EDQUOT, errno.ENOSPC}
 RET_LEN = len(ret_imm32(0)) // 2    # bytes of a valid exec's function
 
 
@@ -35,6 +39,7 @@ class Session(execmem.Session):
     def __init__(self):
         super().__init__()
         self.ids = {}          # id -> (type, size)
+        self.freed = []        # IDs it freed: a session never reuses one
 
 
 def number(rng):
@@ -46,11 +51,14 @@ def number(rng):
     ])
 
 
-def line(rng, me, other, freed):
+def line(rng, me, other):
+    """The next command(s) of `me`: bytes, a list of the parts of one
+    command split across writes, or (bytes, the errno it must fail with)."""
     ids = list(me.ids) or [1]
-    pick = rng.random()
     some_id = str(rng.choice(ids))
-    other_id = str(rng.choice(list(other.ids) or [424242]))
+    # IDs count per session: one of the other's may be one of ours too.
+    foreign = [i for i in other.ids if i not in me.ids]
+    other_id = str(rng.choice(foreign or [424242]))
     kind = rng.randrange(16)
     if kind == 0:
         return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80)))
@@ -65,9 +73,11 @@ def line(rng, me, other, freed):
     if kind == 5:
         return ("fill %s %s %s %s" % (some_id, number(rng), number(rng), number(rng))).encode()
     if kind == 6:
-        return ("%s %s" % (rng.choice(["free", "info", "probe", "seal", "exec"]), other_id)).encode()
-    if kind == 7 and freed:
-        return ("%s %s 0 1" % (rng.choice(["read", "write", "fill", "exec"]), rng.choice(freed))).encode()
+        cmd = rng.choice(["free %s", "info %s", "probe %s", "seal %s", "exec %s 0"]) % other_id
+        return cmd.encode(), errno.ENOENT
+    if kind == 7 and me.freed:
+        cmd = rng.choice(["read %s 0 1", "write %s 0 90", "fill %s 0 1 204", "exec %s 0"])
+        return (cmd % rng.choice(me.freed)).encode(), errno.ENOENT
     if kind == 8:
         full = "alloc %s %s" % (rng.choice(TYPES), rng.randrange(1, 5000))
         cut = rng.randrange(1, len(full))
@@ -98,19 +108,22 @@ def main():
     rng = random.Random(seed)
     sessions = [Session(), Session()]
     base = live()
-    freed = []
     bad = []
     sent = execs = refused = 0
     while sent < n:
         me = rng.choice(sessions)
         other = sessions[1] if me is sessions[0] else sessions[0]
-        data = line(rng, me, other, freed)
+        data, must = line(rng, me, other), None
+        if isinstance(data, tuple):
+            data, must = data
         for part in (data if isinstance(data, list) else [data]):
             sent += 1
             err, reply = me.cmd(part)
             text = part.decode(errors="replace")
             refused += bool(err)
-            if err and (err not in ERRNOS or not reply.startswith("error: ")):
+            if must is not None and err != must:
+                bad.append(f"{text[:60]!r}: errno {err} reply {reply[:60]!r}, want errno {must}")
+            elif err and (err not in ERRNOS or not reply.startswith("error: ")):
                 bad.append(f"{text[:60]!r}: errno {err} reply {reply[:60]!r}")
             elif not err:
                 words = text.split()
@@ -118,7 +131,7 @@ def main():
                     me.ids[int(reply)] = (words[1], int(words[2], 16 if words[2][:2] in ('0x', '0X') else 10))
                 elif words[:1] == ["free"]:
                     me.ids.pop(int(words[1], 0), None)
-                    freed.append(words[1])
+                    me.freed.append(words[1])
         # A valid exec now and then: write a function into a code ID of this
         # session and call it; it must return what it was written to.
         code = [i for i, (ty, size) in me.ids.items() if ty in RX and size >= RET_LEN]
