@@ -34,7 +34,7 @@ struct ExecmemRs {
 }
 
 impl kernel::Module for ExecmemRs {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         let alloc = execmem::allocator::Allocator::new()?;
         // Serves what the parameter says (the kernel refused a bad value).
         let provider = execmem::provider::Provider::new(&alloc, &execmem::params::SERVE)?;
@@ -44,8 +44,10 @@ impl kernel::Module for ExecmemRs {
         // The files last, and their failure not the module's (as debugfs
         // wants): a file opened while init could still fail would outlive
         // the code its release runs (a failed init frees the module
-        // whatever its references).
-        let files = match execmem::debugfs::Files::new(module, &alloc, &provider) {
+        // whatever its references). One opened before a later file failed
+        // outlives its removal: its operations are the module's constants
+        // (backend::debugfs).
+        let files = match execmem::debugfs::Files::new(&alloc, &provider) {
             Ok(files) => {
                 pr_info!("loaded: /sys/kernel/debug/execmem_rs/\n");
                 Some(files)

@@ -323,6 +323,70 @@ def init_failures_unwind(check, start, end, stride):
     return nofiles
 
 
+FILES = ("types", "ctl", "stats", "packs", "serve", "selftest", "stress", "bench")
+
+
+class Opener(threading.Thread):
+    """Opens each debugfs file of the module as soon as it appears, and
+    holds it open until stopped."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.fds = {}
+        self.stop = False
+
+    def run(self):
+        while not self.stop and len(self.fds) < len(FILES):
+            for name in FILES:
+                if name not in self.fds:
+                    try:
+                        self.fds[name] = os.open(f"{D}/{name}", os.O_RDONLY)
+                    except OSError:
+                        pass
+
+
+def files_opened_during_failed_setup(check, start, end, points):
+    """9b: a file opened while init was still making the others, which a
+    later failure then removed (the module loads without debugfs), is
+    released after init through operations that must still be there (the
+    debugfs proxy reads them after the removal; they were freed with the
+    files: KASAN's use-after-free on the debug kernel). Loads at the points
+    where 9 loaded without debugfs, with another thread opening the files,
+    until one was caught open (30 loads at most); each is closed, then the
+    module unloads."""
+    ko = os.environ.get("EXECMEM_RS_KO", "")
+    lo, hi = module_window(start, end)
+    caught, loads, bad = [], 0, []
+    try:
+        r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+        while points and loads < 30 and not caught and not bad:
+            if r.returncode != 0:
+                bad.append(f"rmmod: {r.stderr.strip()}")
+                break
+            # Latest first: more files were made before the failure.
+            n = points[-1 - loads % len(points)]
+            loads += 1
+            opener = Opener()
+            opener.start()
+            arm_nth(n, lo, hi)
+            err = finit_module(ko)
+            nth_left()
+            opener.stop = True
+            opener.join()
+            if err:
+                bad.append(f"nth={n}: {errno.errorcode.get(err, err)}")
+            elif not os.path.isdir(D):
+                caught += [f"{name}@{n}" for name in opener.fds]
+            for fd in opener.fds.values():
+                os.close(fd)
+            r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+    finally:
+        reload(ko, bad)
+    check("9b_file_opened_during_failed_setup_released", len(caught) > 0 and not bad,
+          f"{loads} loads at {len(points)} points; open when their setup failed: {caught[:6]}"
+          + (f"; {bad[0]}" if bad else ""))
+
+
 class Alarm(Exception):
     """SIGALRM: raised from the handler, so that the interrupted write(2)
     ends with it. A handler that returns would make Python retry the write
@@ -541,7 +605,8 @@ def main():
     ctl_failures_change_nothing(check, start, end)
     long_write_failures(check, start, end)
     stress_start_failures(check, start, end, start_points)
-    init_failures_unwind(check, start, end, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    nofiles = init_failures_unwind(check, start, end, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    files_opened_during_failed_setup(check, start, end, nofiles)
 
     # After injection, the allocator works normally again.
     try:

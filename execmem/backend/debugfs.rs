@@ -19,8 +19,11 @@
 //!
 //! Lifetimes: files are created with full debugfs proxies and `owner` set
 //! to this module, so an open file pins the module, and `debugfs_remove()`
-//! waits for callbacks in flight and refuses new ones. The per-file
-//! operation tables are owned by [`File`] and live until module exit.
+//! waits for callbacks in flight and refuses new ones. The operation
+//! tables are constants, one per [`FileOps`] type, in the module's image:
+//! a file removed while open (init dropping the files it made when a later
+//! one failed) is still released through its table, which the proxy reads
+//! after `debugfs_remove()` returned.
 
 use crate::execmem::debugfs::buf::Buf;
 use core::{ffi::c_void, marker::PhantomData, ptr};
@@ -32,7 +35,6 @@ use kernel::{
     sync::{new_mutex, Arc, Mutex},
     types::ForeignOwnable,
     uaccess::UserSlice,
-    ThisModule,
 };
 
 /// Longest write(2) a file accepts; longer ones fail with `E2BIG`.
@@ -128,32 +130,26 @@ impl Dir {
 
     /// Creates file `name`, served by `T`: mode 0600 if it takes commands
     /// ([`FileOps::WRITABLE`]), else 0400.
-    pub fn file<T: FileOps>(
-        &self,
-        name: &CStr,
-        shared: Arc<T::Shared>,
-        module: &'static ThisModule,
-    ) -> Result<File<T>> {
+    pub fn file<T: FileOps>(&self, name: &CStr, shared: Arc<T::Shared>) -> Result<File<T>> {
         let mode = if T::WRITABLE { 0o600 } else { 0o400 };
-        let fops = KBox::new(Vtable::<T>::build(module), GFP_KERNEL)?;
         let data = shared.into_foreign();
         // SAFETY: `name` is NUL-terminated, the parent is live (type
-        // invariant), `data` and `fops` stay valid until `File::drop` removes
-        // the file (the full proxy then stops new calls).
+        // invariant), `data` stays valid until `File::drop` removes the file
+        // (the full proxy then stops new calls), and the operations are a
+        // constant of the module's image, which outlives every open file.
         let d = unsafe {
             bindings::debugfs_create_file(
                 name.as_char_ptr(),
                 mode,
                 self.dentry,
                 data.cast_mut(),
-                &*fops,
+                Vtable::<T>::build(),
             )
         };
         match from_err_ptr(d) {
             Ok(dentry) if !dentry.is_null() => Ok(File {
                 dentry,
                 data,
-                _fops: fops,
                 _t: PhantomData,
             }),
             r => {
@@ -179,11 +175,11 @@ impl Drop for Dir {
 /// # Invariants
 ///
 /// `dentry` is a live debugfs file whose `i_private` is `data`, a pointer
-/// from `Arc::<T::Shared>::into_foreign`, and whose operations are `_fops`.
+/// from `Arc::<T::Shared>::into_foreign`, and whose operations are
+/// `Vtable::<T>::FOPS`.
 pub struct File<T: FileOps> {
     dentry: *mut bindings::dentry,
     data: *const c_void,
-    _fops: KBox<bindings::file_operations>,
     _t: PhantomData<T>,
 }
 
@@ -229,17 +225,22 @@ fn index(pos: bindings::loff_t) -> Option<usize> {
 }
 
 impl<T: FileOps> Vtable<T> {
-    fn build(module: &'static ThisModule) -> bindings::file_operations {
-        bindings::file_operations {
-            owner: module.as_ptr(),
-            open: Some(Self::open),
-            read: Some(Self::read),
-            write: Some(Self::write),
-            release: Some(Self::release),
-            llseek: Some(bindings::default_llseek),
-            // SAFETY: all-zero is a valid `file_operations` (NULL callbacks).
-            ..unsafe { core::mem::zeroed() }
-        }
+    /// `T`'s operations: an open file pins this module.
+    const FOPS: bindings::file_operations = bindings::file_operations {
+        owner: ptr::addr_of!(super::param::__this_module).cast_mut().cast(),
+        open: Some(Self::open),
+        read: Some(Self::read),
+        write: Some(Self::write),
+        release: Some(Self::release),
+        llseek: Some(bindings::default_llseek),
+        // SAFETY: all-zero is a valid `file_operations` (NULL callbacks).
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// [`Self::FOPS`], in the module's image: valid for as long as any file
+    /// made with it can be open (open files pin the module).
+    const fn build() -> &'static bindings::file_operations {
+        &Self::FOPS
     }
 
     /// # Safety

@@ -37,7 +37,7 @@ use crate::execmem::allocator::Allocator;
 use crate::execmem::backend::debugfs::{Dir, File};
 use crate::execmem::provider::{Provider, ServeFile};
 use ctl::Session;
-use kernel::{c_str, prelude::*, sync::Arc, ThisModule};
+use kernel::{c_str, prelude::*, sync::Arc};
 use packs::PacksFile;
 use show::Show;
 use stats::StatsFile;
@@ -58,20 +58,16 @@ pub struct Files {
 
 impl Files {
     /// Creates the directory and every file.
-    pub fn new(
-        module: &'static ThisModule,
-        alloc: &Arc<Allocator>,
-        provider: &Arc<Provider>,
-    ) -> Result<Self> {
+    pub fn new(alloc: &Arc<Allocator>, provider: &Arc<Provider>) -> Result<Self> {
         let dir = Dir::new(c_str!("execmem_rs"))?;
         Ok(Files {
-            _types: dir.file(c_str!("types"), alloc.clone(), module)?,
-            _ctl: dir.file(c_str!("ctl"), alloc.clone(), module)?,
-            _stats: dir.file(c_str!("stats"), alloc.clone(), module)?,
-            _packs: dir.file(c_str!("packs"), alloc.clone(), module)?,
-            _serve: dir.file(c_str!("serve"), provider.clone(), module)?,
+            _types: dir.file(c_str!("types"), alloc.clone())?,
+            _ctl: dir.file(c_str!("ctl"), alloc.clone())?,
+            _stats: dir.file(c_str!("stats"), alloc.clone())?,
+            _packs: dir.file(c_str!("packs"), alloc.clone())?,
+            _serve: dir.file(c_str!("serve"), provider.clone())?,
             #[cfg(execmem_rs_test)]
-            _test: crate::execmem::test::Files::new(&dir, module, alloc)?,
+            _test: crate::execmem::test::Files::new(&dir, alloc)?,
             _dir: dir,
         })
     }

@@ -22,7 +22,7 @@ use crate::execmem::allocator::Allocator;
 use crate::execmem::backend::debugfs::{Dir, File};
 use crate::execmem::debugfs::show::Show;
 use bench::{Bench, BenchState};
-use kernel::{c_str, prelude::*, sync::Arc, ThisModule};
+use kernel::{c_str, prelude::*, sync::Arc};
 use selftest::SelftestFile;
 use stress::{Stress, StressState};
 
@@ -35,11 +35,11 @@ pub struct Files {
 
 impl Files {
     /// Creates `selftest`, `stress` and `bench` in `dir`.
-    pub fn new(dir: &Dir, module: &'static ThisModule, alloc: &Arc<Allocator>) -> Result<Self> {
+    pub fn new(dir: &Dir, alloc: &Arc<Allocator>) -> Result<Self> {
         Ok(Files {
-            _selftest: dir.file(c_str!("selftest"), alloc.clone(), module)?,
-            _stress: dir.file(c_str!("stress"), StressState::new(alloc)?, module)?,
-            _bench: dir.file(c_str!("bench"), BenchState::new(alloc)?, module)?,
+            _selftest: dir.file(c_str!("selftest"), alloc.clone())?,
+            _stress: dir.file(c_str!("stress"), StressState::new(alloc)?)?,
+            _bench: dir.file(c_str!("bench"), BenchState::new(alloc)?)?,
         })
     }
 }
