@@ -14,12 +14,15 @@
 //! What the kernel gets is an ordinary [`Code`] allocation kept here,
 //! keyed by its address. The kernel writes it with `text_poke` itself, so
 //! the whole block counts as written, and its free refills all of it with
-//! one `text_poke_set()` before the block goes back to the allocator, as
-//! the stock `bpf_prog_pack_free()` invalidates at once: on the freeing
-//! thread for BPF, in this provider's work item for kprobes (below), not
-//! in the refill worker: when the kernel's free returns, the image is
+//! one `text_poke_set()` before the block goes back to the allocator. For
+//! BPF that is on the freeing thread, as the stock `bpf_prog_pack_free()`
+//! invalidates at once: when the kernel's free returns, the image is
 //! trap-filled (or unmapped, if the free emptied its pack or extent),
-//! whatever the worker's queue holds. A fill costs what the
+//! whatever the refill worker's queue holds. For kprobes it is in this
+//! provider's work item (below): between the kernel's free and that item's
+//! run, the freed page keeps its old slots, read-only and executable (the
+//! stock `free_insn_page()` unmaps at once), and stays allocated here,
+//! so nothing else is placed on it. A fill costs what the
 //! stock path's costs (the same `text_poke_set()` over the same bytes:
 //! 744 ms for a 617 KB `test_bpf` image under TCG). While any such
 //! allocation is live the kernel holds a reference on this module (one per
