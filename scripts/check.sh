@@ -185,11 +185,13 @@ else
 		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12 8"
 	# test_bpf served only: the stock-vs-served comparison is the base
 	# kernel's; here every program must pass with no splat and no leak.
-	vm_step "the kernel's BPF JIT served on the debug kernel, BPF alongside stress" \
-		--flavour debug --memory 2G --timeout 1800 \
-		"selftests/consumers.py bpf-served" "selftests/consumers.py stress 300"
-	vm_step "kprobes served on the debug kernel; what the kernel keeps pins the module" \
-		--flavour debug --memory 2G --timeout 900 --no-unload \
+	# One boot for all of it (a debug boot is ~50 s): XDP and kprobes last,
+	# since what the kernel keeps of them pins the module (no unload; the
+	# lifecycle check unloaded and reloaded it after serving, and kmemleak
+	# scans at the end either way).
+	vm_step "the kernel's BPF JIT served on the debug kernel, BPF alongside stress, XDP and kprobes (which pin the module)" \
+		--flavour debug --memory 2G --timeout 1800 --no-unload \
+		"selftests/consumers.py bpf-served" "selftests/consumers.py stress 300" \
 		"selftests/consumers.py xdp" "selftests/consumers.py kprobes"
 
 	step "kasan kernel (KASAN without KASAN_VMALLOC: packs need a module shadow) and its module build"
