@@ -33,7 +33,7 @@ if [ "$rc" != 0 ]; then
 	exit 1
 fi
 
-step "host: make check's last line when deps fail"
+step "host: make check's own tallies: its last line when deps fail, cargo test crashes counted"
 scripts/test-check.sh
 count "check summary when deps fail" $?
 
@@ -42,11 +42,11 @@ if [ -f Cargo.toml ]; then
 	# Every test binary runs and is counted, whichever fails.
 	cargo test --release --no-fail-fast 2>&1 | tee "$log/cargo"
 	rc=${PIPESTATUS[0]}
-	p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log/cargo" | paste -sd+ | bc)
-	f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$log/cargo" | paste -sd+ | bc)
+	# Failed tests and test binaries that crashed, each counted and named.
+	{ read -r p f; while read -r t; do failures+=("cargo test: $t"); done; } \
+		< <(scripts/cargo-tally.sh "$log/cargo")
 	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
-	# A build failure or a crash reports no "test result" line: count it.
-	while read -r t; do failures+=("cargo test: $t"); done < <(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$log/cargo")
+	# A build failure reports no test at all: count it.
 	[ "$rc" = 0 ] || [ "${f:-0}" != 0 ] || count "cargo test" "$rc"
 fi
 

@@ -10,6 +10,17 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+bad=0
+
+# tally NAME WANT LOG-TEXT: cargo-tally.sh's output, on one line.
+tally() {
+	printf '%s\n' "$3" >"$tmp/cargo"
+	got=$("$here/scripts/cargo-tally.sh" "$tmp/cargo" | paste -sd'|')
+	if [ "$got" = "$2" ]; then echo "ok - $1"; else echo "not ok - $1: got '$got', want '$2'"; bad=1; fi
+}
+tally "cargo log, all pass" "3 0" $'     Running a (x)\ntest result: ok. 1 passed; 0 failed; 0 ignored\n   Doc-tests c\ntest result: ok. 2 passed; 0 failed; 0 ignored'
+tally "cargo log, a crash beside a failure" "4 2|t2|no result from Running b (y) (crashed or killed)" \
+	$'     Running a (x)\ntest t2 ... FAILED\ntest result: FAILED. 1 passed; 1 failed; 0 ignored\n     Running b (y)\nthread panicked\n     Running c (z)\ntest result: ok. 3 passed; 0 failed; 0 ignored'
 mkdir "$tmp/scripts"
 cp "$here/Makefile" "$tmp/"
 cp "$here/scripts/check.sh" "$here/scripts/env.sh" "$tmp/scripts/"
@@ -22,5 +33,6 @@ if [ "$rc" != 0 ] && [ "$last" = "0 passed, 1 failed" ]; then
 	echo "ok - make check with a failing deps: exit $rc, last line '$last'"
 else
 	echo "not ok - make check with a failing deps: exit $rc, last line '$last'"
-	exit 1
+	bad=1
 fi
+exit $bad
