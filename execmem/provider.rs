@@ -242,10 +242,7 @@ impl Provider {
 
     /// A JIT image (program, trampoline, dispatcher), booked by address.
     fn alloc_bpf(&self, size: usize) -> Option<usize> {
-        let mut code = self.code(ExecmemType::Bpf, size, None)?;
-        // The kernel writes all of it, with text_poke, itself; its free
-        // refills on the freeing thread.
-        code.kernel_owned();
+        let code = self.code(ExecmemType::Bpf, size, None)?;
         let addr = code.common().addr();
         let held = Held {
             code,
@@ -255,11 +252,17 @@ impl Provider {
         let mut book = self.book.lock();
         if let Err((_, held)) = book.bpf.insert(addr, held) {
             drop(book);
-            // Refilled on this thread, as a free of the JIT's would be
-            // (the hook drops its module reference: we return NULL).
+            // Never handed out, so never written: nothing to refill (the
+            // hook drops its module reference: we return NULL).
             drop(held);
             return None;
         }
+        // Booked: from here the kernel writes all of it, with text_poke,
+        // itself, and its free refills on the freeing thread. (The key was
+        // just inserted; were it not found, the kernel must not get memory
+        // whose free would not refill it: the unwritten entry then waits
+        // for the book's drop.)
+        book.bpf.get_mut(addr)?.code.kernel_owned();
         Some(addr)
     }
 

@@ -39,7 +39,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from execmem import Session, stress  # noqa: E402
+import bpf  # noqa: E402
+from execmem import Session, keyvalues, stress  # noqa: E402
 
 D = "/sys/kernel/debug/execmem_rs"
 FI = "/sys/kernel/debug"
@@ -94,7 +95,7 @@ def kmalloc_caches(on):
                 f.write("1\n" if on else "0\n")
 
 
-def inject(start, end, on, min_order=9):
+def inject(start, end, on, min_order=9, percent=None):
     kmalloc_caches(on)
     for attr, extra in (("failslab", {"ignore-gfp-wait": "N", "cache-filter": "Y"}),
                         ("fail_page_alloc", {"ignore-gfp-wait": "N", "ignore-gfp-highmem": "N",
@@ -110,7 +111,7 @@ def inject(start, end, on, min_order=9):
             setattr_(attr, "verbose", 0)
             setattr_(attr, "interval", 1)
             setattr_(attr, "times", -1)
-        setattr_(attr, "probability", (20 if attr == "failslab" else 50) if on else 0)
+        setattr_(attr, "probability", (percent or (20 if attr == "failslab" else 50)) if on else 0)
 
 
 def open_retry(path, errs):
@@ -230,13 +231,13 @@ def long_write_failures(check, start, end):
 SYS_FINIT_MODULE = {"x86_64": 313, "aarch64": 273}[os.uname().machine]
 
 
-def finit_module(path):
+def finit_module(path, params=b""):
     """Loads the module at `path` from this thread (fail-nth is per task,
     so not through insmod); 0 or the errno."""
     libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(path, os.O_RDONLY)
     try:
-        r = libc.syscall(SYS_FINIT_MODULE, fd, ctypes.c_char_p(b""), 0)
+        r = libc.syscall(SYS_FINIT_MODULE, fd, ctypes.c_char_p(params), 0)
         return 0 if r == 0 else ctypes.get_errno()
     finally:
         os.close(fd)
@@ -385,6 +386,59 @@ def files_opened_during_failed_setup(check, start, end, points):
     check("9b_file_opened_during_failed_setup_released", len(caught) > 0 and not bad,
           f"{loads} loads at {len(points)} points; open when their setup failed: {caught[:6]}"
           + (f"; {bad[0]}" if bad else ""))
+
+
+def served_bpf_failures_poke_nothing(check, start, end):
+    """20: a BPF program loaded while every allocation under execmem_rs
+    fails (failslab and fail_page_alloc at 100 %, module code on the
+    stack) into a freshly loaded module, whose provider's first book entry
+    must allocate (kmalloc, then kvmalloc's vmalloc fallback): the provider
+    returns NULL (the JIT uses its stock path, the program loads and runs),
+    and its failed call pokes nothing: the memory it gave back was never
+    handed out, so never written (a refill of it would be a
+    text_poke_set() over the whole image, on the JIT's path). A ctl
+    session's text allocation made first keeps the rx pack mapped, so that
+    a block given back is refilled or parked, not unmapped with its pack."""
+    ko = os.environ.get("EXECMEM_RS_KO", "")
+    st = lambda: keyvalues(f"{D}/serve")  # noqa: E731
+    pokes = lambda: int(keyvalues(f"{D}/stats")["rx.pokes"])  # noqa: E731
+    df = dp = 0
+    bad = []
+    try:
+        r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+        err = 0 if r.returncode else finit_module(ko, b"serve=bpf")
+        if r.returncode or err:
+            bad.append(f"reload: {r.stderr.strip() or errno.errorcode.get(err, err)}")
+        else:
+            keep = Session()
+            keep.ok("alloc text 64")
+            f0, p0 = int(st()["bpf.failures"]), pokes()
+            inject(start, end, True, min_order=0, percent=100)
+            try:
+                fd, want = bpf.load(300)
+            except OSError as e:
+                fd, err = None, e.errno
+            finally:
+                inject(start, end, False)
+            dp, df = pokes() - p0, int(st()["bpf.failures"]) - f0
+            keep.close()
+            if fd is None:
+                bad.append(f"load failed: {errno.errorcode.get(err, err)}")
+            else:
+                got = bpf.run(fd)
+                os.close(fd)
+                if got != want:
+                    bad.append(f"ran {got}, want {want}")
+            # The kernel frees a program after an RCU grace period, in a
+            # kworker: until then its image (stock here) is the kernel's.
+            time.sleep(0.2)
+            r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+            if r.returncode:
+                bad.append(f"rmmod: {r.stderr.strip()}")
+    finally:
+        reload(ko, bad)
+    check("20_served_bpf_failure_pokes_nothing", df == 1 and dp == 0 and not bad,
+          f"provider calls failed: {df}, pokes by them: {dp}" + (f"; {bad[0]}" if bad else ""))
 
 
 class Alarm(Exception):
@@ -607,6 +661,7 @@ def main():
     stress_start_failures(check, start, end, start_points)
     nofiles = init_failures_unwind(check, start, end, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     files_opened_during_failed_setup(check, start, end, nofiles)
+    served_bpf_failures_poke_nothing(check, start, end)
 
     # After injection, the allocator works normally again.
     try:
