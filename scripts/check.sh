@@ -92,6 +92,10 @@ rm -f execmem_rs.o
 make -s module
 count "module build" $?
 
+step "host: an aborted VM run (TERM, Ctrl-C) takes its VM with it"
+scripts/test-vm-abort.sh base
+count "aborted VM run leaves no VM" $?
+
 # vm_step NAME RUNNER-ARGS...: one VM run; its KTAP results count one by one,
 # the run itself (boot, load, unload, no splat, no leak) counts once more.
 vm_step() {
@@ -150,6 +154,9 @@ else
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" = 0 ] && grep -q '^warning\|^error' "$log/arm64"; then rc=1; fi
 	count "arm64 module build (clippy)" "$rc"
+	step "host: an aborted arm64 VM run (TERM, Ctrl-C) takes its QEMU with it"
+	scripts/test-vm-abort.sh arm64
+	count "aborted arm64 VM run leaves no VM" $?
 	vm_step "arm64: hardening checks, selftest (packs, linear alias, BTI stubs), ABI checks, exec policy, fuzz and stress under qemu-system-aarch64" \
 		--flavour arm64 --timeout 900 selftests/hardening.py selftests/execmem_rs.sh selftests/ctl_abi.py \
 		selftests/exec_policy.py selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"

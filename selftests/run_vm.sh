@@ -54,6 +54,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/env.sh"
 . "$here/selftests/verdict.sh"
+. "$here/selftests/lib/bounded.sh"
 
 flavour=base timeout=900 unload=1 cpus=2 memory=1G mode=tests
 # A log buffer that a run does not wrap (test_bpf alone prints ~110 KB,
@@ -185,7 +186,7 @@ echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 # boot_x86: virtme-ng, the host's root over 9p, the guest script's
 # results in the shared $out.
 boot_x86() {
-	timeout --kill-after=10 "$timeout" "$VNG" --run "$kimg" "${accel_args[@]}" --force-9p \
+	bounded "$timeout" "$out/vm.pid" "$VNG" --run "$kimg" "${accel_args[@]}" --force-9p \
 		--cpus "$cpus" --memory "$memory" --rwdir "$out" "${append[@]}" \
 		-e "bash $out/guest.sh" </dev/null 2>"$out/vng.err" | tee "$out/console"
 	return "${PIPESTATUS[0]}"
@@ -207,12 +208,14 @@ boot_arm64() {
 		--cpus "$cpus" --memory "$memory" --cwd "$PWD" "${append[@]}" "${files[@]}"
 }
 
+# Each boot in the background, waited for: an INT, TERM or HUP to this
+# runner stops its VM (selftests/lib/bounded.sh).
 start=$(date +%s)
 if [ "$arch" = arm64 ]; then
-	boot_arm64; vrc=$?
+	bounded_wait "$out/vm.pid" boot_arm64; vrc=$?
 	engine=qemu errlog=$out/qemu.err
 else
-	boot_x86; vrc=$?
+	bounded_wait "$out/vm.pid" boot_x86; vrc=$?
 	engine=vng errlog=$out/vng.err
 fi
 elapsed=$(( $(date +%s) - start ))

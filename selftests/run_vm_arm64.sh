@@ -25,6 +25,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/env.sh"
+. "$here/selftests/lib/bounded.sh"
 
 out='' kimg='' timeout=900 cpus=2 memory=1G cwd=/
 kargs=() files=()
@@ -105,13 +106,19 @@ fi
 # panicking guest ends QEMU at once instead of waiting for the timeout.
 # The console's CRs go (the verdict greps anchor at line ends); the guest's
 # output is shown from init on, without the sections.
-timeout --kill-after=10 "$timeout" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on \
-	-m "$memory" -smp "$cpus" -nographic -no-reboot \
-	-kernel "$kimg" -initrd "$out/initrd.cpio" \
-	-append "console=ttyAMA0 panic=-1 quiet ${kargs[*]}" </dev/null 2>"$out/qemu.err" |
-	sed -u 's/\r$//' | tee "$out/serial" |
-	sed -u -n '/^vm: guest up after/,$ { /^vm: ==== guest .* begin ====$/,/^vm: ==== guest .* end ====$/d; p }'
-rc=${PIPESTATUS[0]}
+boot() {
+	bounded "$timeout" "$out/vm.pid" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on \
+		-m "$memory" -smp "$cpus" -nographic -no-reboot \
+		-kernel "$kimg" -initrd "$out/initrd.cpio" \
+		-append "console=ttyAMA0 panic=-1 quiet ${kargs[*]}" </dev/null 2>"$out/qemu.err" |
+		sed -u 's/\r$//' | tee "$out/serial" |
+		sed -u -n '/^vm: guest up after/,$ { /^vm: ==== guest .* begin ====$/,/^vm: ==== guest .* end ====$/d; p }'
+	return "${PIPESTATUS[0]}"
+}
+# In the background, so that a signal to this script stops QEMU
+# (selftests/lib/bounded.sh).
+bounded_wait "$out/vm.pid" boot
+rc=$?
 
 awk -v out="$out" '
 	/^vm: ==== guest [a-z]+ begin ====$/ { sect = out "/" $4; printf "" >sect; next }
