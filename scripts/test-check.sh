@@ -21,6 +21,9 @@ tally() {
 tally "cargo log, all pass" "3 0" $'     Running a (x)\ntest result: ok. 1 passed; 0 failed; 0 ignored\n   Doc-tests c\ntest result: ok. 2 passed; 0 failed; 0 ignored'
 tally "cargo log, a crash beside a failure" "4 2|t2|no result from Running b (y) (crashed or killed)" \
 	$'     Running a (x)\ntest t2 ... FAILED\ntest result: FAILED. 1 passed; 1 failed; 0 ignored\n     Running b (y)\nthread panicked\n     Running c (z)\ntest result: ok. 3 passed; 0 failed; 0 ignored'
+# A test that failed in a binary that then crashed: no result line counts it.
+tally "cargo log, a failure then a crash in one binary" "3 2|t3|no result from Running b (y) (crashed or killed)" \
+	$'     Running b (y)\ntest t3 ... FAILED\nthread panicked\n     Running c (z)\ntest result: ok. 3 passed; 0 failed; 0 ignored'
 mkdir "$tmp/scripts"
 cp "$here/Makefile" "$tmp/"
 cp "$here/scripts/check.sh" "$here/scripts/env.sh" "$tmp/scripts/"
