@@ -24,7 +24,8 @@
 #                          and never frees it, so with serve off and the
 #                          program closed, rmmod stays refused (--no-unload)
 #   consumers.py stress N  N BPF programs loaded, run and closed while the
-#                          stress runner runs: every result right
+#                          stress runner runs: every result right; then
+#                          rmmod (nothing live, a clean exit) and insmod
 #
 # Needs $EXECMEM_RS_KDIR (the test kernel's tree, for its test modules) and
 # $EXECMEM_RS_KO (this module, to reload it).
@@ -198,11 +199,7 @@ def lifecycle(t):
             and st["rx.pending"] == 0 and rel <= bound,
             f"{pokes} pokes on the freeing threads, {st['rx.refill_pokes'] - before['rx.refill_pokes']} "
             f"by the worker, longest free-to-refill {rel / 1e6:.2f} ms (bound {bound / 1e6:.0f} ms)")
-    m = kmsg.mark()
-    r = rmmod("execmem_rs")
-    t.check("lifecycle_rmmod_succeeds", r.returncode == 0, r.stderr.strip() or "unloaded")
-    log = kmsg.since(m)
-    t.check("lifecycle_unload_clean", "unloaded: 0 live allocations" in log)
+    unload(t, "lifecycle")
     # A bad serve= is the kernel's to refuse (the parameter's own parser).
     m = kmsg.mark()
     r = insmod(KO, "serve=bpf,bogus")
@@ -212,6 +209,16 @@ def lifecycle(t):
             f"insmod rc {r.returncode}: {r.stderr.strip()}; {log.strip()[-80:]}")
     r = insmod(KO)
     t.check("lifecycle_reload", r.returncode == 0 and os.path.isdir(D), r.stderr.strip())
+
+
+def unload(t, name):
+    """rmmod once the kernel holds nothing of ours: it must succeed, and the
+    module's exit must find no live allocation."""
+    m = kmsg.mark()
+    r = rmmod("execmem_rs")
+    t.check(f"{name}_rmmod_succeeds", r.returncode == 0, r.stderr.strip() or "unloaded")
+    log = kmsg.since(m)
+    t.check(f"{name}_unload_clean", "unloaded: 0 live allocations" in log)
 
 
 def refcnt():
@@ -308,6 +315,16 @@ def stress_with_bpf(t, n):
             f"{r.get('ops')} ops, corruptions {r.get('corruptions')} {result.get('errno', '')}")
     served = stats()["bpf.kernel_allocs"] - before
     t.check("stress_bpf_served", served >= n, f"{served} kernel allocations for {n} programs")
+    # The module's exit after all of it (and after test_bpf's images, when
+    # bpf-served ran before in this boot), so that a teardown that trips
+    # over what they left shows here (KASAN, lockdep, kmemleak), not only
+    # in the lifecycle's unload, which comes before them; then it is back
+    # for what follows.
+    gone = wait_for(lambda: int(serve()["bpf.live"]) == 0)
+    t.check("stress_all_freed", gone, f"bpf.live {serve()['bpf.live']}")
+    unload(t, "stress")
+    r = insmod(KO)
+    t.check("stress_reload", r.returncode == 0 and os.path.isdir(D), r.stderr.strip())
 
 
 def main():
