@@ -290,7 +290,7 @@ def init_failures_unwind(check, start, end, stride):
     ko = os.environ.get("EXECMEM_RS_KO", "")
     if not ko or not os.path.exists(ko):
         check("9_init_failures_unwind", False, f"no module file to load: EXECMEM_RS_KO={ko!r}")
-        return
+        return []
     lo, hi = module_window(start, end)
     failures, loaded, nofiles, bad, last = 0, 0, [], [], None
     try:
@@ -356,6 +356,10 @@ def files_opened_during_failed_setup(check, start, end, points):
     until one was caught open (30 loads at most); each is closed, then the
     module unloads."""
     ko = os.environ.get("EXECMEM_RS_KO", "")
+    if not ko or not os.path.exists(ko):
+        check("9b_file_opened_during_failed_setup_released", False,
+              f"no module file to load: EXECMEM_RS_KO={ko!r}")
+        return
     lo, hi = module_window(start, end)
     caught, loads, bad = [], 0, []
     try:
@@ -400,6 +404,9 @@ def served_bpf_failures_poke_nothing(check, start, end):
     session's text allocation made first keeps the rx pack mapped, so that
     a block given back is refilled or parked, not unmapped with its pack."""
     ko = os.environ.get("EXECMEM_RS_KO", "")
+    if not ko or not os.path.exists(ko):
+        check("20_served_bpf_failure_pokes_nothing", False, f"no module file to load: EXECMEM_RS_KO={ko!r}")
+        return
     st = lambda: keyvalues(f"{D}/serve")  # noqa: E731
     pokes = lambda: int(keyvalues(f"{D}/stats")["rx.pokes"])  # noqa: E731
     df = dp = 0
@@ -412,6 +419,9 @@ def served_bpf_failures_poke_nothing(check, start, end):
         else:
             keep = Session()
             keep.ok("alloc text 64")
+            # Where the module's code is now: a reload may place it
+            # elsewhere than the first load the caller's range is from.
+            start, end = text_range()
             f0, p0 = int(st()["bpf.failures"]), pokes()
             inject(start, end, True, min_order=0, percent=100)
             try:
