@@ -37,6 +37,10 @@ step "host: make check's own tallies: its last line when deps fail, cargo test c
 scripts/test-check.sh
 count "check summary when deps fail" $?
 
+step "host: the test kernels' cache key follows every make argument they are built with"
+scripts/test-kernel-key.sh
+count "kernel cache key" $?
+
 if [ -f Cargo.toml ]; then
 	step "host: cargo test (the binpacking core, compiled from the module's own files)"
 	# Every test binary runs and is counted, whichever fails.

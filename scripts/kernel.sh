@@ -11,7 +11,9 @@
 # debug flavour, kernel/kasan.config for the kasan one, kernel/arm64.config
 # and kernel/patches/series.arm64 for the arm64 kernel; a later fragment's
 # line for an option overrides an earlier one). It is cached outside the repository under a key made of
-# everything that changes its output; a changed key builds a new tree.
+# everything that changes its output (the source, the toolchain and make
+# arguments, the config fragments, the patches); a changed key builds a
+# new tree.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/env.sh"
@@ -29,13 +31,38 @@ while read -r p; do [ -n "$p" ] && patches+=("$here/kernel/patches/$p"); done < 
 
 # Bump when the build recipe below changes its output.
 RECIPE=1
+# toolchain: what the make arguments the kernels are built with
+# (KMAKE_ARGS) choose: the versions of the compilers and bindgen they name,
+# and any other argument as it is (scripts/test-kernel-key.sh).
+toolchain() {
+	local a llvm='' rustc='' hostrustc='' bindgen='' other=()
+	for a in "${KMAKE_ARGS[@]}"; do
+		case "$a" in
+		LLVM=*) llvm=${a#LLVM=} ;;
+		RUSTC=*) rustc=${a#RUSTC=} ;;
+		HOSTRUSTC=*) hostrustc=${a#HOSTRUSTC=} ;;
+		BINDGEN=*) bindgen=${a#BINDGEN=} ;;
+		# Not in the kernel's build output (clippy runs only with
+		# CLIPPY=1, on the module), or the flavour's (ARCH).
+		CLIPPY_DRIVER=*|RUSTFMT=*|ARCH=*) ;;
+		*) other+=("$a") ;;
+		esac
+	done
+	"$rustc" --version
+	case "$llvm" in
+	1) clang --version ;;
+	*/) "${llvm}clang" --version ;;
+	*) "clang$llvm" --version ;;
+	esac 2>/dev/null | sed -n 1p || echo "clang of LLVM=$llvm: none"
+	"$bindgen" --version
+	[ "$hostrustc" = "$rustc" ] || echo "host rustc: $("$hostrustc" --version)"
+	[ "${#other[@]}" = 0 ] || echo "make ${other[*]}"
+}
 kkey() {
 	{
 		echo "recipe $RECIPE flavour $flavour"
 		dpkg-query -W -f='${Version}\n' linux-source-6.12
-		/usr/bin/rustc --version
-		clang-19 --version | head -n1
-		"$BINDGEN" --version
+		toolchain
 		grep -h -v -e '^#[^ ]' -e '^# [^C]' -e '^#$' -e '^$' "${frags[@]}"
 		# Only the diffs count: a reworded commit message changes no output
 		# (-s: each patch from its first diff to its own end).
