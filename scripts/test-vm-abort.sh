@@ -24,9 +24,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-# Each background job in a process group of its own, as a shell's
-# foreground job is: a group signal then reaches the runner and not us.
-set -m
 
 # running PID: PID runs (a zombie does not).
 running() {
@@ -39,9 +36,17 @@ running() {
 # SIGNAL to the runner (to its process group if GROUP is 1).
 abort_case() {
 	local name=$1 sig=$2 group=$3 pid i
-	TMPDIR=$tmp "$here/selftests/run_vm.sh" --flavour "$flavour" --timeout 600 -- sleep 600 \
+	# With the signals' default handling, as a shell started from a
+	# terminal has it: one started in the background (nohup, a CI job)
+	# passes INT ignored on, and an ignored signal cannot be trapped.
+	# In a process group of its own (job control, on only to start it), as
+	# a shell's foreground job is: a group signal reaches the runner, not us.
+	set -m
+	TMPDIR=$tmp env --default-signal=INT,TERM,HUP \
+		"$here/selftests/run_vm.sh" --flavour "$flavour" --timeout 600 -- sleep 600 \
 		>"$tmp/$name.log" 2>&1 &
 	pid=$!
+	set +m
 	for ((i = 0; i < 120; i++)); do
 		pgrep -f "qemu-system.*$tmp/execmem_rs-vm" >/dev/null && break
 		sleep 0.5
