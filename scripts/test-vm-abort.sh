@@ -5,14 +5,16 @@
 #
 #   scripts/test-vm-abort.sh [base|arm64]
 #
-# Starts selftests/run_vm.sh on a guest that would run for ten minutes,
-# waits for its QEMU, then aborts the runner twice: a TERM to the runner
-# alone (what a parent that stops it sends) and an INT to its whole
-# process group (a Ctrl-C of `make check`). Each time the runner must
-# end, and with it every process of the run (QEMU, virtme-ng), within
-# 30 s. The run's processes are found by the scratch directory the
-# runner is given as TMPDIR, which their command lines name. Needs the
-# flavour's kernel and module (make module, make module-arm64).
+# Starts selftests/run_vm.sh on a guest that would run for ten minutes
+# and aborts the runner: a TERM to the runner alone (what a parent that
+# stops it sends) and an INT to its whole process group (a Ctrl-C of
+# `make check`) once QEMU runs, and a TERM as soon as the guest script is
+# written, before any VM (arm64: while the initramfs is packed). Each time
+# the runner must end by that signal within 30 s, and with it every
+# process of the run (QEMU, virtme-ng). The run's processes are found by
+# the scratch directory the runner is given as TMPDIR (one per case),
+# which their command lines name. Needs the flavour's kernel and module
+# (make module, make module-arm64).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 flavour=${1:-base}
@@ -32,51 +34,62 @@ running() {
 	[ -n "$st" ] && [ "${st#Z}" = "$st" ]
 }
 
-# abort_case NAME SIGNAL GROUP: start a run, wait for its QEMU, send
-# SIGNAL to the runner (to its process group if GROUP is 1).
+# abort_case NAME SIGNAL GROUP WHEN: start a run, wait for WHEN (up: its
+# QEMU runs; early: its guest script is written, before any VM), send
+# SIGNAL to the runner (to its process group if GROUP is 1). The runner
+# must end within 30 s, by that signal (so that a calling shell stops
+# too), and nothing of its run may be left when it has ended.
 abort_case() {
-	local name=$1 sig=$2 group=$3 pid i
+	local name=$1 sig=$2 group=$3 when=$4 dir pid i rc want runner procs
+	dir=$(mktemp -d "$tmp/case.XXXXXX")
+	# In a process group of its own (job control, on only to start it), as
+	# a shell's foreground job is: a group signal reaches the runner, not us.
 	# With the signals' default handling, as a shell started from a
 	# terminal has it: one started in the background (nohup, a CI job)
 	# passes INT ignored on, and an ignored signal cannot be trapped.
-	# In a process group of its own (job control, on only to start it), as
-	# a shell's foreground job is: a group signal reaches the runner, not us.
 	set -m
-	TMPDIR=$tmp env --default-signal=INT,TERM,HUP \
+	TMPDIR=$dir env --default-signal=INT,TERM,HUP \
 		"$here/selftests/run_vm.sh" --flavour "$flavour" --timeout 600 -- sleep 600 \
-		>"$tmp/$name.log" 2>&1 &
+		>"$dir/log" 2>&1 &
 	pid=$!
 	set +m
-	for ((i = 0; i < 120; i++)); do
-		pgrep -f "qemu-system.*$tmp/execmem_rs-vm" >/dev/null && break
-		sleep 0.5
+	for ((i = 0; i < 1200; i++)); do
+		if [ "$when" = up ]; then
+			pgrep -f "qemu-system.*$dir/execmem_rs-vm" >/dev/null && break
+		else
+			compgen -G "$dir/execmem_rs-vm.*/body.sh" >/dev/null && break
+		fi
+		sleep 0.05
 	done
-	if ! pgrep -f "qemu-system.*$tmp/execmem_rs-vm" >/dev/null; then
-		echo "not ok - $name: no QEMU came up within 60 s"; tail -n 5 "$tmp/$name.log"
-		bad=1; kill -KILL -- "-$pid" 2>/dev/null; return
+	if [ "$i" = 1200 ]; then
+		echo "not ok - $name: the run never reached '$when' within 60 s"; tail -n 5 "$dir/log"
+		bad=1; kill -KILL -- "-$pid" 2>/dev/null; pkill -KILL -f "$dir"; wait "$pid" 2>/dev/null; return
 	fi
-	sleep 2
+	[ "$when" != up ] || sleep 2
 	if [ "$group" = 1 ]; then kill "-$sig" -- "-$pid"; else kill "-$sig" "$pid"; fi
-	local runner procs
-	for ((i = 0; i < 60; i++)); do
-		runner=$(running "$pid" && echo alive)
-		# QEMU's and virtme-ng's command lines name the runner's directory.
-		procs=$(pgrep -af "$tmp/execmem_rs-vm" | cut -c1-60 | paste -sd'|')
-		[ -n "$runner$procs" ] || break
-		sleep 0.5
+	for ((i = 0; i < 300; i++)); do
+		running "$pid" || break
+		sleep 0.1
 	done
-	if [ -z "$runner$procs" ]; then
-		echo "ok - $name: the runner and its VM ended"
+	# QEMU's and virtme-ng's command lines name the runner's directory.
+	procs=$(pgrep -af "$dir/execmem_rs-vm" | cut -c1-60 | paste -sd'|')
+	runner=$(running "$pid" && echo alive)
+	[ -z "$runner" ] || kill -KILL -- "-$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	want=$((128 + $(kill -l "$sig")))
+	if [ -z "$runner$procs" ] && [ "$rc" = "$want" ]; then
+		echo "ok - $name: the runner ended by SIG$sig, and its VM with it"
 	else
-		echo "not ok - $name: 30 s later, runner ${runner:-gone}, the run's processes: ${procs:-none}"
+		echo "not ok - $name: ${runner:+runner still running 30 s later, }runner status $rc" \
+			"(want $want), the run's processes when it ended: ${procs:-none}"
 		bad=1
 	fi
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	pkill -KILL -f "$tmp" 2>/dev/null
+	pkill -KILL -f "$dir" 2>/dev/null
 	sleep 1
 }
 
-abort_case "TERM to the runner ($flavour)" TERM 0
-abort_case "Ctrl-C: INT to the runner's process group ($flavour)" INT 1
+abort_case "TERM to the runner ($flavour)" TERM 0 up
+abort_case "Ctrl-C: INT to the runner's process group ($flavour)" INT 1 up
+abort_case "TERM to the runner before its VM starts ($flavour)" TERM 0 early
 exit $bad

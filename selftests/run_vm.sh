@@ -114,8 +114,12 @@ elif [ "${EXECMEM_RS_ACCEL:-}" = tcg ]; then
 	accel="tcg (EXECMEM_RS_ACCEL=tcg)"
 elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 	if [ ! -f "$probe" ]; then
-		if timeout --kill-after=5 20 "$VNG" --run "$kimg" --force-9p --memory 512M \
-			-e true </dev/null >/dev/null 2>&1; then
+		# Bounded, and stopped by a Ctrl-C, as the VM run itself.
+		kvm_probe() {
+			bounded 20 "$out/vm.pid" "$VNG" --run "$kimg" --force-9p --memory 512M \
+				-e true </dev/null >/dev/null 2>&1
+		}
+		if bounded_wait "$out/vm.pid" kvm_probe; then
 			echo kvm >"$probe"
 		else
 			echo tcg >"$probe"
