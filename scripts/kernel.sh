@@ -48,14 +48,17 @@ toolchain() {
 		*) other+=("$a") ;;
 		esac
 	done
-	"$rustc" --version
+	# make's own defaults where an argument is not given.
+	rustc=${rustc:-rustc} hostrustc=${hostrustc:-rustc} bindgen=${bindgen:-bindgen}
+	"$rustc" --version || echo "rustc $rustc: none"
 	case "$llvm" in
+	'') "${CC:-gcc}" --version ;;
 	1) clang --version ;;
 	*/) "${llvm}clang" --version ;;
 	*) "clang$llvm" --version ;;
-	esac 2>/dev/null | sed -n 1p || echo "clang of LLVM=$llvm: none"
-	"$bindgen" --version
-	[ "$hostrustc" = "$rustc" ] || echo "host rustc: $("$hostrustc" --version)"
+	esac 2>/dev/null | sed -n 1p || echo "compiler of LLVM=$llvm: none"
+	"$bindgen" --version || echo "bindgen $bindgen: none"
+	[ "$hostrustc" = "$rustc" ] || echo "host rustc: $("$hostrustc" --version || echo none)"
 	[ "${#other[@]}" = 0 ] || echo "make ${other[*]}"
 }
 kkey() {

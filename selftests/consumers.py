@@ -322,6 +322,10 @@ def stress_with_bpf(t, n):
     # for what follows.
     gone = wait_for(lambda: int(serve()["bpf.live"]) == 0)
     t.check("stress_all_freed", gone, f"bpf.live {serve()['bpf.live']}")
+    if not KO or not os.path.exists(KO):
+        # Unloaded, it could not come back for what follows in this boot.
+        t.check("stress_reload", False, f"no module file to reload: EXECMEM_RS_KO={KO!r}")
+        return
     unload(t, "stress")
     r = insmod(KO)
     t.check("stress_reload", r.returncode == 0 and os.path.isdir(D), r.stderr.strip())
