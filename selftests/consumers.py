@@ -41,8 +41,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import bpf  # noqa: E402
 import kmsg  # noqa: E402
-from execmem import (D, REFILL_BOUND_NS, Ktap, keyvalues, param, require_module,  # noqa: E402
-                     stats, stress)
+from execmem import (D, REFILL_BOUND_NS, Ktap, keyvalues, module_file, param,  # noqa: E402
+                     require_module, stats, stress)
 
 KDIR = os.environ.get("EXECMEM_RS_KDIR", "")
 KO = os.environ.get("EXECMEM_RS_KO", "")
@@ -322,9 +322,10 @@ def stress_with_bpf(t, n):
     # for what follows.
     gone = wait_for(lambda: int(serve()["bpf.live"]) == 0)
     t.check("stress_all_freed", gone, f"bpf.live {serve()['bpf.live']}")
-    if not KO or not os.path.exists(KO):
+    ko, why = module_file()
+    if not ko:
         # Unloaded, it could not come back for what follows in this boot.
-        t.check("stress_reload", False, f"no module file to reload: EXECMEM_RS_KO={KO!r}")
+        t.check("stress_reload", False, why)
         return
     unload(t, "stress")
     r = insmod(KO)

@@ -40,7 +40,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import bpf  # noqa: E402
-from execmem import Session, keyvalues, stress  # noqa: E402
+from execmem import Session, keyvalues, module_file, stress  # noqa: E402
 
 D = "/sys/kernel/debug/execmem_rs"
 FI = "/sys/kernel/debug"
@@ -267,6 +267,13 @@ def module_loaded():
     return os.path.isdir("/sys/module/execmem_rs")
 
 
+def unload(bad):
+    """rmmod; a failure goes to `bad`."""
+    r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+    if r.returncode:
+        bad.append(f"rmmod: {r.stderr.strip()}")
+
+
 def reload(ko, bad):
     """Disarms fail-nth and loads the module if it is not loaded (the
     later checks and the VM runner's unload expect it); a failure goes to
@@ -287,9 +294,9 @@ def init_failures_unwind(check, start, end, stride):
     loads whole. Each load is unloaded before the next; whatever happens,
     the module is loaded again at the end (the later checks and the VM
     runner's unload expect it)."""
-    ko = os.environ.get("EXECMEM_RS_KO", "")
-    if not ko or not os.path.exists(ko):
-        check("9_init_failures_unwind", False, f"no module file to load: EXECMEM_RS_KO={ko!r}")
+    ko, why = module_file()
+    if not ko:
+        check("9_init_failures_unwind", False, why)
         return []
     lo, hi = module_window(start, end)
     failures, loaded, nofiles, bad, last = 0, 0, [], [], None
@@ -357,10 +364,9 @@ def files_opened_during_failed_setup(check, start, end, points, stride):
     loads at most); each is closed, then the module unloads. A skipped
     point may fail the load elsewhere (ENOMEM) or come after the files:
     it is then passed over."""
-    ko = os.environ.get("EXECMEM_RS_KO", "")
-    if not ko or not os.path.exists(ko):
-        check("9b_file_opened_during_failed_setup_released", False,
-              f"no module file to load: EXECMEM_RS_KO={ko!r}")
+    ko, why = module_file()
+    if not ko:
+        check("9b_file_opened_during_failed_setup_released", False, why)
         return
     lo, hi = module_window(start, end)
     # Latest first: more files were made before the failure, so the window
@@ -369,11 +375,8 @@ def files_opened_during_failed_setup(check, start, end, points, stride):
     tries = sorted({p + k for p in points for k in range(max(stride, 1))}, reverse=True)
     caught, loads, passed, bad = [], 0, 0, []
     try:
-        r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+        unload(bad)
         while tries and loads < 30 and not caught and not bad:
-            if r.returncode != 0:
-                bad.append(f"rmmod: {r.stderr.strip()}")
-                break
             n = tries[loads % len(tries)]
             loads += 1
             opener = Opener()
@@ -385,7 +388,6 @@ def files_opened_during_failed_setup(check, start, end, points, stride):
             opener.join()
             if err == errno.ENOMEM and n not in points and not module_loaded():
                 passed += 1
-                r = subprocess.CompletedProcess([], 0)
             elif err:
                 bad.append(f"nth={n}: {errno.errorcode.get(err, err)}")
             elif not os.path.isdir(D):
@@ -393,7 +395,7 @@ def files_opened_during_failed_setup(check, start, end, points, stride):
             for fd in opener.fds.values():
                 os.close(fd)
             if not err:
-                r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
+                unload(bad)
     finally:
         reload(ko, bad)
     check("9b_file_opened_during_failed_setup_released", len(caught) > 0 and not bad,
@@ -412,9 +414,9 @@ def served_bpf_failures_poke_nothing(check, start, end):
     text_poke_set() over the whole image, on the JIT's path). A ctl
     session's text allocation made first keeps the rx pack mapped, so that
     a block given back is refilled or parked, not unmapped with its pack."""
-    ko = os.environ.get("EXECMEM_RS_KO", "")
-    if not ko or not os.path.exists(ko):
-        check("20_served_bpf_failure_pokes_nothing", False, f"no module file to load: EXECMEM_RS_KO={ko!r}")
+    ko, why = module_file()
+    if not ko:
+        check("20_served_bpf_failure_pokes_nothing", False, why)
         return
     st = lambda: keyvalues(f"{D}/serve")  # noqa: E731
     pokes = lambda: int(keyvalues(f"{D}/stats")["rx.pokes"])  # noqa: E731

@@ -95,6 +95,15 @@ def skip_all(why):
     sys.exit(KSFT_SKIP)
 
 
+def module_file():
+    """($EXECMEM_RS_KO, None) if that module file exists, else (None, why):
+    the tests that unload the module need it to load it again."""
+    ko = os.environ.get("EXECMEM_RS_KO", "")
+    if ko and os.path.exists(ko):
+        return ko, None
+    return None, f"no module file to load: EXECMEM_RS_KO={ko!r}"
+
+
 def require_module():
     if os.geteuid() != 0:
         skip_all("must be run as root")
