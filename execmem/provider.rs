@@ -2,7 +2,7 @@
 
 //! The kernel's own users of executable memory, served by execmem_rs.
 //!
-//! With the test kernel's patch 0004, the callers that write their
+//! With the test kernel's patches 0004-0006, the callers that write their
 //! executable memory only with `text_poke*()` ask a registered provider
 //! first: the BPF JIT (`bpf_prog_pack_alloc()`, for programs, trampolines
 //! and the dispatcher: type `bpf`) and x86 kprobes (`alloc_insn_page()`,
