@@ -227,7 +227,7 @@ impl Serve for Provider {
         drop(dup);
         // Released (and refilled) by the work item, not here: the caller
         // holds text_mutex (module doc).
-        self.release.queue(self.alloc.queue());
+        Work::queue(self, self.alloc.queue());
         true
     }
 }

@@ -268,7 +268,7 @@ impl Allocator {
 
     /// Runs the refill worker soon (unless it is queued already).
     fn kick(&self) {
-        self.refill.queue(&self.wq);
+        Work::queue(self, &self.wq);
     }
 
     pub(crate) fn stats(&self, c: Class) -> &ClassStats {

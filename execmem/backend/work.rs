@@ -146,16 +146,26 @@ impl<T: HasWork> Work<T> {
         owner.run();
     }
 
-    /// Queues the work on `q` unless it is queued already; returns whether
-    /// it was queued by this call.
-    pub fn queue(&self, q: &Queue) -> bool {
-        // SAFETY: `work` is initialised (type invariant) and `q` is a live
-        // workqueue (its type invariant).
+    /// Queues `owner`'s work on `q` unless it is queued already; returns
+    /// whether it was queued by this call.
+    ///
+    /// It takes the owner, not a `&Work`: the work item is found at
+    /// `T::OFFSET` in a `T`, so only a `Work` embedded in a `T` can be
+    /// queued. (A `Work<T>` made by [`Work::new`] but placed anywhere else
+    /// would have [`Work::func`] compute its owner from a wrong address.)
+    pub fn queue(owner: &T, q: &Queue) -> bool {
+        let owner: *const T = owner;
+        // SAFETY: `HasWork` guarantees a `Work<T>` at `T::OFFSET` in every
+        // `T`, so the result points into `*owner`, which `&T` keeps alive.
+        let this = unsafe { &*owner.cast::<u8>().add(T::OFFSET).cast::<Self>() };
+        // SAFETY: `work` is initialised (type invariant) and embedded in a
+        // pinned `T` (`HasWork`), and `q` is a live workqueue (its type
+        // invariant).
         unsafe {
             bindings::queue_work_on(
                 bindings::wq_misc_consts_WORK_CPU_UNBOUND as i32,
                 q.wq.as_ptr(),
-                self.work.get(),
+                this.work.get(),
             )
         }
     }
