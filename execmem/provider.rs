@@ -69,7 +69,10 @@ use crate::execmem::backend::provider::{Consumer, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::backend::storage::KernelStorage;
 use crate::execmem::backend::work::{HasWork, Work};
-use crate::execmem::binpack::{addrmap::AddrMap, types::ExecmemType};
+use crate::execmem::binpack::{
+    addrmap::AddrMap,
+    types::{arch, ExecmemType},
+};
 use crate::execmem::debugfs::buf::Buf;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -180,7 +183,17 @@ impl Provider {
     }
 }
 
-impl Serve for Provider {
+// Every placement is aligned to at least a granule: BPF's 64-byte chunk.
+const _: () = assert!(arch::GRANULE % 64 == 0);
+
+// SAFETY: `alloc` returns the address of a `Code` allocation of an rx
+// class (read-only, executable, trap-filled while unwritten: the
+// allocator's invariant), of at least `size` bytes, aligned to a granule
+// (64 bytes, asserted above) or, for kprobes, to a page, and kept in the
+// book so that nothing else is placed on it until it is released. `free`
+// returns true only when it removed the address from the book, where only
+// `alloc` put it, once: a second free of it finds nothing.
+unsafe impl Serve for Provider {
     fn alloc(&self, who: Consumer, size: usize) -> Option<usize> {
         if self.serve.get() & bit(who) == 0 {
             return None;

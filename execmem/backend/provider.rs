@@ -37,14 +37,28 @@ impl Consumer {
 }
 
 /// What serves the kernel's requests.
-pub trait Serve: Send + Sync {
+///
+/// # Safety
+///
+/// The kernel trusts what an implementation returns, so each method must
+/// keep these promises for every call, whatever the caller passes:
+///
+/// - [`Serve::alloc`] returns `None` or the address of `size` bytes that
+///   nothing else uses until [`Serve::free`] of that address returned
+///   true: mapped read-only and executable, filled with trapping
+///   instructions, aligned to 64 bytes (`BPF_PROG_CHUNK_SIZE`:
+///   `bpf_jit_free()` finds a program's header from its address) and to a
+///   page for [`Consumer::Kprobes`]. The kernel writes it with
+///   `text_poke*()` and runs it.
+/// - [`Serve::free`] returns true exactly once per address `alloc`
+///   returned, and false for anything else: the hook drops the module
+///   reference an allocation holds when it returns true, and gives the
+///   address to the stock free path when it returns false.
+pub unsafe trait Serve: Send + Sync {
     /// `size` bytes for `who`, read-only + executable and trap-filled: the
     /// address, or `None` (the kernel then uses its own path).
     fn alloc(&self, who: Consumer, size: usize) -> Option<usize>;
-    /// Frees `addr` if [`Serve::alloc`] returned it; whether it did. The
-    /// hook drops the module reference an allocation holds when this
-    /// returns true: true exactly once per address `alloc` returned
-    /// through the hook, never for anything else.
+    /// Frees `addr` if [`Serve::alloc`] returned it; whether it did.
     fn free(&self, addr: usize) -> bool;
 }
 
