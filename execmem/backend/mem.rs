@@ -562,14 +562,19 @@ impl Area {
 
     /// How the page containing `offset` is mapped.
     pub fn probe(&self, offset: usize) -> Result<PageInfo> {
-        arch::probe(self.at(offset, 1)?)
+        let p = self.at(offset, 1)?;
+        // SAFETY: `p` is inside this area, which `&self` keeps mapped.
+        unsafe { arch::probe(p) }
     }
 
     /// How the direct-map (linear-map) alias of the page containing
     /// `offset` is mapped: it must never be writable while the area is
     /// read-only or executable.
     pub fn probe_alias(&self, offset: usize) -> Result<PageInfo> {
-        arch::probe(arch::alias_of(self.at(offset, 1)?).ok_or(EFAULT)?)
+        let p = self.at(offset, 1)?;
+        // SAFETY: `p` is inside this vmalloc area, which `&self` keeps live;
+        // its alias is the direct map's, which is never unmapped.
+        unsafe { arch::probe(arch::alias_of(p).ok_or(EFAULT)?) }
     }
 }
 

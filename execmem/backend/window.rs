@@ -313,7 +313,10 @@ impl<'a> Window<'a> {
     pub fn probe(&self, offset: usize) -> Result<PageInfo> {
         let p = self.at(offset, 1)?;
         // `at` checked `offset < len`, so `p` is inside the window.
-        arch::probe(NonNull::new(p).ok_or(EFAULT)?)
+        let p = NonNull::new(p).ok_or(EFAULT)?;
+        // SAFETY: inside the window, which lies in live areas while it
+        // exists (type invariant); `&self` keeps it.
+        unsafe { arch::probe(p) }
     }
 
     /// Calls the code at `offset` as `extern "C" fn() -> u64`.

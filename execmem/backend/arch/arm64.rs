@@ -74,7 +74,8 @@ pub fn sealed_prot(perms: Perms) -> bindings::pgprot_t {
 fn kernel_guards_code() -> bool {
     let own = (kernel_guards_code as *const ()).cast_mut().cast::<u8>();
     NonNull::new(own)
-        .and_then(|p| probe(p).ok())
+        // SAFETY: this module's text, mapped while this code runs.
+        .and_then(|p| unsafe { probe(p) }.ok())
         .is_some_and(|i| i.executable && i.guarded)
 }
 
@@ -140,8 +141,13 @@ pub unsafe fn set_memory_rox(addr: usize, n: i32) -> i32 {
 
 /// The linear-map alias of the page containing `addr`, inside a live
 /// vmalloc area (for the page-table probe of the alias).
-pub fn alias_of(addr: NonNull<u8>) -> Option<NonNull<u8>> {
-    // SAFETY: `addr` is inside a live vmalloc area of the caller's.
+///
+/// # Safety
+///
+/// `addr` must be inside a vmalloc area the caller keeps live while this
+/// runs (`vmalloc_to_*()` walks its page tables).
+pub unsafe fn alias_of(addr: NonNull<u8>) -> Option<NonNull<u8>> {
+    // SAFETY: `addr` is inside a live vmalloc area (the caller's contract).
     let page = unsafe { bindings::vmalloc_to_page(addr.as_ptr() as *const core::ffi::c_void) };
     if page.is_null() {
         return None;
@@ -202,18 +208,25 @@ const PTE_GP: u64 = 1 << 50;
 
 /// Reads the page-table entry that maps `addr`, inside a live area (or
 /// this module's text).
-pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
+///
+/// # Safety
+///
+/// `addr` must stay mapped while this runs: inside a vmalloc area the
+/// caller keeps live, the direct-map alias of one of its pages, or this
+/// module's text. (Page tables under an area can be freed when the area
+/// is, and the walk would read freed memory.)
+pub unsafe fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     let mut level: u32 = 0;
-    // SAFETY: `addr` is a kernel virtual address inside a live area (or
-    // the linear alias of one of its pages, or this module's text, live
-    // while it runs); the walk only reads the kernel page tables.
+    // SAFETY: `addr` stays mapped (the caller's contract); the walk only
+    // reads the kernel page tables.
     let pte = unsafe { bindings::arm64_lookup_address(addr.as_ptr() as _, &mut level) };
     if pte.is_null() {
         return Ok(PageInfo::new(level, false, false, false));
     }
     // SAFETY: a non-null result points to the live entry mapping `addr` (a
-    // PTE, or a PMD/PUD block with the same bit layout); the area is the
-    // caller's, so the table cannot be freed while we read it.
+    // PTE, or a PMD/PUD block with the same bit layout); `addr` stays
+    // mapped (the caller's contract), so the table cannot be freed while we
+    // read it.
     let entry = unsafe { *pte };
     // Valid is what the MMU sees: pte_present() is also true for an entry
     // the kernel made invalid on purpose (`PTE_PRESENT_INVALID`, which is

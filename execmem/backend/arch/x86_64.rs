@@ -47,8 +47,13 @@ pub unsafe fn seal_alias(_addr: usize, _size: usize) -> Result {
 
 /// The direct-map alias of the page containing `addr`, inside a live
 /// vmalloc area (for the page-table probe of the alias).
-pub fn alias_of(addr: NonNull<u8>) -> Option<NonNull<u8>> {
-    // SAFETY: `addr` is inside a live vmalloc area of the caller's.
+///
+/// # Safety
+///
+/// `addr` must be inside a vmalloc area the caller keeps live while this
+/// runs (`vmalloc_to_*()` walks its page tables).
+pub unsafe fn alias_of(addr: NonNull<u8>) -> Option<NonNull<u8>> {
+    // SAFETY: `addr` is inside a live vmalloc area (the caller's contract).
     let pfn = unsafe { bindings::vmalloc_to_pfn(addr.as_ptr() as *const core::ffi::c_void) };
     if pfn == 0 {
         return None;
@@ -110,17 +115,25 @@ pub unsafe fn poke_set(dst: *mut u8, fill: Fill, len: usize) -> Result {
 }
 
 /// Reads the page-table entry that maps `addr`, inside a live area.
-pub fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
+///
+/// # Safety
+///
+/// `addr` must stay mapped while this runs: inside a vmalloc area the
+/// caller keeps live, the direct-map alias of one of its pages, or this
+/// module's text. (Page tables under an area can be freed when the area
+/// is, and the walk would read freed memory.)
+pub unsafe fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     let mut level: u32 = 0;
-    // SAFETY: `addr` is a kernel virtual address inside a live area of ours;
+    // SAFETY: `addr` stays mapped (the caller's contract);
     // lookup_address() only walks the kernel page tables.
     let pte = unsafe { bindings::lookup_address(addr.as_ptr() as _, &mut level) };
     if pte.is_null() {
         return Ok(PageInfo::new(level, false, false, false));
     }
     // SAFETY: a non-null result points to the live entry mapping `addr` (a
-    // PTE, or a PMD/PUD leaf with the same flag layout); the area is ours,
-    // so the table cannot be freed while we read it.
+    // PTE, or a PMD/PUD leaf with the same flag layout); `addr` stays
+    // mapped (the caller's contract), so the table cannot be freed while we
+    // read it.
     let entry = unsafe { *pte };
     // SAFETY: pure accessors on a copied entry value.
     let (present, writable, executable) = unsafe {
