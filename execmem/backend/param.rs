@@ -236,15 +236,30 @@ pub static FLAGS_OPS: bindings::kernel_param_ops = bindings::kernel_param_ops {
 pub struct KernelParam(bindings::kernel_param);
 
 impl KernelParam {
-    /// Parameter `name` (NUL-terminated) of this module, holding `value`,
-    /// parsed and shown by its type's ops, with sysfs mode `perm`.
-    pub const fn new<T: ParamValue>(name: &'static str, value: &'static T, perm: u16) -> Self {
-        // INVARIANT: `ops` from `value`'s own type, `arg` pointing to it.
+    /// Parameter `name` of this module, holding `value`, parsed and shown
+    /// by its type's ops, with sysfs mode `PERM`.
+    ///
+    /// `PERM` is checked as C's `module_param()` checks it
+    /// (`VERIFY_OCTAL_PERMISSIONS`): at most `0o777`, never writable by
+    /// others, and no class given more than the one before it (owner,
+    /// group, others). A bad mode does not build.
+    pub const fn new<T: ParamValue, const PERM: u16>(
+        name: &'static CStr,
+        value: &'static T,
+    ) -> Self {
+        const {
+            assert!(
+                perm_ok(PERM),
+                "module parameter mode: see VERIFY_OCTAL_PERMISSIONS"
+            )
+        };
+        // INVARIANT: `name` is NUL-terminated and static, `ops` from
+        // `value`'s own type, `arg` pointing to it.
         KernelParam(bindings::kernel_param {
-            name: name.as_ptr().cast(),
+            name: name.as_char_ptr(),
             mod_: core::ptr::addr_of!(__this_module).cast_mut().cast(),
             ops: T::OPS,
-            perm,
+            perm: PERM,
             level: -1,
             flags: 0,
             __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 {
@@ -252,6 +267,18 @@ impl KernelParam {
             },
         })
     }
+}
+
+/// Whether `perm` is a mode C's `VERIFY_OCTAL_PERMISSIONS()` accepts for a
+/// sysfs file: within `0o777`, the owner reads if the group does, the group
+/// if others do, the owner writes if the group does, and others never
+/// write.
+const fn perm_ok(perm: u16) -> bool {
+    perm <= 0o777
+        && (perm >> 6) & 4 >= (perm >> 3) & 4
+        && (perm >> 3) & 4 >= perm & 4
+        && (perm >> 6) & 2 >= (perm >> 3) & 2
+        && perm & 2 == 0
 }
 
 // SAFETY: only the kernel touches the parameter, under its parameter lock;
@@ -289,10 +316,9 @@ macro_rules! __module_param {
             #[link_section = "__param"]
             #[used(compiler)]
             static PARAM: $crate::execmem::backend::param::KernelParam =
-                $crate::execmem::backend::param::KernelParam::new(
-                    ::core::concat!($name, "\0"),
+                $crate::execmem::backend::param::KernelParam::new::<_, { $perm }>(
+                    ::kernel::c_str!($name),
                     &$value,
-                    $perm,
                 );
 
             const TYPE: &str = ::core::concat!("parmtype=", $name, ":", $ty, "\0");
