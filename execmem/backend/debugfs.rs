@@ -3,7 +3,8 @@
 //! debugfs: a directory and files whose behaviour is a safe Rust type.
 //!
 //! 6.12's kernel crate has no debugfs abstraction. This is the smallest one
-//! execmem_rs needs: a [`Dir`] removed on drop, and [`File`]s whose open,
+//! execmem_rs needs: a [`Dir`] and [`File`]s in it, each removed on drop
+//! (the directory once its handle and its files' are all gone), whose open,
 //! read and write(2) are forwarded to a [`FileOps`] value created per open
 //! file and dropped on the last close.
 //!
@@ -89,20 +90,37 @@ pub trait FileOps: Send + Sync + Sized + 'static {
     }
 }
 
-/// A debugfs directory, removed with everything in it on drop.
+/// A debugfs directory's dentry, removed (with whatever is left in it) when
+/// the last [`Dir`] or [`File`] holding it drops.
 ///
 /// # Invariants
 ///
 /// `dentry` is a live debugfs directory created by [`Dir::new`].
-pub struct Dir {
+struct DirEntry {
     dentry: *mut bindings::dentry,
 }
 
 // SAFETY: a dentry pointer may be used (removed) from any thread.
-unsafe impl Send for Dir {}
-// SAFETY: `&Dir` only lets other code create files under it, which debugfs
-// serialises itself.
-unsafe impl Sync for Dir {}
+unsafe impl Send for DirEntry {}
+// SAFETY: `&DirEntry` only lets other code create files under it, which
+// debugfs serialises itself.
+unsafe impl Sync for DirEntry {}
+
+impl Drop for DirEntry {
+    fn drop(&mut self) {
+        // SAFETY: the directory is live (type invariant): every `File` made
+        // in it holds this entry, so all of them were dropped (and removed
+        // their files) before this runs; anything else in it goes too.
+        unsafe { bindings::debugfs_remove(self.dentry) };
+    }
+}
+
+/// A debugfs directory. It is removed when this handle and every [`File`]
+/// made in it have dropped, in any order: a file never outlives its
+/// directory's dentry.
+pub struct Dir {
+    entry: Arc<DirEntry>,
+}
 
 impl Dir {
     /// Creates `/sys/kernel/debug/<name>/` with mode 0700.
@@ -113,19 +131,21 @@ impl Dir {
         if dentry.is_null() {
             return Err(ENODEV);
         }
-        // INVARIANT: just created.
-        let dir = Dir { dentry };
-        // SAFETY: the dentry is live until we remove it (type invariant), so
-        // its inode is too. 6.12's debugfs_create_dir() takes no mode: set it
-        // under the inode lock, as notify_change() would, before anything is
-        // created in the directory.
+        // SAFETY: the dentry is live until we remove it, so its inode is
+        // too. 6.12's debugfs_create_dir() takes no mode: set it under the
+        // inode lock, as notify_change() would, before anything is created
+        // in the directory.
         unsafe {
             let inode = (*dentry).d_inode;
             bindings::inode_lock(inode);
             (*inode).i_mode = (bindings::S_IFDIR | 0o700) as u16;
             bindings::inode_unlock(inode);
         }
-        Ok(dir)
+        // INVARIANT: just created. If there is no memory for the `Arc`,
+        // the entry is dropped, which removes the directory.
+        Ok(Dir {
+            entry: Arc::new(DirEntry { dentry }, GFP_KERNEL)?,
+        })
     }
 
     /// Creates file `name`, served by `T`: mode 0600 if it takes commands
@@ -133,7 +153,7 @@ impl Dir {
     pub fn file<T: FileOps>(&self, name: &CStr, shared: Arc<T::Shared>) -> Result<File<T>> {
         let mode = if T::WRITABLE { 0o600 } else { 0o400 };
         let data = shared.into_foreign();
-        // SAFETY: `name` is NUL-terminated, the parent is live (type
+        // SAFETY: `name` is NUL-terminated, the parent is live (`DirEntry`'s
         // invariant), `data` stays valid until `File::drop` removes the file
         // (the full proxy then stops new calls), and the operations are a
         // constant of the module's image, which outlives every open file.
@@ -141,7 +161,7 @@ impl Dir {
             bindings::debugfs_create_file(
                 name.as_char_ptr(),
                 mode,
-                self.dentry,
+                self.entry.dentry,
                 data.cast_mut(),
                 Vtable::<T>::build(),
             )
@@ -150,6 +170,7 @@ impl Dir {
             Ok(dentry) if !dentry.is_null() => Ok(File {
                 dentry,
                 data,
+                _dir: self.entry.clone(),
                 _t: PhantomData,
             }),
             r => {
@@ -162,36 +183,48 @@ impl Dir {
     }
 }
 
-impl Drop for Dir {
-    fn drop(&mut self) {
-        // SAFETY: the directory is live (type invariant); files in it were
-        // removed by their `File`s or are removed here recursively.
-        unsafe { bindings::debugfs_remove(self.dentry) };
+/// Whether `/sys/kernel/debug/<name>` exists (for the self-test of
+/// [`Dir`]'s lifetime).
+#[cfg(execmem_rs_test)]
+pub fn exists(name: &CStr) -> bool {
+    // SAFETY: `name` is NUL-terminated; a NULL parent is the debugfs root.
+    let d = unsafe { bindings::debugfs_lookup(name.as_char_ptr(), ptr::null_mut()) };
+    if d.is_null() || from_err_ptr(d).is_err() {
+        return false;
     }
+    // SAFETY: debugfs_lookup() returned a reference to a live dentry: ours
+    // to put.
+    unsafe { bindings::dput(d) };
+    true
 }
 
 /// A debugfs file served by `T`; removed on drop.
 ///
 /// # Invariants
 ///
-/// `dentry` is a live debugfs file whose `i_private` is `data`, a pointer
-/// from `Arc::<T::Shared>::into_foreign`, and whose operations are
-/// `Vtable::<T>::FOPS`.
+/// `dentry` is a live debugfs file in the directory `_dir`, whose
+/// `i_private` is `data`, a pointer from `Arc::<T::Shared>::into_foreign`,
+/// and whose operations are `Vtable::<T>::FOPS`.
 pub struct File<T: FileOps> {
     dentry: *mut bindings::dentry,
     data: *const c_void,
+    /// Keeps the directory, so that removing it cannot free `dentry`
+    /// first; dropped after `drop` removed the file.
+    _dir: Arc<DirEntry>,
     _t: PhantomData<T>,
 }
 
 // SAFETY: the raw pointers are only used to remove the file and drop the
-// `Arc`, which is `Send` because `T::Shared` is `Send + Sync`.
+// `Arc`, which is `Send` because `T::Shared` is `Send + Sync`; `DirEntry`
+// is `Send + Sync`.
 unsafe impl<T: FileOps> Send for File<T> {}
 // SAFETY: `&File` gives access to nothing.
 unsafe impl<T: FileOps> Sync for File<T> {}
 
 impl<T: FileOps> Drop for File<T> {
     fn drop(&mut self) {
-        // SAFETY: the file is live (type invariant). debugfs_remove() waits
+        // SAFETY: the file is live (type invariant: its directory, which
+        // would remove it, is still held by `_dir`). debugfs_remove() waits
         // for reads/writes in flight and makes later ones fail, so no callback
         // uses `data` after it returns; open files hold their own `Arc`.
         unsafe { bindings::debugfs_remove(self.dentry) };

@@ -11,8 +11,8 @@
 //! sealed, and every mapping is checked in the page tables (2 MiB, W^X,
 //! read-only after seal); an entry without the landing pad is refused.
 //! Then kprobes' deferred release and a BPF free that empties its extent,
-//! through a provider of the probe's own, and the `packs` listing's
-//! locking.
+//! through a provider of the probe's own, the `packs` listing's locking,
+//! and a debugfs directory whose handle drops before its file's.
 //! Last, the engines' invariants (`check()`) and the placement of every
 //! pack inside execmem's own range. Everything is freed and refilled before
 //! the read returns. Some checks read allocator-wide counters (live
@@ -21,6 +21,7 @@
 
 use crate::execmem::allocator::{Allocator, Any, Requester};
 use crate::execmem::backend::arch::{ret_imm32, LEVEL_2M, RET_IMM32_LEN};
+use crate::execmem::backend::debugfs::{self, Dir, File};
 use crate::execmem::backend::kthread::Thread;
 use crate::execmem::backend::mem::{
     Area, ExecmemKind, PageInfo, Perms, Range, RangeKind, PAGE_SIZE,
@@ -30,7 +31,7 @@ use crate::execmem::backend::provider::{Consumer, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::binpack::types::{Class, ExecmemType};
 use crate::execmem::debugfs::buf::Buf;
-use crate::execmem::debugfs::show::ShowFile;
+use crate::execmem::debugfs::show::{Show, ShowFile};
 use crate::execmem::provider::{Provider, SERVE_BPF, SERVE_KPROBES, SERVE_NAMES};
 use core::fmt::{Arguments, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -449,6 +450,53 @@ fn packs_listed_without_the_lock(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Re
     Ok(())
 }
 
+/// What the files of [`file_outlives_its_dir`] show: nothing.
+struct Nothing;
+
+impl ShowFile for Nothing {
+    type Shared = ();
+
+    fn show(_: &Arc<()>, _: &mut Buf) -> Result {
+        Ok(())
+    }
+}
+
+/// A debugfs [`Dir`] dropped before a file made in it stays until that
+/// file drops too: dropping the file then removes it from a live
+/// directory, and only then the directory.
+fn file_outlives_its_dir(t: &mut Ktap<'_>) -> Result {
+    let name = c_str!("execmem_rs_probe");
+    let dir = Dir::new(name)?;
+    let file: File<Show<Nothing>> = dir.file(c_str!("f"), Arc::new((), GFP_KERNEL)?)?;
+    drop(dir);
+    let kept = debugfs::exists(name);
+    t.check(
+        kept,
+        format_args!("debugfs_dir_outlives_its_handle"),
+        format_args!(
+            "directory {} while a file in it is held",
+            if kept { "kept" } else { "gone" }
+        ),
+    )?;
+    if kept {
+        drop(file);
+    } else {
+        // The file's dentry went with the directory: removing it again
+        // would touch freed memory. Leak it instead (a failed check).
+        core::mem::forget(file);
+    }
+    let gone = !debugfs::exists(name);
+    t.check(
+        gone,
+        format_args!("debugfs_dir_removed_with_its_last_file"),
+        format_args!(
+            "directory {} once its last file dropped",
+            if gone { "gone" } else { "still there" }
+        ),
+    )?;
+    Ok(())
+}
+
 /// Runs the probe, writing KTAP to `out`. Returns the number of failures.
 pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     Buf::result(writeln!(out, "KTAP version 1"))?;
@@ -467,6 +515,7 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     bpf_free_unmaps_at_once(&mut t, alloc)?;
     flush_waits_for_the_worker(&mut t, alloc)?;
     packs_listed_without_the_lock(&mut t, alloc)?;
+    file_outlives_its_dir(&mut t)?;
     // What the probe wrote and freed is refilled before we return.
     alloc.flush();
     let pending: usize = Class::ALL
