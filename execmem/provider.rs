@@ -11,8 +11,9 @@
 //! packs, shared with module text, and give it back by address
 //! ([`crate::execmem::backend::provider`] is the C side).
 //!
-//! What the kernel gets is an ordinary [`Code`] allocation kept here,
-//! keyed by its address. The kernel writes it with `text_poke` itself, so
+//! What the kernel gets is an ordinary [`Code`] allocation, turned into a
+//! [`KernelCode`] (which we can only free) and kept here, keyed by its
+//! address. The kernel writes it with `text_poke` itself, so
 //! the whole block counts as written, and its free refills all of it with
 //! one `text_poke_set()` before the block goes back to the allocator. For
 //! BPF that is on the freeing thread, as the stock `bpf_prog_pack_free()`
@@ -61,7 +62,7 @@
 //! first XDP program attached, kept for ever). Once either comes from
 //! here, the module stays pinned until reboot, `serve` or not.
 
-use crate::execmem::allocator::{Allocator, Code, Requester};
+use crate::execmem::allocator::{Allocator, Code, KernelCode, Requester};
 use crate::execmem::backend::debugfs::{Failure, FileOps};
 use crate::execmem::backend::mem::PAGE_SIZE;
 use crate::execmem::backend::param::Flags;
@@ -114,7 +115,7 @@ struct Counts {
 
 /// One live allocation of the kernel's.
 struct Held {
-    code: Code,
+    code: KernelCode,
     who: Consumer,
     /// When the kernel freed it (`ktime_get()` ns), 0 while live.
     freed_at: u64,
@@ -255,7 +256,7 @@ impl Provider {
 
     /// A JIT image (program, trampoline, dispatcher), booked by address.
     fn alloc_bpf(&self, size: usize) -> Option<usize> {
-        let code = self.code(ExecmemType::Bpf, size, None)?;
+        let code = self.code(ExecmemType::Bpf, size, None)?.into_kernel();
         let addr = code.common().addr();
         let held = Held {
             code,
@@ -275,7 +276,7 @@ impl Provider {
         // just inserted; were it not found, the kernel must not get memory
         // whose free would not refill it: the unwritten entry then waits
         // for the book's drop.)
-        book.bpf.get_mut(addr)?.code.kernel_owned();
+        book.bpf.get_mut(addr)?.code.handed_out();
         Some(addr)
     }
 
@@ -284,8 +285,10 @@ impl Provider {
     /// `text_mutex`) allocates nothing.
     fn alloc_kprobes(&self, size: usize) -> Option<usize> {
         let node = RBTreeNodeReservation::new(GFP_KERNEL | __GFP_NOWARN).ok()?;
-        let mut code = self.code(ExecmemType::Kprobes, size, Some(PAGE_SIZE))?;
-        code.kernel_owned();
+        let mut code = self
+            .code(ExecmemType::Kprobes, size, Some(PAGE_SIZE))?
+            .into_kernel();
+        code.handed_out();
         let addr = code.common().addr();
         self.book.lock().kprobes.insert(node.into_node(
             addr,

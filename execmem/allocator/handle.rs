@@ -101,7 +101,7 @@ pub struct Allocation {
     pub(super) win: Option<Window<'static>>,
     pub(super) dirty: Dirty,
     /// Its free refills on the freeing thread instead of parking (memory
-    /// the kernel owned: see [`Code::kernel_owned`]).
+    /// the kernel owned: see [`KernelCode::handed_out`]).
     pub(super) eager: bool,
 }
 
@@ -333,13 +333,32 @@ impl Code {
         &self.0
     }
 
-    /// Makes this memory the kernel's: its owner writes all of it with
-    /// `text_poke` itself, so the free refills all of it, and does so on
-    /// the freeing thread (one `text_poke_set()`, as the kernel's own
+    /// Gives this code to the kernel, which writes it with `text_poke`
+    /// itself: the handle that is left can be looked at and freed, not
+    /// written or run (our writes would race the kernel's).
+    pub(crate) fn into_kernel(self) -> KernelCode {
+        KernelCode(self.0)
+    }
+}
+
+/// Code handed to the kernel (the BPF JIT, kprobes): the kernel writes it,
+/// with `text_poke`, and runs it; the handle only frees it.
+pub struct KernelCode(Allocation);
+
+impl KernelCode {
+    /// The common part.
+    pub fn common(&self) -> &Allocation {
+        &self.0
+    }
+
+    /// Marks the memory as the kernel's from now on: its owner writes all
+    /// of it, so the free refills all of it, and does so on the freeing
+    /// thread (one `text_poke_set()`, as the kernel's own
     /// `bpf_prog_pack_free()` does) rather than in the refill worker: the
     /// memory is trap-filled (or unmapped, if the free empties its pack or
-    /// extent) when the kernel's free returns.
-    pub(crate) fn kernel_owned(&mut self) {
+    /// extent) when the kernel's free returns. Until then, a free has
+    /// nothing to refill: the kernel never had the address.
+    pub(crate) fn handed_out(&mut self) {
         self.0.dirty.add(0, self.0.size);
         self.0.eager = true;
     }

@@ -47,7 +47,7 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
-pub use handle::{Allocation, Any, Code, Data, Mapping, ReadOnly, Sealed};
+pub use handle::{Allocation, Any, Code, Data, KernelCode, Mapping, ReadOnly, Sealed};
 use refill::{By, Parked, QUEUE};
 pub use report::{ClassReport, PackReport, TypeCounters};
 
