@@ -19,3 +19,12 @@ kmake_args() {
 PATH=$TOOLS/venv/bin:$PATH
 [ -d "$HOME/.cargo/bin" ] && PATH=$HOME/.cargo/bin:$PATH
 export PATH
+# copy_sources DIR: the module's sources (Kbuild, *.rs) copied into DIR, for
+# a build outside the repository (kbuild writes its objects next to the
+# sources). Only what changed is copied, so kbuild's timestamps stay
+# meaningful.
+copy_sources() {
+	mkdir -p "$1"
+	(cd "$(dirname "${BASH_SOURCE[0]}")/.." && find Kbuild execmem_rs.rs execmem -type f \( -name Kbuild -o -name '*.rs' \) -print0 |
+		xargs -0 -I{} bash -c 'mkdir -p "$(dirname "$0/{}")"; cmp -s "{}" "$0/{}" || cp "{}" "$0/{}"' "$1")
+}

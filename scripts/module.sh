@@ -22,10 +22,7 @@ kdir=${KDIR:-$("$here/scripts/kernel.sh" --kdir "$flavour")}
 src=$here
 if [ "$flavour" != base ]; then
 	src=$here/out/$flavour
-	mkdir -p "$src"
-	# Copy only what changed so kbuild's timestamps stay meaningful.
-	(cd "$here" && find Kbuild execmem_rs.rs execmem -type f \( -name Kbuild -o -name '*.rs' \) -print0 |
-		xargs -0 -I{} bash -c 'mkdir -p "$(dirname "$0/{}")"; cmp -s "{}" "$0/{}" || cp "{}" "$0/{}"' "$src")
+	copy_sources "$src"
 fi
 # The test harness (execmem/test/) is built in for the project's own test
 # kernels; against KDIR= only when asked for with EXECMEM_RS_TEST=y.
