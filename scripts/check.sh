@@ -96,6 +96,14 @@ rm -f execmem_rs.o
 make -s module
 count "module build" $?
 
+step "misuse of the safe API does not build, each case for its own reason (scripts/misuse-check.sh)"
+cases=$(scripts/misuse-check.sh --list)
+[ -n "$cases" ] || count "misuse cases listed" 1
+for c in none $cases; do
+	scripts/misuse-check.sh "$c"
+	count "misuse: $c" $?
+done
+
 step "host: an aborted VM run (TERM, Ctrl-C) takes its VM with it"
 scripts/test-vm-abort.sh base
 count "aborted VM run leaves no VM" $?

@@ -13,8 +13,11 @@
 //! - [`selftest`]: the end-to-end probe, KTAP out.
 //! - [`stress`]: the multi-threaded stress runner.
 //! - [`bench`]: execmem_rs against the kernel's own execmem path.
+//! - `misuse`: code the API must refuse to build, one case per build
+//!   (`scripts/misuse-check.sh`).
 
 pub mod bench;
+mod misuse;
 pub mod selftest;
 pub mod stress;
 
