@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # The VM tests drive the test harness's debugfs files (execmem/test/).
 export EXECMEM_RS_TEST=y
 
-passed=0 failed=0 failures=() t0=$SECONDS
+passed=0 failed=0 failures=() skipped=() t0=$SECONDS
 log=$(mktemp -d "${TMPDIR:-/tmp}/execmem_rs-check.XXXXXX")
 trap 'rm -rf "$log"' EXIT
 
@@ -156,6 +156,7 @@ vm_step "kprobes served: the kprobes KUnit suite; what the kernel keeps pins the
 if [ -n "${KDIR:-}" ]; then
 	echo
 	echo "=== arm64, debug and kasan kernels: not run (KDIR=$KDIR given; those flavours are the project's own kernels)"
+	skipped+=("arm64, debug and kasan kernels (KDIR= given)")
 else
 	# The same engine, ABI and tests on a second architecture: BRK fill,
 	# BTI landing pads, packs sealed at birth (arm64's set_memory_*()
@@ -222,6 +223,7 @@ fi
 
 echo
 echo "check: $((SECONDS - t0))s in all"
+for s in "${skipped[@]}"; do echo "check: not run, not counted: $s"; done
 for f in "${failures[@]}"; do echo "check: failed: $f"; done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
