@@ -2,7 +2,7 @@
 
 //! The kernel's own users of executable memory, served by execmem_rs.
 //!
-//! With the test kernel's patches 0004-0006, the callers that write their
+//! With the test kernel's patches 0005-0007, the callers that write their
 //! executable memory only with `text_poke*()` ask a registered provider
 //! first: the BPF JIT (`bpf_prog_pack_alloc()`, for programs, trampolines
 //! and the dispatcher: type `bpf`) and x86 kprobes (`alloc_insn_page()`,
@@ -27,7 +27,7 @@
 //! stock path's costs (the same `text_poke_set()` over the same bytes:
 //! 744 ms for a 617 KB `test_bpf` image under TCG). While any such
 //! allocation is live the kernel holds a reference on this module (one per
-//! allocation: the hook, patch 0004, takes it for each allocation we make
+//! allocation: the hook, patch 0005, takes it for each allocation we make
 //! and drops it when our free returns true), so `rmmod` is refused ("in
 //! use") rather than pulling memory from under the JIT. A kprobes page
 //! freed but not yet released by the work item pins nothing: module exit

@@ -179,7 +179,7 @@ else
 		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12"
 	# The BPF hook is in generic code (kernel/bpf/core.c): arm64's JIT is
 	# served as x86's is; kprobes through arm64's alloc_insn_page() (patch
-	# 0008). kprobes keeps its last insn page: that run cannot unload.
+	# 0009). kprobes keeps its last insn page: that run cannot unload.
 	vm_step "arm64: the kernel's BPF JIT served: test_bpf stock vs served, lifecycle" \
 		--flavour arm64 --memory 2G --timeout 1200 "selftests/consumers.py bpf"
 	vm_step "arm64: kprobes served: the kprobes KUnit suite; what the kernel keeps pins the module" \

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The C side of serving the kernel's executable-memory users: one
-//! registered `struct execmem_provider` (test-kernel patch 0004) whose
+//! registered `struct execmem_provider` (test-kernel patch 0005) whose
 //! callbacks forward to a [`Serve`] implementation.
 //!
 //! The kernel asks the provider from `bpf_prog_pack_alloc()`/`_free()` and
