@@ -312,13 +312,18 @@ def poke_calls_bounded(t):
             f"(bound {chunk})")
     with Session() as s:
         a = s.ok("alloc text 0x100000")
+        c0 = stats()["rx.pokes"]
         s.ok(f"fill {a} 0 0x100000 0x5a")
+        calls = stats()["rx.pokes"] - c0
         # The bytes either side of a piece's edge, and the last ones.
         edges = s.ok(f"read {a} {chunk - 8} 16") + s.ok(f"read {a} {0x100000 - 8} 8")
         filled = stats()["total.poke_max_bytes"]
         s.ok(f"free {a}")
     t.check("22_fill_in_pieces", edges == "5a" * 24 and 0 < filled <= chunk,
             f"longest text-patching call {filled} bytes for a 1 MiB fill (bound {chunk})")
+    # `pokes` counts calls of the primitives, not operations.
+    t.check("22_pokes_count_each_call", calls == 0x100000 // chunk,
+            f"rx.pokes +{calls} for a 1 MiB fill (want {0x100000 // chunk})")
 
 
 def main():

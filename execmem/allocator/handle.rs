@@ -152,18 +152,18 @@ impl Allocation {
     fn write(&mut self, offset: usize, data: &[u8]) -> Access<()> {
         self.span(offset, data.len())?;
         let win = self.win.as_mut().ok_or(UNMAPPED)?;
-        win.write(offset, data).map_err(mapping)?;
+        let calls = win.write(offset, data).map_err(mapping)?;
         self.dirty.add(offset, data.len());
-        self.owner.count_poke(self.ty.class(), data.len());
+        self.owner.count_poke(self.ty.class(), calls, data.len());
         Ok(())
     }
 
     fn fill(&mut self, offset: usize, byte: u8, len: usize) -> Access<()> {
         self.span(offset, len)?;
         let win = self.win.as_mut().ok_or(UNMAPPED)?;
-        win.fill(offset, Fill::byte(byte), len).map_err(mapping)?;
+        let calls = win.fill(offset, Fill::byte(byte), len).map_err(mapping)?;
         self.dirty.add(offset, len);
-        self.owner.count_poke(self.ty.class(), len);
+        self.owner.count_poke(self.ty.class(), calls, len);
         Ok(())
     }
 

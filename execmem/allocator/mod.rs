@@ -275,12 +275,13 @@ impl Allocator {
         &self.stats[c]
     }
 
-    /// Counts a caller's write of `len` bytes into `class` memory: a
-    /// `text_poke` unless the class is writable.
-    fn count_poke(&self, class: Class, len: usize) {
+    /// Counts a caller's write of `len` bytes into `class` memory, which
+    /// took `calls` calls of the text-patching primitives (none if the
+    /// class is writable).
+    fn count_poke(&self, class: Class, calls: usize, len: usize) {
         if class != Class::Rw && len != 0 {
             let s = self.stats(class);
-            s.pokes.fetch_add(1, Ordering::Relaxed);
+            s.pokes.fetch_add(calls as u64, Ordering::Relaxed);
             s.poke_bytes.fetch_add(len as u64, Ordering::Relaxed);
         }
     }

@@ -10,16 +10,17 @@
 //! oldest parked range off the queue under the class lock, with the ranges
 //! parked right after it whose blocks continue it in memory (up to
 //! [`CHAIN`], with at most [`refill::GAP`] unwritten bytes between two written
-//! ones); refills them with one `text_poke_set()` with *no* lock held; and
+//! ones); refills them with `text_poke_set()` with *no* lock held; and
 //! gives them back to the engine under the class lock. So no caller does
-//! more than one poke (a full queue makes the free refill its own range),
+//! more than one refill, one poke per 64 KiB piece (a full queue
+//! makes the free refill its own range),
 //! the class lock is never held across a poke, and frees in address order
-//! (a module unload, a benchmark) cost one poke per chain, not per range.
+//! (a module unload, a benchmark) cost one refill per chain, not per range.
 //! The same worker unmaps packs the engine released (restoring their
 //! permissions and `vfree()`), so a free never does that either.
 //!
 //! The bound in time: a range is refilled as soon as the worker runs, which
-//! is when a high-priority kworker gets a CPU, plus one poke per chain
+//! is when a high-priority kworker gets a CPU, plus one refill per chain
 //! queued ahead of it (at most [`QUEUE`] ranges); `stats` shows the longest wait seen
 //! (`CLASS.refill_max_ns`). [`Allocator::flush`] does the same work on the
 //! caller's thread and returns only when every queue is empty and the
@@ -132,15 +133,18 @@ impl Allocator {
             return;
         };
         let _refilling = Running::start(&self.stats(class).refilling);
-        if let Err(e) = win.fill(off, class.fill(), len) {
-            pr_err!("refill of freed {} memory failed: {:?}\n", class.name(), e);
-            return;
-        }
+        let calls = match win.fill(off, class.fill(), len) {
+            Ok(calls) => calls,
+            Err(e) => {
+                pr_err!("refill of freed {} memory failed: {:?}\n", class.name(), e);
+                return;
+            }
+        };
         let s = self.stats(class);
         match by {
-            By::Caller => self.count_poke(class, len),
+            By::Caller => self.count_poke(class, calls, len),
             By::Worker => {
-                s.refill_pokes.fetch_add(1, Ordering::Relaxed);
+                s.refill_pokes.fetch_add(calls as u64, Ordering::Relaxed);
                 s.refill_bytes.fetch_add(len as u64, Ordering::Relaxed);
             }
         }

@@ -37,13 +37,14 @@ pub fn poke_max_bytes() -> usize {
 }
 
 /// [`arch::poke_copy`] in pieces of at most [`POKE_CHUNK`] bytes, with
-/// `cond_resched()` between two pieces.
+/// `cond_resched()` between two pieces; returns how many calls it made.
 ///
 /// # Safety
 ///
 /// As for [`arch::poke_copy`], for `dst..dst + data.len()`; the caller may
 /// sleep (as `text_poke_copy()`, which takes `text_mutex`, needs anyway).
-unsafe fn poke_copy(dst: *mut u8, data: &[u8]) -> Result {
+unsafe fn poke_copy(dst: *mut u8, data: &[u8]) -> Result<usize> {
+    let mut calls = 0;
     for (i, piece) in data.chunks(POKE_CHUNK).enumerate() {
         if i > 0 {
             cond_resched();
@@ -54,19 +55,21 @@ unsafe fn poke_copy(dst: *mut u8, data: &[u8]) -> Result {
         // caller's range, and it starts where the caller's did, plus a
         // multiple of `arch::POKE_ALIGN`.
         unsafe { arch::poke_copy(dst.add(i * POKE_CHUNK), piece) }?;
+        calls += 1;
     }
-    Ok(())
+    Ok(calls)
 }
 
 /// [`arch::poke_set`] in pieces of at most [`POKE_CHUNK`] bytes, like
 /// [`poke_copy`]: each piece starts a multiple of the pattern's width
-/// after `dst`, so the pattern continues across them.
+/// after `dst`, so the pattern continues across them. Returns how many
+/// calls it made.
 ///
 /// # Safety
 ///
 /// As for [`arch::poke_set`], for `dst..dst + len`; the caller may sleep.
-unsafe fn poke_set(dst: *mut u8, fill: Fill, len: usize) -> Result {
-    let mut done = 0;
+unsafe fn poke_set(dst: *mut u8, fill: Fill, len: usize) -> Result<usize> {
+    let (mut done, mut calls) = (0, 0);
     while done < len {
         let n = POKE_CHUNK.min(len - done);
         if done > 0 {
@@ -78,8 +81,9 @@ unsafe fn poke_set(dst: *mut u8, fill: Fill, len: usize) -> Result {
         // pattern's width) after `dst`.
         unsafe { arch::poke_set(dst.add(done), fill, n) }?;
         done += n;
+        calls += 1;
     }
-    Ok(())
+    Ok(calls)
 }
 
 /// An exclusive view of `len` bytes of an [`Area`]: what one allocation may
@@ -198,41 +202,43 @@ impl<'a> Window<'a> {
 
     /// Copies `data` to `offset`: a plain copy into writable memory,
     /// `text_poke_copy()` into read-only or executable memory, in pieces of
-    /// at most [`POKE_CHUNK`] (then it may sleep).
-    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+    /// at most [`POKE_CHUNK`] (then it may sleep). Returns how many calls
+    /// of the text-patching primitives it made (0 for writable memory).
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result<usize> {
         let dst = self.at(offset, data.len())?;
         if data.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         if self.perms == Perms::ReadWrite {
             // SAFETY: `dst..dst+len` is inside our writable window (checked
             // above), which nobody else touches (type invariant), and
             // `&mut self` excludes our own readers.
             unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
-            return Ok(());
+            return Ok(0);
         }
-        let n = self.poke_head(offset, data.len(), |i| data.get(i).copied())?;
+        let (n, head) = self.poke_head(offset, data.len(), |i| data.get(i).copied())?;
         let Some(rest) = data.get(n..).filter(|r| !r.is_empty()) else {
-            return Ok(());
+            return Ok(head);
         };
         // `offset + n` is inside the window (`n < data.len()`) and aligned.
         let dst = self.at(offset + n, rest.len())?;
         // SAFETY: the destination is inside our own RO/RX window, which
         // nobody else writes (type invariant), and starts on
         // `arch::POKE_ALIGN`; the source is a valid slice, distinct from it.
-        unsafe { poke_copy(dst, rest) }
+        Ok(head + unsafe { poke_copy(dst, rest) }?)
     }
 
     /// Fills `len` bytes at `offset` with `fill`, like [`Window::write`].
     /// A word pattern needs `offset` and `len` on whole words (`EINVAL`).
-    pub fn fill(&mut self, offset: usize, fill: Fill, len: usize) -> Result {
+    pub fn fill(&mut self, offset: usize, fill: Fill, len: usize) -> Result<usize> {
         let dst = self.at(offset, len)?;
         if len == 0 {
-            return Ok(());
+            return Ok(0);
         }
         if self.perms == Perms::ReadWrite {
             // SAFETY: as in `write`.
-            return unsafe { fill_plain(dst, fill, len) };
+            unsafe { fill_plain(dst, fill, len) }?;
+            return Ok(0);
         }
         let Some(b) = fill.as_byte() else {
             // SAFETY: as in `write` (the primitive checks the alignment a
@@ -241,7 +247,7 @@ impl<'a> Window<'a> {
         };
         // A repeated byte: an unaligned head merged into its word, whole
         // words, then a tail shorter than a word, copied.
-        let n = self.poke_head(offset, len, |_| Some(b))?;
+        let (n, mut calls) = self.poke_head(offset, len, |_| Some(b))?;
         let rest = len - n;
         let tail = past_poke_boundary(rest);
         let body = rest - tail;
@@ -250,16 +256,16 @@ impl<'a> Window<'a> {
             // aligned after the head.
             let dst = self.at(offset + n, body)?;
             // SAFETY: as in `write`.
-            unsafe { poke_set(dst, fill, body) }?;
+            calls += unsafe { poke_set(dst, fill, body) }?;
         }
         if tail > 0 {
             let bytes = [b; arch::POKE_ALIGN];
             let dst = self.at(offset + n + body, tail)?;
             // SAFETY: as in `write`; `tail < POKE_ALIGN`, so the source is
             // that many bytes of a local array.
-            unsafe { poke_copy(dst, bytes.get(..tail).ok_or(EINVAL)?) }?;
+            calls += unsafe { poke_copy(dst, bytes.get(..tail).ok_or(EINVAL)?) }?;
         }
-        Ok(())
+        Ok(calls)
     }
 
     /// Pokes the start of a write of `len` bytes at `offset` into RO/RX
@@ -267,17 +273,18 @@ impl<'a> Window<'a> {
     /// the `i`th byte written. Where the patching primitives cannot start
     /// at `offset`, the word holding it is read, merged and poked whole
     /// (its bytes before `offset` rewritten with what they hold). Returns
-    /// how many of the `len` bytes that wrote: 0 when `offset` is aligned.
+    /// how many of the `len` bytes that wrote, 0 when `offset` is aligned,
+    /// and how many primitive calls (0 or 1).
     /// `EINVAL` if that word begins before the window.
     fn poke_head(
         &mut self,
         offset: usize,
         len: usize,
         byte: impl Fn(usize) -> Option<u8>,
-    ) -> Result<usize> {
+    ) -> Result<(usize, usize)> {
         let mis = past_poke_boundary(self.addr().wrapping_add(offset));
         if mis == 0 {
-            return Ok(0);
+            return Ok((0, 0));
         }
         let start = offset.checked_sub(mis).ok_or(EINVAL)?;
         let n = (arch::POKE_ALIGN - mis).min(len);
@@ -295,8 +302,8 @@ impl<'a> Window<'a> {
         // begins on `arch::POKE_ALIGN`; `&mut self` excludes our readers
         // and callers, so its bytes before `offset` are rewritten with
         // the values just read. The source is a local array.
-        unsafe { poke_copy(dst, word) }?;
-        Ok(n)
+        let calls = unsafe { poke_copy(dst, word) }?;
+        Ok((n, calls))
     }
 
     /// Copies `out.len()` bytes from `offset` into `out`.
