@@ -367,8 +367,10 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         // Free the session's allocations, then refill what they parked:
-        // after close, none of the session's code stays executable.
-        self.table.lock().entries = RBTree::new();
+        // after close, none of the session's code stays executable. They
+        // are dropped with the table's lock released (a drop may refill).
+        let entries = core::mem::replace(&mut self.table.lock().entries, RBTree::new());
+        drop(entries);
         self.alloc.flush();
     }
 }
