@@ -161,8 +161,23 @@ impl Packs {
     }
 
     /// The released areas, to be dropped (unmapped) with no lock held.
+    ///
+    /// The list left in their place has the old one's room, so that
+    /// [`PackSource::unmap`] never allocates (see [`Packs::map_area`]); if
+    /// that room cannot be had, nothing is taken now: the areas wait for
+    /// the next call.
     pub fn take_retired(&mut self) -> KVec<Mapped> {
-        core::mem::replace(&mut self.retired, KVec::new())
+        if self.retired.is_empty() {
+            return KVec::new();
+        }
+        let mut next = KVec::new();
+        if next
+            .reserve(self.retired.capacity(), GFP_KERNEL | __GFP_NOWARN)
+            .is_err()
+        {
+            return KVec::new();
+        }
+        core::mem::replace(&mut self.retired, next)
     }
 
     /// Whether every mapped area lies inside the class's range (or its
@@ -212,8 +227,14 @@ impl Packs {
         huge: bool,
     ) -> Result<(usize, bool), CoreError> {
         // Reserve the slot first, so nothing can fail after the area exists
-        // but before it is recorded.
+        // but before it is recorded; and room in `retired` for every area
+        // mapped, this one included, so that an unmap (under the class
+        // lock) only moves an area there and never drops it in place.
         self.reserve(slot)?;
+        let mapped = self.areas.iter().filter(|a| a.is_some()).count();
+        self.retired
+            .reserve(mapped.saturating_add(1), GFP_KERNEL | __GFP_NOWARN)
+            .map_err(|_| CoreError::NoMemory)?;
         let charge = size
             .checked_next_multiple_of(self.range.granule)
             .ok_or(CoreError::TooBig)?;
@@ -261,8 +282,9 @@ impl Packs {
             pr_err!("unmap of slot {} that does not hold the area\n", slot);
             return;
         };
-        // For the worker. If even that list cannot grow, `push` drops `m`:
-        // the area is unmapped right here instead.
+        // For the worker. `map_area` made room for every mapped area, and
+        // `take_retired` keeps it, so this does not allocate; were the room
+        // gone, `push` would drop `m`: the area unmapped right here instead.
         let _ = self.retired.push(m, GFP_KERNEL | __GFP_NOWARN);
     }
 }
