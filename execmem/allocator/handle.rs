@@ -274,8 +274,10 @@ impl Drop for Allocation {
         if let Some(areas) = unmap_now {
             // vfree(), with no lock of ours held.
             drop(areas);
-        } else if retired {
-            // An emptied pack is unmapped by the worker, not on this path.
+        }
+        if retired {
+            // An emptied pack is unmapped by the worker, not on this path
+            // (and so is the kernel's, if `take_retired` found no memory).
             owner.kick();
         }
     }
