@@ -43,9 +43,11 @@
 //! RCU grace period (`bpf_prog_free_deferred()`), trampolines from a
 //! kworker (`__bpf_tramp_image_put_deferred()`) or under the trampoline's
 //! mutex; kprobes allocates its pages with `text_mutex` held
-//! (`register_kprobe()` -> `prepare_kprobe()`, kernel/kprobes.c:1677) and
-//! frees them with `text_mutex` held too (`kprobe_optimizer()` ->
-//! `do_free_cleaned_kprobes()`, kernel/kprobes.c:613). `text_poke*()`
+//! (`register_kprobe()` -> `prepare_kprobe()`, kernel/kprobes.c:1677; for
+//! aggregated and optimized probes also `jump_label_mutex`) and frees them
+//! with `text_mutex` held too (`kprobe_optimizer()` ->
+//! `do_free_cleaned_kprobes()`, kernel/kprobes.c:613) or not
+//! (`unregister_kprobes()`). `text_poke*()`
 //! takes `text_mutex`, so nothing on the kprobes paths may poke: an
 //! allocation for the kernel never refills parked ranges on its own thread
 //! (it grows the class or fails, and the kernel falls back to its stock
