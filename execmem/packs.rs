@@ -117,6 +117,9 @@ pub struct Packs {
     pub huge: u64,
     /// Packs that fell back to 4 KiB pages.
     pub fallback: u64,
+    /// Maps that failed (no memory, or the global cap), whether the
+    /// engine then placed the request elsewhere or refused it.
+    pub map_failures: u64,
 }
 
 impl Packs {
@@ -132,6 +135,7 @@ impl Packs {
             capped: false,
             huge: 0,
             fallback: 0,
+            map_failures: 0,
         }
     }
 
@@ -273,6 +277,18 @@ impl Packs {
         Ok((base, got_huge))
     }
 
+    /// Runs `map` (one [`Packs::map_area`]), counting its failure.
+    fn counted<T>(
+        &mut self,
+        map: impl FnOnce(&mut Self) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let r = map(self);
+        if r.is_err() {
+            self.map_failures = self.map_failures.wrapping_add(1);
+        }
+        r
+    }
+
     fn unmap_area(&mut self, slot: usize, base: usize) {
         let m = match self.areas.as_mut_slice().get_mut(slot) {
             Some(s) if s.as_ref().is_some_and(|m| m.area.addr() == base) => s.take(),
@@ -292,7 +308,7 @@ impl Packs {
 impl PackSource for Packs {
     fn map(&mut self, _class: Class, slot: usize, npacks: usize) -> Result<usize, CoreError> {
         let size = npacks.checked_mul(PMD_SIZE).ok_or(CoreError::TooBig)?;
-        let (base, huge) = self.map_area(slot, size, PMD_SIZE, true)?;
+        let (base, huge) = self.counted(|p| p.map_area(slot, size, PMD_SIZE, true))?;
         if huge {
             self.huge = self.huge.wrapping_add(1);
         } else {
@@ -318,7 +334,7 @@ impl PackSource for Packs {
         if !(PAGE_SIZE..=PMD_SIZE).contains(&align) {
             return Err(CoreError::Invalid);
         }
-        let (base, _) = self.map_area(slot, size, align, false)?;
+        let (base, _) = self.counted(|p| p.map_area(slot, size, align, false))?;
         Ok(base)
     }
 

@@ -67,6 +67,7 @@ def main():
     if not caps:
         t.finish()
     concurrent_session_cap(t, caps["session_cap"])
+    maps0 = stats()["rw.map_failures"]
     sessions, errs = [], []
     try:
         for _ in range(caps["global_cap"] // caps["session_cap"] + 4):
@@ -92,6 +93,9 @@ def main():
                 st["total.mapped_bytes"] <= caps["global_cap"],
                 f"last refusal {errno.errorcode.get(last[0], last[0])} ({last[2]}); "
                 f"mapped {st['total.mapped_bytes'] // MIB} MiB of {caps['global_cap'] // MIB}")
+        # The refused request's pack was never mapped: stats counts it.
+        t.check("10_global_cap_counted", st["rw.map_failures"] > maps0,
+                f"rw.map_failures {maps0} -> {st['rw.map_failures']}")
         if ko:
             r = subprocess.run(["insmod", ko], capture_output=True, text=True)
             t.check("10_another_module_loads", r.returncode == 0,

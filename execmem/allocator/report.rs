@@ -36,6 +36,8 @@ pub struct ClassReport {
     pub huge_packs: u64,
     /// Packs that fell back to 4 KiB pages so far.
     pub fallback_packs: u64,
+    /// Maps of packs or extents that failed so far (see `Packs`).
+    pub map_failures: u64,
     /// Freed ranges parked for the refill worker.
     pub pending: usize,
     /// `text_poke` calls on callers' paths and by the worker.
@@ -82,6 +84,7 @@ impl Allocator {
             engine: st.engine.stats(),
             huge_packs: st.packs.huge,
             fallback_packs: st.packs.fallback,
+            map_failures: st.packs.map_failures,
             pending: st.queue.len(),
             pokes: pokes.wrapping_add(refill_pokes),
             poke_bytes: poke_bytes.wrapping_add(refill_bytes),

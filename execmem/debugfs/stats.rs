@@ -23,10 +23,11 @@ fn type_values(c: &TypeCounters) -> [u64; 5] {
 /// Per-class keys, in file order, and whether the value is summed into a
 /// `total.*` line (a wait, a queue length or a gauge is not); values:
 /// [`class_values`].
-const CLASS_KEYS: [(&str, bool); 13] = [
+const CLASS_KEYS: [(&str, bool); 14] = [
     ("packs", true),
     ("huge_packs", true),
     ("fallback_packs", true),
+    ("map_failures", true),
     ("overflow_extents", true),
     ("overflow_pages", true),
     ("backing_bytes", true),
@@ -39,13 +40,14 @@ const CLASS_KEYS: [(&str, bool); 13] = [
     ("refilling", false),
 ];
 
-fn class_values(r: &ClassReport) -> [u64; 13] {
+fn class_values(r: &ClassReport) -> [u64; 14] {
     let e = &r.engine;
     let n = |v: usize| v as u64;
     [
         n(e.packs.saturating_add(e.extents)),
         r.huge_packs,
         r.fallback_packs,
+        r.map_failures,
         n(e.overflow),
         n(e.overflow_pages),
         n(e.backing),
@@ -70,7 +72,7 @@ impl ShowFile for StatsFile {
     type Shared = Allocator;
 
     fn show(alloc: &Arc<Allocator>, out: &mut Buf) -> Result {
-        let (mut types, mut classes) = ([0u64; 5], [0u64; 13]);
+        let (mut types, mut classes) = ([0u64; 5], [0u64; 14]);
         for class in Class::ALL {
             let r = alloc.report(class);
             for ty in ExecmemType::ALL.into_iter().filter(|t| t.class() == class) {
