@@ -182,3 +182,33 @@ fn addrmap_failures_are_clean() {
     PUSHES_LEFT.set(u64::MAX);
     assert!(m.is_empty());
 }
+
+/// An overflow extent that cannot be mapped does not end the search: free
+/// space of a pack's size or more in an extent (here the front a freed
+/// 4 MiB module left) serves the request without mapping anything.
+#[test]
+fn failed_overflow_falls_back_to_extent_space() {
+    let mut src = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let big = e
+        .alloc(&mut src, ExecmemType::Text, (4 << 20) - 64, None)
+        .expect("a 2-pack extent");
+    let tail = e
+        .alloc(&mut src, ExecmemType::Text, 64, None)
+        .expect("its 64-byte tail");
+    assert_eq!(tail.pack, big.pack, "the tail is the extent's");
+    e.free(&mut src, big.handle).expect("free");
+    // The front is free and mapped; the overflow extent would need a map.
+    src.maps_left = 0;
+    let mapped = (src.mapped, src.pages);
+    let r = e.alloc(&mut src, ExecmemType::Text, 512 << 10, None);
+    let p = r.expect("served from the extent's free front, not refused");
+    assert_eq!(p.pack, big.pack, "placed in the extent");
+    assert_eq!((src.mapped, src.pages), mapped, "nothing mapped");
+    e.check().expect("invariants");
+    src.maps_left = u64::MAX;
+    e.free(&mut src, p.handle).expect("free");
+    e.free(&mut src, tail.handle).expect("free");
+    e.release_all(&mut src);
+    assert_eq!((src.mapped, src.pages), (0, 0));
+}

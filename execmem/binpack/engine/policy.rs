@@ -134,18 +134,35 @@ impl<S: Storage> Engine<S> {
         let b = match self.find_fit(size_g, align_g)? {
             Some(Fit::Front(b)) => return self.carve_front(b, size_g),
             Some(Fit::Block(b)) => b,
-            None if self.overflows(size_g)? => return self.alloc_overflow(src, size_g, align_g),
-            None => match self.find_big(size_g, align_g)? {
-                Some(b) => b,
-                None => {
-                    // A pack, or an extent of ceil(size_g / pack) packs whose
-                    // tail is shared like any free block.
-                    let p = self.new_pack(src, size_g.div_ceil(PACK_G).max(1))?;
-                    self.pack(p)?.first
-                }
+            // An extent that cannot be mapped (no memory, or the global
+            // cap) changes nothing: the search goes on, the mapped free
+            // space of a pack's size or more included.
+            None if self.overflows(size_g)? => match self.alloc_overflow(src, size_g, align_g) {
+                Err(Error::NoMemory) => self.big_or_new(src, size_g, align_g)?,
+                r => return r,
             },
+            None => self.big_or_new(src, size_g, align_g)?,
         };
         self.carve(b, size_g, align_g)
+    }
+
+    /// A free block of a pack's size or more that fits, else the first
+    /// block of a new pack or extent.
+    fn big_or_new<P: PackSource>(
+        &mut self,
+        src: &mut P,
+        size_g: u32,
+        align_g: u32,
+    ) -> Result<u32, Error> {
+        Ok(match self.find_big(size_g, align_g)? {
+            Some(b) => b,
+            None => {
+                // A pack, or an extent of ceil(size_g / pack) packs whose
+                // tail is shared like any free block.
+                let p = self.new_pack(src, size_g.div_ceil(PACK_G).max(1))?;
+                self.pack(p)?.first
+            }
+        })
     }
 
     /// After a free left merged block `b` in pack `p`: if the pack is now
