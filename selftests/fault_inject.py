@@ -299,7 +299,7 @@ def init_failures_unwind(check, start, end, stride):
         check("9_init_failures_unwind", False, why)
         return []
     lo, hi = module_window(start, end)
-    failures, loaded, nofiles, bad, last = 0, 0, [], [], None
+    failures, loaded, nofiles, bad, last, past = 0, 0, [], [], None, None
     try:
         r = subprocess.run(["rmmod", "execmem_rs"], capture_output=True, text=True)
         for n in range(1, 500 * stride, stride):
@@ -310,7 +310,7 @@ def init_failures_unwind(check, start, end, stride):
             err = finit_module(ko)
             left = nth_left()
             if left:
-                last = err
+                last, past = err, n
                 break
             if err == 0:
                 loaded += 1
@@ -328,7 +328,7 @@ def init_failures_unwind(check, start, end, stride):
     check("9_init_failures_unwind", failures > 0 and last == 0 and os.path.isdir(D) and not bad,
           f"every {stride}: {failures} loads failed with ENOMEM, {loaded} loaded anyway ({len(nofiles)} without "
           f"debugfs), then a whole load: {last}" + (f"; {bad[0]}" if bad else ""))
-    return nofiles
+    return nofiles, past
 
 
 FILES = ("types", "ctl", "stats", "packs", "serve", "selftest", "stress", "bench")
@@ -353,7 +353,7 @@ class Opener(threading.Thread):
                         pass
 
 
-def files_opened_during_failed_setup(check, start, end, points, stride):
+def files_opened_during_failed_setup(check, start, end, points, stride, past):
     """9b: a file opened while init was still making the others, which a
     later failure then removed (the module loads without debugfs), is
     released after init through operations that must still be there (the
@@ -363,7 +363,11 @@ def files_opened_during_failed_setup(check, start, end, points, stride):
     with another thread opening the files, until one was caught open (30
     loads at most); each is closed, then the module unloads. A skipped
     point may fail the load elsewhere (ENOMEM) or come after the files:
-    it is then passed over."""
+    it is then passed over. The files are init's last allocations, so the
+    3 strides before `past` (the first point 9 found init never reached)
+    are tried too: on the debug kernel, KASAN's and kmemleak's own
+    allocations move with each build, and a stride of 8 once met no point
+    that loaded without debugfs."""
     ko, why = module_file()
     if not ko:
         check("9b_file_opened_during_failed_setup_released", False, why)
@@ -372,7 +376,10 @@ def files_opened_during_failed_setup(check, start, end, points, stride):
     # Latest first: more files were made before the failure, so the window
     # in which one can be opened is longer (with 9's stride 8 on the debug
     # kernel, its points alone were seen to need 18 loads).
-    tries = sorted({p + k for p in points for k in range(max(stride, 1))}, reverse=True)
+    tries = {p + k for p in points for k in range(max(stride, 1))}
+    if past:
+        tries |= set(range(max(past - 3 * max(stride, 1), 1), past))
+    tries = sorted(tries, reverse=True)
     caught, loads, passed, bad = [], 0, 0, []
     try:
         unload(bad)
@@ -688,8 +695,8 @@ def main():
     long_write_failures(check, start, end)
     stress_start_failures(check, start, end, start_points)
     stride = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    nofiles = init_failures_unwind(check, start, end, stride)
-    files_opened_during_failed_setup(check, start, end, nofiles, stride)
+    nofiles, past = init_failures_unwind(check, start, end, stride)
+    files_opened_during_failed_setup(check, start, end, nofiles, stride, past)
     served_bpf_failures_poke_nothing(check, start, end)
 
     # After injection, the allocator works normally again.
