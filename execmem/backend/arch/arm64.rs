@@ -226,8 +226,10 @@ pub unsafe fn probe(addr: NonNull<u8>) -> Result<PageInfo> {
     // SAFETY: a non-null result points to the live entry mapping `addr` (a
     // PTE, or a PMD/PUD block with the same bit layout); `addr` stays
     // mapped (the caller's contract), so the table cannot be freed while we
-    // read it.
-    let entry = unsafe { *pte };
+    // read it; it is aligned, as every entry is. The entry itself may change
+    // under us (a split or a permission change by another CPU): one
+    // volatile read of the whole entry, as `ptep_get()`'s READ_ONCE().
+    let entry = unsafe { core::ptr::read_volatile(pte) };
     // Valid is what the MMU sees: pte_present() is also true for an entry
     // the kernel made invalid on purpose (`PTE_PRESENT_INVALID`, which is
     // nG: set in every kernel entry when KPTI is possible), as
