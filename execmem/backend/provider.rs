@@ -113,6 +113,33 @@ static OPS: Ops = Ops(bindings::execmem_provider {
     owner: ptr::addr_of!(super::param::__this_module).cast_mut().cast(),
 });
 
+/// A provider without an owner, as built-in code would register: nothing
+/// would pin it while the kernel holds its memory, so the kernel must
+/// refuse it. Returns what registering it returned (unregistering it at
+/// once had the kernel taken it; its callbacks serve nothing meanwhile).
+#[cfg(execmem_rs_test)]
+pub fn register_ownerless() -> Result {
+    extern "C" fn alloc_none(_: bindings::execmem_type, _: usize) -> *mut c_void {
+        ptr::null_mut()
+    }
+    extern "C" fn free_none(_: *mut c_void) -> bool {
+        false
+    }
+    static ORPHAN: Ops = Ops(bindings::execmem_provider {
+        alloc: Some(alloc_none),
+        free: Some(free_none),
+        owner: ptr::null_mut(),
+    });
+    // SAFETY: `ORPHAN` is a static that outlives any registration, and its
+    // callbacks touch nothing: whatever the kernel does with it is sound.
+    let ret = unsafe { bindings::execmem_provider_register(&ORPHAN.0) };
+    if ret == 0 {
+        // SAFETY: registered just above.
+        unsafe { bindings::execmem_provider_unregister(&ORPHAN.0) };
+    }
+    kernel::error::to_result(ret)
+}
+
 /// The registered provider; unregistered on drop.
 ///
 /// # Invariants

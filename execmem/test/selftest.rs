@@ -27,7 +27,7 @@ use crate::execmem::backend::mem::{
     Area, ExecmemKind, PageInfo, Perms, Range, RangeKind, PAGE_SIZE,
 };
 use crate::execmem::backend::param::Flags;
-use crate::execmem::backend::provider::{Consumer, Serve};
+use crate::execmem::backend::provider::{register_ownerless, Consumer, Serve};
 use crate::execmem::backend::sched::{cond_resched, now_ns};
 use crate::execmem::binpack::types::{Class, ExecmemType};
 use crate::execmem::debugfs::buf::Buf;
@@ -334,6 +334,18 @@ fn kprobes_deferred_release(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result 
     Ok(())
 }
 
+/// The kernel's hook refuses a provider without an owner (`EINVAL`),
+/// whether or not one is registered: only the owner's references keep a
+/// provider registered while the kernel holds its memory.
+fn provider_needs_owner(t: &mut Ktap<'_>) -> Result {
+    let r = register_ownerless();
+    t.check(
+        r == Err(EINVAL),
+        format_args!("provider_without_owner_refused"),
+        format_args!("register: {r:?} (want EINVAL)"),
+    )
+}
+
 /// A BPF image whose free empties its extent (one above a pack's size has
 /// an extent of its own): the extent is unmapped by the time the kernel's
 /// free returns, as the stock path `vfree()`s such an image there, not
@@ -512,6 +524,7 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     guarded_as_kernel_code(&mut t, alloc)?;
     huge_area_protect(&mut t)?;
     kprobes_deferred_release(&mut t, alloc)?;
+    provider_needs_owner(&mut t)?;
     bpf_free_unmaps_at_once(&mut t, alloc)?;
     flush_waits_for_the_worker(&mut t, alloc)?;
     packs_listed_without_the_lock(&mut t, alloc)?;
