@@ -85,8 +85,13 @@ pub struct FakeSource {
     /// Base pages mapped now for overflow extents, all classes.
     pub pages: usize,
     /// How many more maps may succeed; then every map fails with
-    /// `NoMemory` (fault injection). Unlimited by default.
+    /// `refusal` (fault injection). Unlimited by default.
     pub maps_left: u64,
+    /// What a map fails with once `maps_left` is spent: `NoMemory`, or
+    /// `WouldGrow` to act as a source that only probes.
+    pub refusal: Error,
+    /// Maps that failed.
+    pub refused: u64,
     /// The alignment of every `map_pages` request, in order.
     pub page_aligns: Vec<usize>,
     /// Per class: the footprint, the 2 MiB units counted as units.
@@ -108,6 +113,8 @@ impl Default for FakeSource {
             peak: 0,
             pages: 0,
             maps_left: u64::MAX,
+            refusal: Error::NoMemory,
+            refused: 0,
             page_aligns: Vec::new(),
             foot: PerClass::default(),
             regions: BTreeMap::new(),
@@ -174,7 +181,8 @@ impl FakeSource {
 
     fn take(&mut self) -> Result<(), Error> {
         if self.maps_left == 0 {
-            return Err(Error::NoMemory);
+            self.refused += 1;
+            return Err(self.refusal);
         }
         self.maps_left -= 1;
         self.maps += 1;

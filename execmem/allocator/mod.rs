@@ -72,7 +72,7 @@ fn refusal(e: CoreError) -> Refusal {
         CoreError::TooBig => E2BIG,
         CoreError::NoMemory => ENOMEM,
         CoreError::NotAllocated => ENOENT,
-        CoreError::Corrupted => EFAULT,
+        CoreError::Corrupted | CoreError::WouldGrow => EFAULT,
     };
     Refusal {
         err,
@@ -190,8 +190,9 @@ impl ClassState {
 }
 
 /// A pack source that maps nothing, to ask the engine for a placement in
-/// the space it has: an `alloc` through it fails with `NoMemory` and
-/// `wanted` set where growing would be needed, and changes nothing.
+/// the space it has: an `alloc` through it fails with `WouldGrow` and
+/// `wanted` set where growing would be needed, and changes nothing (the
+/// engine looks elsewhere only after a map fails with `NoMemory`).
 #[derive(Default)]
 struct NoGrowth {
     wanted: bool,
@@ -200,12 +201,12 @@ struct NoGrowth {
 impl PackSource for NoGrowth {
     fn map(&mut self, _: Class, _: usize, _: usize) -> Result<usize, CoreError> {
         self.wanted = true;
-        Err(CoreError::NoMemory)
+        Err(CoreError::WouldGrow)
     }
     fn unmap(&mut self, _: Class, _: usize, _: usize, _: usize) {}
     fn map_pages(&mut self, _: Class, _: usize, _: usize, _: usize) -> Result<usize, CoreError> {
         self.wanted = true;
-        Err(CoreError::NoMemory)
+        Err(CoreError::WouldGrow)
     }
     fn unmap_pages(&mut self, _: Class, _: usize, _: usize, _: usize) {}
 }

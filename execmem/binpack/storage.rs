@@ -27,6 +27,12 @@ pub enum Error {
     /// returned by a correct engine; reported instead of panicking
     /// (`EFAULT`).
     Corrupted,
+    /// A [`PackSource`] that only probes declined to map: the request
+    /// needs the class to grow. The engine passes it on untouched (unlike
+    /// [`Error::NoMemory`], after which it may look elsewhere), so that a
+    /// probe that fails has changed nothing. Not an error of the
+    /// embedder's callers (`EFAULT` if it ever reached one).
+    WouldGrow,
 }
 
 impl Error {
@@ -39,6 +45,7 @@ impl Error {
             Error::NoMemory => "out of memory",
             Error::NotAllocated => "not allocated",
             Error::Corrupted => "internal error: an engine invariant does not hold",
+            Error::WouldGrow => "internal error: a probe's refusal to grow reached a caller",
         }
     }
 }
@@ -103,7 +110,9 @@ pub trait PackSource {
     /// page-granular backing, filled with [`Class::fill`] and with the
     /// class's final permissions. The base must be non-zero and aligned to
     /// `align`, a power of two between the page size and the pack size.
-    /// On error nothing is mapped.
+    /// On error nothing is mapped. After [`Error::NoMemory`] the engine
+    /// looks for room elsewhere (mapped free space, then a new pack); any
+    /// other error, [`Error::WouldGrow`] included, ends the request.
     /// `slot` as for [`PackSource::map`].
     fn map_pages(
         &mut self,

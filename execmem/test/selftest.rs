@@ -334,6 +334,33 @@ fn kprobes_deferred_release(t: &mut Ktap<'_>, alloc: &Arc<Allocator>) -> Result 
     Ok(())
 }
 
+/// A request the class's space can hold only in an extent's free front,
+/// where the engine first tries an overflow extent: the allocator's first
+/// pass, which maps nothing, must leave the engine as it was when it
+/// declines to map, or the real pass places the request a second time and
+/// the first placement is never freed. On an allocator of its own, so that
+/// no spare pack or free space other checks left changes the engine's
+/// choice.
+fn probe_places_nothing(t: &mut Ktap<'_>) -> Result {
+    let a = Allocator::new()?;
+    let big = a.alloc(ExecmemType::Text, (4 << 20) - 64, None, Requester::User)?;
+    let tail = a.alloc(ExecmemType::Text, 64, None, Requester::User)?;
+    drop(big);
+    // The front is free in the engine, not parked for its refill.
+    a.flush();
+    let placed = a.alloc(ExecmemType::Text, 512 << 10, None, Requester::User)?;
+    let overflow = a.report(Class::Rx).engine.overflow;
+    drop(placed);
+    drop(tail);
+    a.flush();
+    let live = a.report(Class::Rx).engine.live;
+    t.check(
+        live == 0,
+        format_args!("probe_places_nothing"),
+        format_args!("{live} live after every free ({overflow} overflow extent(s) while placed)"),
+    )
+}
+
 /// The kernel's hook refuses a provider without an owner (`EINVAL`),
 /// whether or not one is registered: only the owner's references keep a
 /// provider registered while the kernel holds its memory.
@@ -525,6 +552,7 @@ pub fn run(alloc: &Arc<Allocator>, out: &mut Buf) -> Result<u32> {
     huge_area_protect(&mut t)?;
     kprobes_deferred_release(&mut t, alloc)?;
     provider_needs_owner(&mut t)?;
+    probe_places_nothing(&mut t)?;
     bpf_free_unmaps_at_once(&mut t, alloc)?;
     flush_waits_for_the_worker(&mut t, alloc)?;
     packs_listed_without_the_lock(&mut t, alloc)?;

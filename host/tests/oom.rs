@@ -203,12 +203,51 @@ fn failed_overflow_falls_back_to_extent_space() {
     let mapped = (src.mapped, src.pages);
     let r = e.alloc(&mut src, ExecmemType::Text, 512 << 10, None);
     let p = r.expect("served from the extent's free front, not refused");
+    assert_eq!(src.refused, 1, "the overflow extent was tried first");
     assert_eq!(p.pack, big.pack, "placed in the extent");
     assert_eq!((src.mapped, src.pages), mapped, "nothing mapped");
     e.check().expect("invariants");
     src.maps_left = u64::MAX;
     e.free(&mut src, p.handle).expect("free");
     e.free(&mut src, tail.handle).expect("free");
+    e.release_all(&mut src);
+    assert_eq!((src.mapped, src.pages), (0, 0));
+}
+
+/// The same request through a source that only probes (the kernel
+/// allocator's first pass, which maps nothing): its `WouldGrow` ends the
+/// request with the engine exactly as it was, so that the real pass that
+/// follows places it once. (Had the probe's refusal let the search go on,
+/// the probe would have placed it in the extent, and the real pass again:
+/// a block no handle frees.)
+#[test]
+fn probe_refusing_to_grow_places_nothing() {
+    let mut src = FakeSource::new();
+    let mut e = E::new(Class::Rx);
+    let big = e
+        .alloc(&mut src, ExecmemType::Text, (4 << 20) - 64, None)
+        .expect("a 2-pack extent");
+    let tail = e
+        .alloc(&mut src, ExecmemType::Text, 64, None)
+        .expect("its 64-byte tail");
+    e.free(&mut src, big.handle).expect("free");
+    let before = snapshot(&e);
+    src.maps_left = 0;
+    src.refusal = Error::WouldGrow;
+    let r = e.alloc(&mut src, ExecmemType::Text, 512 << 10, None);
+    assert_eq!(r.map(|p| p.pack), Err(Error::WouldGrow));
+    assert_eq!(src.refused, 1, "the overflow extent was asked for");
+    assert_eq!(snapshot(&e), before, "the probe changed the engine");
+    e.check().expect("invariants");
+    // The real pass maps the overflow extent and places it there.
+    src.maps_left = u64::MAX;
+    let p = e
+        .alloc(&mut src, ExecmemType::Text, 512 << 10, None)
+        .expect("placed");
+    assert_eq!(e.stats().overflow, 1, "in an overflow extent");
+    e.free(&mut src, p.handle).expect("free");
+    e.free(&mut src, tail.handle).expect("free");
+    assert_eq!(e.stats().live, 0);
     e.release_all(&mut src);
     assert_eq!((src.mapped, src.pages), (0, 0));
 }

@@ -136,7 +136,8 @@ impl<S: Storage> Engine<S> {
             Some(Fit::Block(b)) => b,
             // An extent that cannot be mapped (no memory, or the global
             // cap) changes nothing: the search goes on, the mapped free
-            // space of a pack's size or more included.
+            // space of a pack's size or more included. Not after a probe's
+            // `WouldGrow`: the probe must fail with nothing placed.
             None if self.overflows(size_g)? => match self.alloc_overflow(src, size_g, align_g) {
                 Err(Error::NoMemory) => self.big_or_new(src, size_g, align_g)?,
                 r => return r,
