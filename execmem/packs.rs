@@ -117,8 +117,9 @@ pub struct Packs {
     pub huge: u64,
     /// Packs that fell back to 4 KiB pages.
     pub fallback: u64,
-    /// Maps that failed (no memory, or the global cap), whether the
-    /// engine then placed the request elsewhere or refused it.
+    /// Maps that failed for want of memory or under the global cap
+    /// (`NoMemory`), whether the engine then placed the request elsewhere
+    /// or refused it.
     pub map_failures: u64,
 }
 
@@ -277,13 +278,14 @@ impl Packs {
         Ok((base, got_huge))
     }
 
-    /// Runs `map` (one [`Packs::map_area`]), counting its failure.
+    /// Runs `map` (one [`Packs::map_area`]), counting its failure for
+    /// want of memory (not a bad request or a broken invariant).
     fn counted<T>(
         &mut self,
         map: impl FnOnce(&mut Self) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
         let r = map(self);
-        if r.is_err() {
+        if matches!(r, Err(CoreError::NoMemory)) {
             self.map_failures = self.map_failures.wrapping_add(1);
         }
         r

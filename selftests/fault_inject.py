@@ -297,7 +297,7 @@ def init_failures_unwind(check, start, end, stride):
     ko, why = module_file()
     if not ko:
         check("9_init_failures_unwind", False, why)
-        return []
+        return [], None
     lo, hi = module_window(start, end)
     failures, loaded, nofiles, bad, last, past = 0, 0, [], [], None, None
     try:
@@ -365,7 +365,7 @@ def files_opened_during_failed_setup(check, start, end, points, stride, past):
     point may fail the load elsewhere (ENOMEM) or come after the files:
     it is then passed over. The files are init's last allocations, so the
     3 strides before `past` (the first point 9 found init never reached)
-    are tried too: on the debug kernel, KASAN's and kmemleak's own
+    are tried too, after those: on the debug kernel, KASAN's and kmemleak's own
     allocations move with each build, and a stride of 8 once met no point
     that loaded without debugfs."""
     ko, why = module_file()
@@ -376,14 +376,13 @@ def files_opened_during_failed_setup(check, start, end, points, stride, past):
     # Latest first: more files were made before the failure, so the window
     # in which one can be opened is longer (with 9's stride 8 on the debug
     # kernel, its points alone were seen to need 18 loads).
-    tries = {p + k for p in points for k in range(max(stride, 1))}
-    if past:
-        tries |= set(range(max(past - 3 * max(stride, 1), 1), past))
-    tries = sorted(tries, reverse=True)
+    known = sorted({p + k for p in points for k in range(max(stride, 1))}, reverse=True)
+    tail = range(past - 1, max(past - 3 * max(stride, 1), 1) - 1, -1) if past else []
+    tries = known + [n for n in tail if n not in known]
     caught, loads, passed, bad = [], 0, 0, []
     try:
         unload(bad)
-        while tries and loads < 30 and not caught and not bad:
+        while tries and loads < max(30, len(tries)) and not caught and not bad:
             n = tries[loads % len(tries)]
             loads += 1
             opener = Opener()
