@@ -183,11 +183,11 @@ fn addrmap_failures_are_clean() {
     assert!(m.is_empty());
 }
 
-/// An overflow extent that cannot be mapped does not end the search: free
-/// space of a pack's size or more in an extent (here the front a freed
-/// 4 MiB module left) serves the request without mapping anything.
-#[test]
-fn failed_overflow_falls_back_to_extent_space() {
+/// A 2-pack extent whose 4 MiB - 64 allocation was freed: its free front
+/// is mapped, and the class's other space is merely fragmented (so a
+/// request below a pack's size asks for an overflow extent first). Returns
+/// the extent's live 64-byte tail.
+fn extent_with_free_front() -> (FakeSource, E, execmem_core::Placement) {
     let mut src = FakeSource::new();
     let mut e = E::new(Class::Rx);
     let big = e
@@ -198,13 +198,22 @@ fn failed_overflow_falls_back_to_extent_space() {
         .expect("its 64-byte tail");
     assert_eq!(tail.pack, big.pack, "the tail is the extent's");
     e.free(&mut src, big.handle).expect("free");
+    (src, e, tail)
+}
+
+/// An overflow extent that cannot be mapped does not end the search: free
+/// space of a pack's size or more in an extent (here the front a freed
+/// 4 MiB module left) serves the request without mapping anything.
+#[test]
+fn failed_overflow_falls_back_to_extent_space() {
+    let (mut src, mut e, tail) = extent_with_free_front();
     // The front is free and mapped; the overflow extent would need a map.
     src.maps_left = 0;
     let mapped = (src.mapped, src.pages);
     let r = e.alloc(&mut src, ExecmemType::Text, 512 << 10, None);
     let p = r.expect("served from the extent's free front, not refused");
     assert_eq!(src.refused, 1, "the overflow extent was tried first");
-    assert_eq!(p.pack, big.pack, "placed in the extent");
+    assert_eq!(p.pack, tail.pack, "placed in the extent");
     assert_eq!((src.mapped, src.pages), mapped, "nothing mapped");
     e.check().expect("invariants");
     src.maps_left = u64::MAX;
@@ -222,15 +231,7 @@ fn failed_overflow_falls_back_to_extent_space() {
 /// a block no handle frees.)
 #[test]
 fn probe_refusing_to_grow_places_nothing() {
-    let mut src = FakeSource::new();
-    let mut e = E::new(Class::Rx);
-    let big = e
-        .alloc(&mut src, ExecmemType::Text, (4 << 20) - 64, None)
-        .expect("a 2-pack extent");
-    let tail = e
-        .alloc(&mut src, ExecmemType::Text, 64, None)
-        .expect("its 64-byte tail");
-    e.free(&mut src, big.handle).expect("free");
+    let (mut src, mut e, tail) = extent_with_free_front();
     let before = snapshot(&e);
     src.maps_left = 0;
     src.refusal = Error::WouldGrow;
