@@ -17,8 +17,8 @@
 #   8  a free refills what was written, and nothing when it unmaps
 #  11  freed code is refilled within a bounded time (rx.refill_max_ns)
 #  13  reading selftest leaves nothing parked
-#  21  reads are positional: pread, lseek(0), zero-length reads; a read
-#      that faults or a refused write loses nothing
+#  21  reads are positional: pread, lseek(0), a first read at an offset,
+#      zero-length reads; a read that faults or a refused write loses nothing
 #  22  no text-patching call writes more than 64 KiB: a 1 MiB fill of code
 #      and its refill go in pieces (total.poke_max_bytes)
 
@@ -257,6 +257,19 @@ def positional_reads(t):
     os.close(fd)
     t.check("21_pread_restarts", whole and again == whole, f"{len(whole)} then {len(again)} bytes")
     t.check("21_lseek_and_offsets", len(whole) > 5 and head == whole[:5] and tail == whole[5:])
+    # A first read that does not start at 0 still produces the text, as
+    # seq_file's does: a fresh open's pread at 5, and a read after lseek(100).
+    fd = os.open(f"{D}/types", os.O_RDONLY)
+    first_at_5 = os.pread(fd, 65536, 5)
+    os.close(fd)
+    fd = os.open(f"{D}/types", os.O_RDONLY)
+    os.lseek(fd, 100, os.SEEK_SET)
+    first_at_100 = os.read(fd, 65536)
+    os.close(fd)
+    t.check("21_first_read_at_an_offset", len(whole) > 100 and first_at_5 == whole[5:]
+            and first_at_100 == whole[100:],
+            f"pread at 5: {len(first_at_5)} of {len(whole) - 5} bytes; "
+            f"read after lseek(100): {len(first_at_100)} of {len(whole) - 100} bytes")
     before = stats()["total.allocs"]
     fd = os.open(f"{D}/selftest", os.O_RDONLY)
     empty = os.read(fd, 0)

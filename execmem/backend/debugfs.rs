@@ -8,13 +8,14 @@
 //! read and write(2) are forwarded to a [`FileOps`] value created per open
 //! file and dropped on the last close.
 //!
-//! Reads are positional (`*ppos`), like `seq_file`: a read at offset 0
-//! produces the file's text afresh ([`FileOps::show`]) unless a write(2) on
-//! this open file left a reply, which is then what reads return; `pread`
-//! and `lseek(0)` start over; a zero-length read does nothing. A write(2) is
-//! one command ([`FileOps::command`]); it runs with no lock of this layer
-//! held, so a command that waits (or runs code) blocks nobody else. Its
-//! reply replaces the previous one, and the first read after it starts at
+//! Reads are positional (`*ppos`), like `seq_file`: a read at offset 0, or
+//! the first read of an open file at any offset, produces the file's text
+//! afresh ([`FileOps::show`]) unless a write(2) on this open file left a
+//! reply, which is then what reads return; `pread` and `lseek(0)` start
+//! over; a zero-length read does nothing. A write(2) is one command
+//! ([`FileOps::command`]); it runs with no lock of this layer held, so a
+//! command that waits (or runs code) blocks nobody else. Its reply
+//! replaces the previous one, and the first read after it starts at
 //! the reply's beginning (a failed write(2) cannot move the file position,
 //! so the position alone could not say where its `error:` reply starts).
 //!
@@ -246,6 +247,9 @@ struct Shown {
     out: Buf,
     /// `out` is the reply of a write(2), not a `show`.
     reply: bool,
+    /// `out` holds a text (of a `show` or a reply): a read at a non-zero
+    /// offset reads on in it rather than producing one.
+    has_text: bool,
     /// The reply has not been read yet: the next read starts at 0.
     fresh: bool,
 }
@@ -291,7 +295,12 @@ impl<T: FileOps> Vtable<T> {
         let open = KBox::pin_init(
             pin_init!(Open::<T> {
                 ops,
-                text <- new_mutex!(Shown { out: Buf::new(), reply: false, fresh: false }),
+                text <- new_mutex!(Shown {
+                    out: Buf::new(),
+                    reply: false,
+                    has_text: false,
+                    fresh: false,
+                }),
             }),
             GFP_KERNEL,
         );
@@ -339,12 +348,13 @@ impl<T: FileOps> Vtable<T> {
         let Some(at) = index(pos) else {
             return EINVAL.to_errno() as isize;
         };
-        if at == 0 && !shown.reply {
+        if !shown.reply && (at == 0 || !shown.has_text) {
             let mut out = Buf::new();
             if let Err(e) = open.ops.show(&mut out) {
                 return e.to_errno() as isize;
             }
             shown.out = out;
+            shown.has_text = true;
         }
         let rest = shown.out.as_bytes().get(at..).unwrap_or(&[]);
         let n = rest.len().min(count);
@@ -414,6 +424,7 @@ impl<T: FileOps> Vtable<T> {
         let mut shown = open.text.lock();
         shown.out = out;
         shown.reply = true;
+        shown.has_text = true;
         shown.fresh = true;
         let _ = ppos;
         ret
