@@ -146,6 +146,15 @@ def serve_parameter(t):
     shown = (read(), open(f"{D}/serve").readline().strip())
     bad = write("bpf,ftrace")
     kept = read()
+    # The debugfs file names what it serves: an empty line is no value.
+    fd = os.open(f"{D}/serve", os.O_WRONLY)
+    try:
+        os.write(fd, b"\n")
+        empty = 0
+    except OSError as e:
+        empty = e.errno
+    os.close(fd)
+    kept_empty = read()
     off_err = write("none")
     off = bpf.load(70)
     after = int(serve()["bpf.allocs"]) - base
@@ -163,6 +172,8 @@ def serve_parameter(t):
             f"after bpf: {shown}; after none: {read()!r}")
     t.check("serve_parameter_refuses_bad_value", bad == errno.EINVAL and kept == "bpf",
             f"bpf,ftrace: {errno.errorcode.get(bad, bad)}, still {kept!r}")
+    t.check("serve_file_refuses_empty_line", empty == errno.EINVAL and kept_empty == "bpf",
+            f"debugfs serve <- '\\n': {errno.errorcode.get(empty, empty)}, still {kept_empty!r}")
 
 
 def lifecycle(t):
