@@ -17,7 +17,8 @@
 # the kernel's, not ours; for the same reason no page allocated inside
 # alloc_vmap_area() is failed (REJECT below). Runs the stress runner and
 # ctl commands under it and checks that every failure surfaces as ENOMEM,
-# nothing is corrupted, and stats return to zero. Then:
+# no failed alloc keeps its bytes against the session's cap, nothing is
+# corrupted, and stats return to zero. Then:
 #  - fail_page_alloc down to order 0 (4 KiB vmalloc pages, page tables, the
 #    direct-map splits under set_memory_* of 4 KiB areas) under a stress run;
 #  - fail-nth: every allocation of every ctl command failed in turn, each
@@ -40,10 +41,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import bpf  # noqa: E402
-from execmem import Session, keyvalues, module_file, stress  # noqa: E402
+from execmem import Session, keyvalues, kv, module_file, param, stress  # noqa: E402
 
 D = "/sys/kernel/debug/execmem_rs"
 FI = "/sys/kernel/debug"
+MIB4 = 4 << 20
 
 
 def text_range():
@@ -122,6 +124,16 @@ def open_retry(path, errs):
         except OSError as e:
             errs.append(e.errno)
     raise OSError(errno.ENOMEM, "open kept failing")
+
+
+def ctl_cmd(fd, line):
+    """One ctl command on an open ctl file: (errno or 0, its reply)."""
+    try:
+        os.write(fd, line.encode())
+        err = 0
+    except OSError as e:
+        err = e.errno
+    return err, os.pread(fd, 1 << 20, 0).decode()
 
 
 def stats():
@@ -611,9 +623,17 @@ def main():
                     pass
             except OSError as e:
                 ctl_errs.append(e.errno)
-        os.close(fd)
     finally:
         inject(start, end, False)
+    # No failed alloc kept its bytes against the session's cap: with the
+    # cap at what the session holds plus 4 MiB, 4 MiB more fits, one byte
+    # more does not.
+    held = sum(int(kv(ctl_cmd(fd, f"info {i}")[1])["size"]) for i in ctl_cmd(fd, "list")[1].split())
+    cap = param("session_cap")
+    param("session_cap", held + MIB4)
+    cap_fill, cap_over = ctl_cmd(fd, f"alloc data {MIB4}")[0], ctl_cmd(fd, "alloc data 1")[0]
+    param("session_cap", cap)
+    os.close(fd)
 
     enomem = sum(int(r["errors.enomem"]) for r in reports)
     other = sum(int(r[k]) for r in reports for k in r
@@ -633,6 +653,9 @@ def main():
     # Injection must have reached ctl at all: all() of nothing is true.
     check("ctl_failures_are_enomem", ctl_errs and all(e == errno.ENOMEM for e in ctl_errs),
           f"{ctl_ok} ok, {len(ctl_errs)} failed: {sorted(set(ctl_errs))}")
+    check("ctl_failures_keep_no_bytes", cap_fill == 0 and cap_over == errno.EDQUOT,
+          f"holding {held} bytes with the cap 4 MiB above: 4 MiB more "
+          f"{errno.errorcode.get(cap_fill, 'ok')}, 1 byte more {errno.errorcode.get(cap_over, 'ok')}")
     end_stats = stats()
     check("stats_back_to_zero", end_stats["total.live"] == 0 and end_stats["total.live_bytes"] == 0 and
           end_stats["total.allocs"] - base["total.allocs"] == end_stats["total.frees"] - base["total.frees"],
