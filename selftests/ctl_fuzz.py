@@ -7,7 +7,8 @@
 # across writes, very long lines) mixed with valid commands over two
 # sessions. Every write must either succeed or fail with a documented errno
 # and an "error: " reply; a well-formed command on an ID its session does
-# not hold (another session's, or one it freed) must fail with ENOENT; and
+# not hold (another session's, or one it freed) must fail with ENOENT, one
+# whose offset + length overflows with ERANGE (ENOENT if not its ID); and
 # the module's live count must always equal what the successful commands
 # left alive. KTAP out.
 #
@@ -88,7 +89,10 @@ def line(rng, me, other):
         return rng.choice([b"", b"\n", b"\n\n", b"list extra", b"list\nlist", b"alloc text 64\x00",
                            b"exec", b"seal", b"free", b"\xff\xfe", b"alloc\ttext\t64"])
     if kind == 11:
-        return ("read %s 0xffffffffffffffff 2" % some_id).encode()
+        # offset + length overflows: ERANGE on an ID of ours, else ENOENT.
+        cmd = rng.choice(["read %s 0xffffffffffffffff 2", "write %s 0xfffffffffffffffe abcd",
+                          "fill %s 0xffffffffffffffff 2 204"]) % some_id
+        return cmd.encode(), errno.ERANGE if int(some_id) in me.ids else errno.ENOENT
     # Valid traffic keeps IDs around for the adversarial lines, but no more
     # than 256 per session: a long run must not exhaust the VM's memory.
     if len(me.ids) > 256:
