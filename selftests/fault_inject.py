@@ -41,7 +41,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import bpf  # noqa: E402
-from execmem import Session, keyvalues, kv, module_file, param, stress  # noqa: E402
+from execmem import Session, keyvalues, kv, module_columns, module_file, param, stress  # noqa: E402
 
 D = "/sys/kernel/debug/execmem_rs"
 FI = "/sys/kernel/debug"
@@ -209,6 +209,50 @@ def ctl_failures_change_nothing(check, start, end):
     s.close()
     check("9_ctl_enomem_changes_nothing", failures > 0 and not bad,
           f"{failures} injected failures over {len(cmds)} commands" + (f"; {bad[0]}" if bad else ""))
+
+
+def bench_failures_change_nothing(check, start, end):
+    """9: every allocation of the bench file's trace commands failed in
+    turn: a command either fails with ENOMEM and leaves the trace as it was,
+    or takes effect whole (the failure met a fallback), as a run of the
+    trace shows (the sections it allocates)."""
+    rows = [" ".join(cols) for _, cols in module_columns(2)]
+    b = Session("bench")
+
+    def sections():
+        err, reply = b.cmd("run workload=trace n=100000 write=0")
+        if err == errno.EINVAL and "no trace" in reply:
+            return 0
+        if err:
+            raise RuntimeError(f"bench run failed: {errno.errorcode.get(err)} {reply}")
+        return int(kv(reply.splitlines()[0])["allocations"])
+
+    def start_over():
+        b.ok("trace clear")
+        b.ok(f"trace add {rows[0]}")
+
+    start_over()
+    b.ok(f"trace add {rows[1]}")
+    both = sections()
+    injected, enomem, bad = 0, 0, []
+    for line, done in (("trace clear", 0), (f"trace add {rows[1]}", both)):
+        for n in range(1, 100):
+            start_over()
+            before = sections()
+            arm_nth(n, start, end)
+            err, reply = b.cmd(line)
+            left = nth_left()
+            after = sections()
+            if left:
+                break
+            injected += 1
+            enomem += err == errno.ENOMEM
+            if (err, after) not in ((errno.ENOMEM, before), (0, done)):
+                bad.append(f"{line[:20]!r} nth={n}: {errno.errorcode.get(err, 'ok')} {reply!r}, "
+                           f"the trace's sections {before} -> {after} (done: {done})")
+    b.close()
+    check("9_bench_enomem_changes_nothing", injected > 0 and not bad,
+          f"{injected} injected failures over 2 commands, {enomem} ENOMEM" + (f"; {bad[0]}" if bad else ""))
 
 
 def long_write_failures(check, start, end):
@@ -714,6 +758,7 @@ def main():
           f"{len(runs)} run(s): enomem {enomem0} map failures {map_failures} "
           f"other {other} corruptions {corrupt0}")
     ctl_failures_change_nothing(check, start, end)
+    bench_failures_change_nothing(check, start, end)
     long_write_failures(check, start, end)
     stress_start_failures(check, start, end, start_points)
     stride = int(sys.argv[3]) if len(sys.argv) > 3 else 1

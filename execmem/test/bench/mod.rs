@@ -64,6 +64,10 @@ use workload::{parse_run, requests, Op, WORKLOADS};
 
 /// Most allocations one run makes, and most modules in the trace.
 pub(super) const MAX_N: usize = 100_000;
+
+/// Most words a command has (`trace add` has 14): more is `EINVAL`, and
+/// the words fit on the stack.
+const MAX_WORDS: usize = 16;
 /// Most churn rounds of `workload=real`.
 pub(super) const MAX_ROUNDS: u32 = 20;
 
@@ -110,15 +114,20 @@ impl FileOps for Bench {
 
     fn command(&self, input: &[u8], out: &mut Buf) -> core::result::Result<(), Failure> {
         let bad = |r| Failure::new(EINVAL, r);
-        let mut words: KVec<&[u8]> = KVec::new();
+        let mut words: [&[u8]; MAX_WORDS] = [&[]; MAX_WORDS];
+        let mut n = 0;
         for w in input
             .split(|c| c.is_ascii_whitespace())
             .filter(|w| !w.is_empty())
         {
-            words.push(w, GFP_KERNEL).map_err(out_of_memory)?;
+            *words.get_mut(n).ok_or(bad("more than 16 words"))? = w;
+            n += 1;
         }
+        // A failed command changes nothing: room for the short replies
+        // before the trace changes.
+        out.reserve(3).map_err(out_of_memory)?;
         let mut inner = self.0.inner.lock();
-        match words.as_slice() {
+        match words.get(..n).unwrap_or(&[]) {
             [b"trace", b"clear"] => {
                 inner.trace = KVVec::new();
                 out.push(b"ok\n").map_err(out_of_memory)
