@@ -41,7 +41,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import bpf  # noqa: E402
 import kmsg  # noqa: E402
-from execmem import (D, REFILL_BOUND_NS, Ktap, keyvalues, module_file, param,  # noqa: E402
+from execmem import (D, REFILL_BOUND_NS, Ktap, Session, keyvalues, module_file, param,  # noqa: E402
                      require_module, stats, stress)
 
 KDIR = os.environ.get("EXECMEM_RS_KDIR", "")
@@ -147,13 +147,8 @@ def serve_parameter(t):
     bad = write("bpf,ftrace")
     kept = read()
     # The debugfs file names what it serves: an empty line is no value.
-    fd = os.open(f"{D}/serve", os.O_WRONLY)
-    try:
-        os.write(fd, b"\n")
-        empty = 0
-    except OSError as e:
-        empty = e.errno
-    os.close(fd)
+    with Session("serve") as s:
+        empty, _ = s.cmd(b"\n")
     kept_empty = read()
     off_err = write("none")
     off = bpf.load(70)
