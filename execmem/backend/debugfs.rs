@@ -75,8 +75,8 @@ pub trait FileOps: Send + Sync + Sized + 'static {
     /// open(2): creates the per-open value.
     fn open(shared: &Arc<Self::Shared>) -> Result<Self>;
 
-    /// The file's text, produced by a read at offset 0. Files with nothing
-    /// to show write nothing.
+    /// The file's text, produced by a read at offset 0 or by an open file's
+    /// first read. Files with nothing to show write nothing.
     fn show(&self, _out: &mut Buf) -> Result {
         Ok(())
     }

@@ -15,7 +15,8 @@ pub trait ShowFile: 'static {
     /// The state every open of the file shares.
     type Shared: Send + Sync + 'static;
 
-    /// The file's text, produced by a read at offset 0.
+    /// The file's text, produced by a read at offset 0 or by an open file's
+    /// first read.
     fn show(shared: &Arc<Self::Shared>, out: &mut Buf) -> Result;
 }
 
