@@ -381,13 +381,10 @@ impl FileOps for ServeFile {
     fn command(&self, input: &[u8], out: &mut Buf) -> core::result::Result<(), Failure> {
         out.reserve(8)
             .map_err(|e| Failure::new(e, "out of memory"))?;
-        let usage = Failure::new(EINVAL, "usage: bpf,kprobes (any of them) or none");
-        // The parameter's parser reads nothing as `none` (`serve=` at
-        // load); a write to this file names what it serves.
-        if input.strip_suffix(b"\n").unwrap_or(input).is_empty() {
-            return Err(usage);
-        }
-        let mask = self.0.serve.parse(input).ok_or(usage)?;
+        let mask = self.0.serve.parse(input).ok_or(Failure::new(
+            EINVAL,
+            "usage: bpf,kprobes (any of them) or none",
+        ))?;
         self.0.serve.set(mask);
         out.push(b"ok\n")
             .map_err(|e| Failure::new(e, "out of memory"))

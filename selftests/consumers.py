@@ -146,6 +146,8 @@ def serve_parameter(t):
     shown = (read(), open(f"{D}/serve").readline().strip())
     bad = write("bpf,ftrace")
     kept = read()
+    empty_param = write("")
+    kept_param = read()
     # The debugfs file names what it serves: an empty line is no value.
     with Session("serve") as s:
         empty, _ = s.cmd(b"\n")
@@ -167,6 +169,8 @@ def serve_parameter(t):
             f"after bpf: {shown}; after none: {read()!r}")
     t.check("serve_parameter_refuses_bad_value", bad == errno.EINVAL and kept == "bpf",
             f"bpf,ftrace: {errno.errorcode.get(bad, bad)}, still {kept!r}")
+    t.check("serve_parameter_refuses_empty_value", empty_param == errno.EINVAL and kept_param == "bpf",
+            f"sysfs serve <- '\\n': {errno.errorcode.get(empty_param, empty_param)}, still {kept_param!r}")
     t.check("serve_file_refuses_empty_line", empty == errno.EINVAL and kept_empty == "bpf",
             f"debugfs serve <- '\\n': {errno.errorcode.get(empty, empty)}, still {kept_empty!r}")
 

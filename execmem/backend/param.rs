@@ -94,12 +94,12 @@ impl Flags {
         self.mask.store(mask, Ordering::Relaxed);
     }
 
-    /// The mask `s` names: names separated by commas, or `none` or
-    /// nothing for no bit; a trailing newline is ignored. `None` for a
-    /// name that is not one.
+    /// The mask `s` names: names separated by commas, or `none` for no
+    /// bit; a trailing newline is ignored. `None` for a name that is not
+    /// one, an empty value included (`none` is said, not implied).
     pub fn parse(&self, s: &[u8]) -> Option<u32> {
         let s = s.strip_suffix(b"\n").unwrap_or(s);
-        if s == b"none" || s.is_empty() {
+        if s == b"none" {
             return Some(0);
         }
         let mut mask = 0;
