@@ -128,16 +128,6 @@ def open_retry(path, errs):
     raise OSError(errno.ENOMEM, "open kept failing")
 
 
-def ctl_cmd(fd, line):
-    """One ctl command on an open ctl file: (errno or 0, its reply)."""
-    try:
-        os.write(fd, line.encode())
-        err = 0
-    except OSError as e:
-        err = e.errno
-    return err, os.pread(fd, 1 << 20, 0).decode()
-
-
 def stats():
     with open(f"{D}/stats") as f:
         return {k: int(v) for k, v in (line.split() for line in f)}
@@ -684,13 +674,14 @@ def main():
     # (A throw-away build without cmd_alloc's refund failed this: 4 MiB
     # more was EDQUOT.)
     cap = param("session_cap")
+    s = Session(fd=fd)
     try:
-        held = sum(int(kv(ctl_cmd(fd, f"info {i}")[1])["size"]) for i in ctl_cmd(fd, "list")[1].split())
+        held = sum(int(kv(s.ok(f"info {i}"))["size"]) for i in s.ok("list").split())
         param("session_cap", held + MIB4)
-        cap_fill, cap_over = ctl_cmd(fd, f"alloc data {MIB4}")[0], ctl_cmd(fd, "alloc data 1")[0]
+        cap_fill, cap_over = s.cmd(f"alloc data {MIB4}")[0], s.cmd("alloc data 1")[0]
     finally:
         param("session_cap", cap)
-        os.close(fd)
+        s.close()
 
     enomem = sum(int(r["errors.enomem"]) for r in reports)
     other = sum(int(r[k]) for r in reports for k in r

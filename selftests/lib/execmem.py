@@ -115,8 +115,9 @@ class Session:
     """One open command file (`ctl` by default; `bench` takes commands the
     same way): write a command, read its reply."""
 
-    def __init__(self, name="ctl"):
-        self.fd = os.open(f"{D}/{name}", os.O_RDWR)
+    def __init__(self, name="ctl", fd=None):
+        """Opens the file, or takes `fd`, one already open (and closes it)."""
+        self.fd = os.open(f"{D}/{name}", os.O_RDWR) if fd is None else fd
 
     def cmd(self, line):
         """Returns (errno or 0, reply without the trailing newline)."""

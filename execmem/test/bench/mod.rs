@@ -120,7 +120,7 @@ impl FileOps for Bench {
             .split(|c| c.is_ascii_whitespace())
             .filter(|w| !w.is_empty())
         {
-            *words.get_mut(n).ok_or(bad("more than 16 words"))? = w;
+            *words.get_mut(n).ok_or(bad("too many words"))? = w;
             n += 1;
         }
         // A failed command changes nothing: room for the short replies
