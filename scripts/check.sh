@@ -198,19 +198,22 @@ else
 	step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
 	make -s module-debug
 	count "debug module build" $?
-	vm_step "kselftests, fuzz and 300k-op stress on the debug kernel, kmemleak after rmmod" \
-		--flavour debug --memory 2G --timeout 1800 \
-		selftests/execmem_rs.sh "selftests/ctl_abi.py 5000" selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
+	# Two boots (a debug boot costs about 90 s before and after its tests:
+	# udev under KASAN and lockdep, kmemleak's scans). Fault injection on
+	# its own, since its boot tolerates allocation-failure reports.
 	vm_step "fault injection on the debug kernel" --flavour debug --memory 2G --timeout 1800 \
-		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 30000 12 8"
-	# test_bpf served only: the stock-vs-served comparison is the base
-	# kernel's; here every program must pass with no splat and no leak.
-	# One boot for all of it (a debug boot is ~50 s): XDP and kprobes last,
-	# since what the kernel keeps of them pins the module (no unload; the
-	# lifecycle check unloaded and reloaded it after serving, and kmemleak
-	# scans at the end either way).
-	vm_step "the kernel's BPF JIT served on the debug kernel, BPF alongside stress, XDP and kprobes (which pin the module)" \
+		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 15000 12 8"
+	# Everything else in one boot: the kselftests, fuzz and stress first;
+	# then test_bpf served only (the stock-vs-served comparison is the base
+	# kernel's: here every program must pass with no splat and no leak),
+	# BPF alongside stress, XDP and kprobes last, since what the kernel
+	# keeps of them pins the module (no unload). The lifecycle and the
+	# stress check unload and reload the module after the kselftests, so
+	# its teardown runs on what they and the JIT left, under KASAN and
+	# lockdep, and kmemleak scans at the end either way.
+	vm_step "the debug kernel: kselftests, fuzz and 300k-op stress; the kernel's BPF JIT served, BPF alongside stress, XDP and kprobes (which pin the module)" \
 		--flavour debug --memory 2G --timeout 1800 --no-unload \
+		selftests/execmem_rs.sh "selftests/ctl_abi.py 5000" selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1" \
 		"selftests/consumers.py bpf-served" "selftests/consumers.py stress 300" \
 		"selftests/consumers.py xdp" "selftests/consumers.py kprobes"
 

@@ -159,8 +159,10 @@ echo "vm: kernel $kimg, accel $accel, $cpus vCPUs, $memory"
 	case $mode in
 	tests) for t in "${tests[@]}"; do
 			read -r tpath targs <<<"$t"
-			printf '%q %s; r=$?; [ $r = 0 ] || rc=1; echo "vm: %s exit $r"\n' \
-				"$tpath" "$targs" "$(basename "$tpath")"
+			# (How long each took, on a line of its own: the verdict
+			# reads the exit line's end.)
+			printf 's=$SECONDS; %q %s; r=$?; [ $r = 0 ] || rc=1; echo "vm: %s exit $r"; echo "vm: %s took $((SECONDS - s)) s"\n' \
+				"$tpath" "$targs" "$(basename "$tpath")" "$(basename "$tpath")"
 		done ;;
 	demo) printf '%q || rc=1\n' "$here/selftests/demo.sh" ;;
 	cmd) printf '%q ' "${cmd[@]}"; echo '|| rc=1' ;;
