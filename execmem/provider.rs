@@ -292,14 +292,18 @@ impl Provider {
             .into_kernel();
         code.handed_out();
         let addr = code.common().addr();
-        self.book.lock().kprobes.insert(node.into_node(
-            addr,
-            Held {
-                code,
-                who: Consumer::Kprobes,
-                freed_at: 0,
-            },
-        ));
+        let held = Held {
+            code,
+            who: Consumer::Kprobes,
+            freed_at: 0,
+        };
+        // The lock guard is a temporary of this statement: gone before what
+        // the insert returns is dropped.
+        let replaced = self.book.lock().kprobes.insert(node.into_node(addr, held));
+        // Never one (the address was just allocated, so no live entry has
+        // it), but its release, were it one, would refill and free with no
+        // book lock held, as every release here does.
+        drop(replaced);
         Some(addr)
     }
 
