@@ -6,10 +6,10 @@
 # returns non-zero if any test failed, any test or whole script skipped
 # ("1..0 # SKIP", exit 4: a skip is not a pass), a script exited non-zero
 # ("vm: NAME exit R"), or nothing passed at all. unsplat drops from a
-# fault-injection run's dmesg what the kernel reports of the failures the
-# test injected; splats finds kernel splats in a dmesg; from_boot says
-# whether a dmesg still starts at boot (nothing cleared or wrapped out of
-# it, so the scan saw the whole run).
+# dmesg what the kernel reports of the failures a fault-injection run
+# injected, inside that run's window; splats finds kernel splats in a
+# dmesg; from_boot says whether a dmesg still starts at boot (nothing
+# cleared or wrapped out of it, so the scan saw the whole run).
 #
 #   judge CONSOLE
 #   unsplat DMESG >SCAN
@@ -31,11 +31,17 @@ SPLATS='BUG:|WARNING:|Oops|KASAN:|UBSAN:|panicked|general protection|unreference
 # The kernel's allocation-failure reports (warn_alloc: "page allocation
 # failure", "vmalloc error"), each from its header line through the end of
 # its stack: x86's "</TASK>", or the "Mem-Info:" that follows the stack
-# on either architecture (arm64's "Call trace:" has no end marker).
-# Anything else stays, a WARN inside an injected run included.
+# on either architecture (arm64's "Call trace:" has no end marker),
+# dropped only between the lines a fault-injection run writes to the
+# kernel log when it starts and when it has ended (INJECTION_ON and
+# INJECTION_OFF in selftests/lib/kmsg.py), so the other tests of the boot
+# are scanned in full. Anything else stays, a WARN inside an injected run
+# included.
 REPORTS='page allocation failure|vmalloc error'
 unsplat() {
-	awk -v reports="$REPORTS" '$0 ~ reports { skip = 1 }
+	awk -v reports="$REPORTS" '/execmem_rs-test: injection on$/ { on = 1 }
+	     /execmem_rs-test: injection off$/ { on = 0 }
+	     on && $0 ~ reports { skip = 1 }
 	     !skip { print }
 	     skip && /<\/TASK>|Mem-Info:/ { skip = 0 }' "$1"
 }

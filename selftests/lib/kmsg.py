@@ -11,12 +11,23 @@ import subprocess
 
 _marks = itertools.count()
 
+# The lines that open and close a fault-injection run in the kernel log:
+# the VM runner forgives the kernel's allocation-failure reports only
+# between them (selftests/verdict.sh's unsplat matches these words).
+INJECTION_ON = "execmem_rs-test: injection on"
+INJECTION_OFF = "execmem_rs-test: injection off"
+
+
+def write(line):
+    """Writes `line` to the kernel log, a line of its own."""
+    with open("/dev/kmsg", "w") as f:
+        f.write(line + "\n")
+
 
 def mark():
     """Writes a line of its own to the kernel log; returns it, for since()."""
     line = f"execmem_rs-test: mark {os.getpid()}.{next(_marks)}"
-    with open("/dev/kmsg", "w") as f:
-        f.write(line + "\n")
+    write(line)
     return line
 
 
