@@ -198,22 +198,23 @@ else
 	step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
 	make -s module-debug
 	count "debug module build" $?
-	# Two boots (a debug boot costs about 90 s before and after its tests:
-	# udev under KASAN and lockdep, kmemleak's scans). Fault injection on
-	# its own, since its boot tolerates allocation-failure reports.
-	vm_step "fault injection on the debug kernel" --flavour debug --memory 2G --timeout 1800 \
-		--append slab_nomerge --injected-alloc-failures "selftests/fault_inject.py 15000 12 8"
-	# Everything else in one boot: the kselftests, fuzz and stress first;
-	# then test_bpf served only (the stock-vs-served comparison is the base
-	# kernel's: here every program must pass with no splat and no leak),
-	# BPF alongside stress, XDP and kprobes last, since what the kernel
-	# keeps of them pins the module (no unload). The lifecycle and the
-	# stress check unload and reload the module after the kselftests, so
-	# its teardown runs on what they and the JIT left, under KASAN and
-	# lockdep, and kmemleak scans at the end either way.
-	vm_step "the debug kernel: kselftests, fuzz and 300k-op stress; the kernel's BPF JIT served, BPF alongside stress, XDP and kprobes (which pin the module)" \
+	# One boot for all of it (a debug boot costs about 90 s around its
+	# tests: udev's settle under KASAN and lockdep, kmemleak's scans). The
+	# kselftests, fuzz and stress first; fault injection (the runner
+	# forgives allocation-failure reports inside its window only, so the
+	# others are scanned in full); then test_bpf served only (the
+	# stock-vs-served comparison is the base kernel's: here every program
+	# must pass with no splat and no leak), BPF alongside stress, XDP and
+	# kprobes last, since what the kernel keeps of them pins the module (no
+	# unload). Fault injection, the lifecycle and the stress check unload
+	# and reload the module after the kselftests, so its teardown runs on
+	# what they and the JIT left, under KASAN and lockdep, and kmemleak
+	# scans at the end either way.
+	vm_step "the debug kernel: kselftests, fuzz and 300k-op stress, fault injection, the kernel's BPF JIT served, BPF alongside stress, XDP and kprobes (which pin the module)" \
 		--flavour debug --memory 2G --timeout 1800 --no-unload \
+		--append slab_nomerge --injected-alloc-failures \
 		selftests/execmem_rs.sh "selftests/ctl_abi.py 5000" selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1" \
+		"selftests/fault_inject.py 15000 12 8" \
 		"selftests/consumers.py bpf-served" "selftests/consumers.py stress 300" \
 		"selftests/consumers.py xdp" "selftests/consumers.py kprobes"
 
