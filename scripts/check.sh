@@ -10,15 +10,8 @@ cd "$(dirname "$0")/.."
 # The VM tests drive the test harness's debugfs files (execmem/test/).
 export EXECMEM_RS_TEST=y
 
-passed=0 failed=0 failures=() skipped=() t0=$SECONDS
-log=$(mktemp -d "${TMPDIR:-/tmp}/execmem_rs-check.XXXXXX")
-trap 'rm -rf "$log"' EXIT
-
-step() { echo; echo "=== [$((SECONDS - t0))s] $*"; }
-count() { # count NAME STATUS: one pass or one failure
-	if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "check: $1: ok"
-	else failed=$((failed + 1)); failures+=("$1"); echo "check: $1: FAILED"; fi
-}
+. scripts/check-steps.sh
+steps_begin
 
 # Everything else needs what deps installs: if it cannot, say so in the
 # count and stop (scripts/test-check.sh).
@@ -104,26 +97,9 @@ for c in none $cases; do
 	count "misuse: $c" $?
 done
 
-step "host: an aborted VM run (TERM, Ctrl-C) takes its VM with it"
+step "host: an aborted VM run (TERM, Ctrl-C), and an aborted make check in one, take their VM with them"
 scripts/test-vm-abort.sh base
 count "aborted VM run leaves no VM" $?
-
-# vm_step NAME RUNNER-ARGS...: one VM run; its KTAP results count one by one,
-# the run itself (boot, load, unload, no splat, no leak) counts once more.
-vm_step() {
-	local name=$1
-	shift
-	step "VM: $name"
-	selftests/run_vm.sh "$@" 2>&1 | tee "$log/vm"
-	local rc=${PIPESTATUS[0]} line p f
-	line=$(grep '^vm: [0-9]*s; ' "$log/vm" | tail -n1)
-	p=$(sed -n 's/.*; \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' <<<"$line")
-	f=$(sed -n 's/.*; \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' <<<"$line")
-	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
-	# Name each failed KTAP test, so that the tail of the log says what failed.
-	while read -r t; do failures+=("$name: $t"); done < <(grep -E '^not ok ' "$log/vm" | grep -v '# SKIP')
-	count "VM run: $name (boot, load, unload, no splat)" "$rc"
-}
 
 # The hardening checks first: direct-map split counters only move on 2 MiB
 # entries nobody split yet, so they want a fresh VM.
@@ -135,7 +111,7 @@ vm_step "kselftests, fuzz and stress on the test kernel" \
 # with the host's replay (a fresh engine) wants a module nobody used yet.
 vm_step "the kernel bench's module-trace replay on a fresh module" selftests/bench_replay.py
 step "host: the kernel bench's module-trace replay maps what the host replay maps, phase by phase"
-scripts/replay-compare.sh "$log/vm"
+scripts/replay-compare.sh "$vmlog"
 count "module-trace replay: kernel = host" $?
 # kernel.modules_disabled=1 cannot be undone, not even to unload the module.
 vm_step "exec refused once module loading is disabled" --no-unload \
@@ -189,7 +165,7 @@ else
 	vm_step "arm64: the kernel bench's module-trace replay on a fresh module" --flavour arm64 \
 		selftests/bench_replay.py
 	step "host: the arm64 kernel's module-trace replay maps what the host replay maps"
-	scripts/replay-compare.sh "$log/vm"
+	scripts/replay-compare.sh "$vmlog"
 	count "module-trace replay: arm64 kernel = host" $?
 	# The main job on arm64 (make demo ARCH=arm64): the module trace
 	# through ctl, whose 1-byte-aligned fills arm64's patching cannot start.

@@ -26,7 +26,7 @@ tally "cargo log, a failure then a crash in one binary" "3 2|t3|no result from R
 	$'     Running b (y)\ntest t3 ... FAILED\nthread panicked\n     Running c (z)\ntest result: ok. 3 passed; 0 failed; 0 ignored'
 mkdir "$tmp/scripts"
 cp "$here/Makefile" "$tmp/"
-cp "$here/scripts/check.sh" "$here/scripts/env.sh" "$tmp/scripts/"
+cp "$here/scripts/check.sh" "$here/scripts/check-steps.sh" "$here/scripts/env.sh" "$tmp/scripts/"
 printf '#!/bin/sh\necho "deps: apt-get: no such package (test)" >&2\nexit 1\n' >"$tmp/scripts/deps.sh"
 chmod +x "$tmp/scripts/deps.sh"
 # Run as from a shell, whatever make called this (make check itself does).

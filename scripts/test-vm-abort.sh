@@ -13,8 +13,11 @@
 # the runner must end by that signal within 30 s, and with it every
 # process of the run (QEMU, virtme-ng). The run's processes are found by
 # the scratch directory the runner is given as TMPDIR (one per case),
-# which their command lines name. Needs the flavour's kernel and module
-# (make module, make module-arm64).
+# which their command lines name. Then (base only) the same for make
+# check's own steps (scripts/check-steps.sh): a Ctrl-C in a VM step, and
+# a TERM to make check alone. make check must end by that signal within
+# 30 s, go no further, and leave no VM. Needs the flavour's kernel and
+# module (make module, make module-arm64).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 flavour=${1:-base}
@@ -89,7 +92,63 @@ abort_case() {
 	sleep 1
 }
 
+# check_case NAME SIGNAL GROUP: make check's steps (scripts/check-steps.sh)
+# in a driver: a VM step, then a line saying it went on. Once the step's
+# QEMU runs, SIGNAL goes to the driver (to its group if GROUP is 1). The
+# driver must end by it within 30 s, go no further than the step it was
+# in, and leave nothing of the run.
+check_case() {
+	local name=$1 sig=$2 group=$3 dir pid i rc want runner procs went=
+	dir=$(mktemp -d "$tmp/case.XXXXXX")
+	cat >"$dir/driver.sh" <<-DRIVER
+		set -uo pipefail
+		cd "$here"
+		. scripts/check-steps.sh
+		steps_begin
+		vm_step "in front" --flavour "$flavour" --timeout 600 -- sleep 600
+		echo "check: went on after the step"
+	DRIVER
+	set -m
+	TMPDIR=$dir env --default-signal=INT,TERM,HUP bash "$dir/driver.sh" >"$dir/log" 2>&1 &
+	pid=$!
+	set +m
+	for ((i = 0; i < 1200; i++)); do
+		! pgrep -f "qemu-system.*$dir/execmem_rs-vm" >/dev/null || break
+		sleep 0.05
+	done
+	if [ "$i" = 1200 ]; then
+		echo "not ok - $name: the VM never ran within 60 s"; tail -n 5 "$dir/log"
+		bad=1; kill -KILL -- "-$pid" 2>/dev/null; pkill -KILL -f "$dir"; wait "$pid" 2>/dev/null; return
+	fi
+	sleep 2
+	if [ "$group" = 1 ]; then kill "-$sig" -- "-$pid"; else kill "-$sig" "$pid"; fi
+	for ((i = 0; i < 300; i++)); do
+		running "$pid" || break
+		sleep 0.1
+	done
+	procs=$(pgrep -af "$dir/execmem_rs-vm" | cut -c1-60 | paste -sd'|')
+	runner=$(running "$pid" && echo alive)
+	[ -z "$runner" ] || kill -KILL -- "-$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	want=$((128 + $(kill -l "$sig")))
+	! grep -q 'went on' "$dir/log" || went="went on past the step, "
+	if [ -z "$runner$procs$went" ] && [ "$rc" = "$want" ]; then
+		echo "ok - $name: make check ended by SIG$sig, and its VM with it"
+	else
+		echo "not ok - $name: ${runner:+still running 30 s later, }${went}status $rc (want $want)," \
+			"the run's processes when it ended: ${procs:-none}"
+		bad=1
+	fi
+	pkill -KILL -f "$dir" 2>/dev/null
+	sleep 1
+}
+
 abort_case "TERM to the runner ($flavour)" TERM 0 up
 abort_case "Ctrl-C: INT to the runner's process group ($flavour)" INT 1 up
 abort_case "TERM to the runner before its VM starts ($flavour)" TERM 0 early
+if [ "$flavour" = base ]; then
+	check_case "Ctrl-C of make check in a VM step" INT 1
+	check_case "TERM to make check in a VM step" TERM 0
+fi
 exit $bad
