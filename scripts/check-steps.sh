@@ -12,7 +12,22 @@ steps_begin() {
 	passed=0 failed=0 failures=() skipped=() t0=$SECONDS
 	log=$(mktemp -d "${TMPDIR:-/tmp}/execmem_rs-check.XXXXXX")
 	vmlog=$log/vm
-	trap 'lane_stop; pkill -TERM -P $$; rm -rf "$log"' EXIT
+	trap steps_end EXIT
+}
+
+# steps_end: make check's exit. Its children at this point are a step it
+# was stopped in: each gets a TERM and is waited for (30 s at most; the
+# runner's abort path stops its VM first), so that nothing of make check
+# outlives it.
+steps_end() {
+	local i
+	lane_stop
+	pkill -TERM -P $$
+	for ((i = 0; i < 300; i++)); do
+		pgrep -P $$ >/dev/null || break
+		sleep 0.1
+	done
+	rm -rf "$log"
 }
 
 step() { echo; echo "=== [$((SECONDS - t0))s] $*"; }
