@@ -101,53 +101,6 @@ step "host: an aborted VM run (TERM, Ctrl-C), and an aborted make check in one, 
 scripts/test-vm-abort.sh base
 count "aborted VM run leaves no VM" $?
 
-if [ -n "${KDIR:-}" ]; then
-	echo
-	echo "=== arm64, debug and kasan kernels: not run (KDIR=$KDIR given; those flavours are the project's own kernels)"
-	skipped+=("arm64, debug and kasan kernels (KDIR= given)")
-else
-	# Every kernel and module first, one build at a time: only VMs run
-	# side by side below.
-	step "arm64 kernel (ARCH=arm64, clang) and the module built for it with CLIPPY=1 (warnings fail)"
-	rm -f out/arm64/execmem_rs.o
-	make -s module-arm64 CLIPPY=1 2>&1 | tee "$log/arm64"
-	rc=${PIPESTATUS[0]}
-	if [ "$rc" = 0 ] && grep -q '^warning\|^error' "$log/arm64"; then rc=1; fi
-	count "arm64 module build (clippy)" "$rc"
-	step "host: an aborted arm64 VM run (TERM, Ctrl-C) takes its QEMU with it"
-	scripts/test-vm-abort.sh arm64
-	count "aborted arm64 VM run leaves no VM" $?
-	step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
-	make -s module-debug
-	count "debug module build" $?
-	step "kasan kernel (KASAN without KASAN_VMALLOC: packs need a module shadow) and its module build"
-	make -s module-kasan
-	count "kasan module build" $?
-	debug_vm() {
-		# One boot for all of it (a debug boot costs about 90 s around its
-		# tests: udev's settle under KASAN and lockdep, kmemleak's scans). The
-		# kselftests, fuzz and stress first; fault injection (the runner
-		# forgives allocation-failure reports inside its window only, so the
-		# others are scanned in full); then test_bpf served only (the
-		# stock-vs-served comparison is the base kernel's: here every program
-		# must pass with no splat and no leak), BPF alongside stress, XDP and
-		# kprobes last, since what the kernel keeps of them pins the module (no
-		# unload). Fault injection, the lifecycle and the stress check unload
-		# and reload the module after the kselftests, so its teardown runs on
-		# what they and the JIT left, under KASAN and lockdep, and kmemleak
-		# scans at the end either way.
-		vm_step "the debug kernel: kselftests, fuzz and 300k-op stress, fault injection, the kernel's BPF JIT served, BPF alongside stress, XDP and kprobes (which pin the module)" \
-			--flavour debug --memory 2G --timeout 1800 --no-unload \
-			--append slab_nomerge --injected-alloc-failures \
-			selftests/execmem_rs.sh "selftests/ctl_abi.py 5000" selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1" \
-			"selftests/fault_inject.py 15000 12 8" \
-			"selftests/consumers.py bpf-served" "selftests/consumers.py stress 300" \
-			"selftests/consumers.py xdp" "selftests/consumers.py kprobes"
-	}
-	# Beside every other VM run, the debug kernel's boot: the longest.
-	lane_start debug_vm
-fi
-
 # The hardening checks first: direct-map split counters only move on 2 MiB
 # entries nobody split yet, so they want a fresh VM.
 vm_step "kselftests, fuzz and stress on the test kernel" \
@@ -176,10 +129,23 @@ vm_step "the kernel's BPF JIT served: test_bpf stock vs served, lifecycle" --mem
 vm_step "kprobes served: the kprobes KUnit suite; what the kernel keeps pins the module" --no-unload \
 	"selftests/consumers.py xdp" "selftests/consumers.py kprobes"
 
-if [ -z "${KDIR:-}" ]; then
+if [ -n "${KDIR:-}" ]; then
+	echo
+	echo "=== arm64, debug and kasan kernels: not run (KDIR=$KDIR given; those flavours are the project's own kernels)"
+	skipped+=("arm64, debug and kasan kernels (KDIR= given)")
+else
 	# The same engine, ABI and tests on a second architecture: BRK fill,
 	# BTI landing pads, packs sealed at birth (arm64's set_memory_*()
 	# refuse PMD mappings), the linear alias taken away.
+	step "arm64 kernel (ARCH=arm64, clang) and the module built for it with CLIPPY=1 (warnings fail)"
+	rm -f out/arm64/execmem_rs.o
+	make -s module-arm64 CLIPPY=1 2>&1 | tee "$log/arm64"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" = 0 ] && grep -q '^warning\|^error' "$log/arm64"; then rc=1; fi
+	count "arm64 module build (clippy)" "$rc"
+	step "host: an aborted arm64 VM run (TERM, Ctrl-C) takes its QEMU with it"
+	scripts/test-vm-abort.sh arm64
+	count "aborted arm64 VM run leaves no VM" $?
 	vm_step "arm64: hardening checks, selftest (packs, linear alias, BTI stubs), ABI checks, exec policy, fuzz and stress under qemu-system-aarch64" \
 		--flavour arm64 --timeout 900 selftests/hardening.py selftests/execmem_rs.sh selftests/ctl_abi.py \
 		selftests/exec_policy.py selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1"
@@ -205,9 +171,34 @@ if [ -z "${KDIR:-}" ]; then
 	# through ctl, whose 1-byte-aligned fills arm64's patching cannot start.
 	vm_step "arm64: the demo (make demo ARCH=arm64)" --flavour arm64 --demo
 
+	step "debug kernel (KASAN, lockdep, kmemleak, DEBUG_VM, UBSAN) and its module build"
+	make -s module-debug
+	count "debug module build" $?
+	# One boot for all of it (a debug boot costs about 90 s around its
+	# tests: udev's settle under KASAN and lockdep, kmemleak's scans). The
+	# kselftests, fuzz and stress first; fault injection (the runner
+	# forgives allocation-failure reports inside its window only, so the
+	# others are scanned in full); then test_bpf served only (the
+	# stock-vs-served comparison is the base kernel's: here every program
+	# must pass with no splat and no leak), BPF alongside stress, XDP and
+	# kprobes last, since what the kernel keeps of them pins the module (no
+	# unload). Fault injection, the lifecycle and the stress check unload
+	# and reload the module after the kselftests, so its teardown runs on
+	# what they and the JIT left, under KASAN and lockdep, and kmemleak
+	# scans at the end either way.
+	vm_step "the debug kernel: kselftests, fuzz and 300k-op stress, fault injection, the kernel's BPF JIT served, BPF alongside stress, XDP and kprobes (which pin the module)" \
+		--flavour debug --memory 2G --timeout 1800 --no-unload \
+		--append slab_nomerge --injected-alloc-failures \
+		selftests/execmem_rs.sh "selftests/ctl_abi.py 5000" selftests/ctl_fuzz.py "selftests/stress.sh 300000 2 1" \
+		"selftests/fault_inject.py 15000 12 8" \
+		"selftests/consumers.py bpf-served" "selftests/consumers.py stress 300" \
+		"selftests/consumers.py xdp" "selftests/consumers.py kprobes"
+
+	step "kasan kernel (KASAN without KASAN_VMALLOC: packs need a module shadow) and its module build"
+	make -s module-kasan
+	count "kasan module build" $?
 	vm_step "selftest, ABI checks and stress on the kasan kernel" --flavour kasan --memory 2G \
 		--timeout 1200 selftests/execmem_rs.sh "selftests/ctl_abi.py 5000" "selftests/stress.sh 200000 2 3"
-	lane_join
 fi
 
 echo
