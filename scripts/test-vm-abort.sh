@@ -43,7 +43,7 @@ running() {
 # must end within 30 s, by that signal (so that a calling shell stops
 # too), and nothing of its run may be left when it has ended.
 abort_case() {
-	local name=$1 sig=$2 group=$3 when=$4 dir pid i rc want runner procs
+	local name=$1 sig=$2 group=$3 when=$4 dir pid i
 	dir=$(mktemp -d "$tmp/case.XXXXXX")
 	# In a process group of its own (job control, on only to start it), as
 	# a shell's foreground job is: a group signal reaches the runner, not us.
@@ -69,6 +69,16 @@ abort_case() {
 		bad=1; kill -KILL -- "-$pid" 2>/dev/null; pkill -KILL -f "$dir"; wait "$pid" 2>/dev/null; return
 	fi
 	[ "$when" != up ] || sleep 2
+	stop_and_judge "$name" "the runner" "$sig" "$group" "$pid" "$dir"
+}
+
+# stop_and_judge NAME WHO SIGNAL GROUP PID DIR [NEVER]: sends SIGNAL to
+# PID (to its process group if GROUP is 1) and waits up to 30 s for it to
+# end. It must end by SIGNAL, leave no process of the run (their command
+# lines name DIR), and, if NEVER is given, not have logged a line matching
+# it (DIR/log).
+stop_and_judge() {
+	local name=$1 who=$2 sig=$3 group=$4 pid=$5 dir=$6 never=${7:-} i rc want runner procs went=
 	if [ "$group" = 1 ]; then kill "-$sig" -- "-$pid"; else kill "-$sig" "$pid"; fi
 	for ((i = 0; i < 300; i++)); do
 		running "$pid" || break
@@ -81,10 +91,11 @@ abort_case() {
 	wait "$pid" 2>/dev/null
 	rc=$?
 	want=$((128 + $(kill -l "$sig")))
-	if [ -z "$runner$procs" ] && [ "$rc" = "$want" ]; then
-		echo "ok - $name: the runner ended by SIG$sig, and its VM with it"
+	[ -z "$never" ] || ! grep -q "$never" "$dir/log" || went="logged '$never' after the signal, "
+	if [ -z "$runner$procs$went" ] && [ "$rc" = "$want" ]; then
+		echo "ok - $name: $who ended by SIG$sig, and its VM with it"
 	else
-		echo "not ok - $name: ${runner:+runner still running 30 s later, }runner status $rc" \
+		echo "not ok - $name: ${runner:+$who still running 30 s later, }${went}$who's status $rc" \
 			"(want $want), the run's processes when it ended: ${procs:-none}"
 		bad=1
 	fi
@@ -98,7 +109,7 @@ abort_case() {
 # driver must end by it within 30 s, go no further than the step it was
 # in, and leave nothing of the run.
 check_case() {
-	local name=$1 sig=$2 group=$3 dir pid i rc want runner procs went=
+	local name=$1 sig=$2 group=$3 dir pid i
 	dir=$(mktemp -d "$tmp/case.XXXXXX")
 	cat >"$dir/driver.sh" <<-DRIVER
 		set -uo pipefail
@@ -121,27 +132,7 @@ check_case() {
 		bad=1; kill -KILL -- "-$pid" 2>/dev/null; pkill -KILL -f "$dir"; wait "$pid" 2>/dev/null; return
 	fi
 	sleep 2
-	if [ "$group" = 1 ]; then kill "-$sig" -- "-$pid"; else kill "-$sig" "$pid"; fi
-	for ((i = 0; i < 300; i++)); do
-		running "$pid" || break
-		sleep 0.1
-	done
-	procs=$(pgrep -af "$dir/execmem_rs-vm" | cut -c1-60 | paste -sd'|')
-	runner=$(running "$pid" && echo alive)
-	[ -z "$runner" ] || kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	rc=$?
-	want=$((128 + $(kill -l "$sig")))
-	! grep -q 'went on' "$dir/log" || went="went on past the step, "
-	if [ -z "$runner$procs$went" ] && [ "$rc" = "$want" ]; then
-		echo "ok - $name: make check ended by SIG$sig, and its VM with it"
-	else
-		echo "not ok - $name: ${runner:+still running 30 s later, }${went}status $rc (want $want)," \
-			"the run's processes when it ended: ${procs:-none}"
-		bad=1
-	fi
-	pkill -KILL -f "$dir" 2>/dev/null
-	sleep 1
+	stop_and_judge "$name" "make check" "$sig" "$group" "$pid" "$dir" "went on after the step"
 }
 
 abort_case "TERM to the runner ($flavour)" TERM 0 up
